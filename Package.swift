@@ -1,0 +1,79 @@
+// swift-tools-version:6.0
+//
+// ensemble — equilibrium (Boltzmann) sampling of particle systems:
+// energy plugins behind a C ABI, MCMC and neural diffusion samplers,
+// AMBER NetCDF output.
+import PackageDescription
+
+/// Release builds of the numeric targets use AVX2/FMA (every machine of this
+/// project has them, see ../shared/RECIPES.md) and drop overflow checks.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "ensemble",
+    platforms: [.macOS(.v13)],
+    // MARK: - Products
+    products: [
+        .executable(name: "ensemble", targets: ["Host"]),
+        .library(name: "Equivariant", targets: ["Equivariant"]),
+        .library(name: "Sampling", targets: ["Sampling"]),
+        .library(name: "Trajectory", targets: ["Trajectory"]),
+        // Energy plugins: shared libraries loaded with dlopen by the host.
+        .library(name: "LennardJones", type: .dynamic, targets: ["LennardJones"]),
+        .library(name: "DoubleWell", type: .dynamic, targets: ["DoubleWell"]),
+        .library(name: "Alanine", type: .dynamic, targets: ["Alanine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - Public contract
+        .target(name: "EnsemblePluginABI", path: "Sources/EnsemblePluginABI"),
+
+        // MARK: - System libraries
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CNetCDF", path: "Sources/CNetCDF", pkgConfig: "netcdf",
+                       providers: [.apt(["libnetcdf-dev"])]),
+
+        // MARK: - Libraries
+        .target(name: "Equivariant", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Trajectory", dependencies: ["CNetCDF"], swiftSettings: fast),
+        .target(name: "PluginHost", dependencies: ["EnsemblePluginABI"], swiftSettings: fast),
+        .target(name: "Sampling", dependencies: ["Equivariant", "PluginHost"], swiftSettings: fast),
+
+        // MARK: - Command-line host
+        .executableTarget(
+            name: "Host",
+            dependencies: [
+                "PluginHost", "Sampling", "Trajectory", "Equivariant",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+
+        // MARK: - Shipped energy plugins (import only the ABI)
+        .target(name: "LennardJones", dependencies: ["EnsemblePluginABI"],
+                path: "Sources/Plugins/LennardJones", swiftSettings: fast),
+        .target(name: "DoubleWell", dependencies: ["EnsemblePluginABI"],
+                path: "Sources/Plugins/DoubleWell", swiftSettings: fast),
+        .target(name: "Alanine", dependencies: ["EnsemblePluginABI"],
+                path: "Sources/Plugins/Alanine", swiftSettings: fast),
+
+        // MARK: - Benchmarks
+        .executableTarget(name: "Benchmarks",
+                          dependencies: ["Equivariant", "PluginHost", "Sampling"],
+                          swiftSettings: fast),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: ["PluginHost"], path: "Tests/TestSupport"),
+        .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "TestSupport"]),
+        .testTarget(name: "TrajectoryTests", dependencies: ["Trajectory", "TestSupport"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling", "PluginHost", "TestSupport"]),
+        .testTarget(name: "EquivariantTests", dependencies: ["Equivariant", "TestSupport"]),
+        .testTarget(name: "AlanineTests", dependencies: ["PluginHost", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Trajectory", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// Equivariant: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+// PluginHost: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+// Alanine: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+// DoubleWell: placeholder, filled in by its issue.

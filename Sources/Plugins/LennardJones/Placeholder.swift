@@ -1,0 +1,1 @@
+// LennardJones: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+// Sampling: placeholder, filled in by its issue.

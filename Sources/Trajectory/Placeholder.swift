@@ -1,0 +1,1 @@
+// Trajectory: placeholder, filled in by its issue.
