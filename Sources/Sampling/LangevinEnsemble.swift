@@ -218,7 +218,10 @@ public struct MCMCSettings: Codable, Equatable {
     public init() {}
 
     /// The geometric inverse-temperature ladder β_m = maxTemperature^(−m/(replicas−1)).
-    public var betas: [Double] {
+    public var betas: [Double] { Self.ladder(replicas: replicas, maxTemperature: maxTemperature) }
+
+    /// Geometric ladder of inverse temperatures, β_0 = 1 … β_{R−1} = 1/maxTemperature.
+    public static func ladder(replicas: Int, maxTemperature: Double) -> [Double] {
         replicas <= 1 ? [1] : (0..<replicas).map { pow(maxTemperature, -Double($0) / Double(replicas - 1)) }
     }
 
