@@ -301,6 +301,23 @@ public enum SVGPlot {
         return (values, step)
     }
 
+    /// Ticks for a log10 axis spanning [lo, hi] (in log10 units): 1, 2, 5 × 10^k when the
+    /// span is at most 3 decades, powers of ten (thinned to ≤ 8) otherwise; labels in plain numbers.
+    static func logTicks(_ lo: Double, _ hi: Double) -> [(value: Double, label: String)] {
+        guard lo.isFinite, hi.isFinite, hi > lo else { return [] }
+        let first = Int(lo.rounded(.down)), last = Int(hi.rounded(.up))
+        let mantissas: [Double] = hi - lo <= 3 ? [1, 2, 5] : [1]
+        let stride = max(1, (last - first + 7) / 8)
+        var ticks: [(Double, String)] = []
+        for k in first...last where (k - first) % stride == 0 {
+            for m in mantissas {
+                let v = log10(m) + Double(k)
+                if v >= lo - 1e-9 && v <= hi + 1e-9 { ticks.append((v, String(format: "%g", m * pow(10, Double(k))))) }
+            }
+        }
+        return ticks
+    }
+
     /// Tick text with as many decimals as the step needs.
     static func formatTick(_ v: Double, step: Double) -> String {
         if v != 0 && (abs(v) >= 1e5 || abs(v) < 1e-3) { return String(format: "%.2g", v) }
@@ -365,12 +382,17 @@ struct PlotFrame {
             s += "<line x1=\"\(P.f(p))\" y1=\"\(P.f(y0))\" x2=\"\(P.f(p))\" y2=\"\(P.f(y0 + 5))\" stroke=\"#333\"/>"
             s += "<text x=\"\(P.f(p))\" y=\"\(P.f(y0 + 18))\" text-anchor=\"middle\">\(P.formatTick(t, step: xt.step))</text>\n"
         }
-        let yt = P.niceTicks(y.lowerBound, y.upperBound, count: 6)
-        for t in yt.values {
+        let yTicks: [(value: Double, label: String)]
+        if logY {
+            yTicks = P.logTicks(y.lowerBound, y.upperBound)
+        } else {
+            let yt = P.niceTicks(y.lowerBound, y.upperBound, count: 6)
+            yTicks = yt.values.map { ($0, P.formatTick($0, step: yt.step)) }
+        }
+        for (t, label) in yTicks {
             let p = py(t)
             if grid { s += "<line x1=\"\(P.f(x0))\" y1=\"\(P.f(p))\" x2=\"\(P.f(x1))\" y2=\"\(P.f(p))\" stroke=\"#e6e6e6\"/>" }
             s += "<line x1=\"\(P.f(x0 - 5))\" y1=\"\(P.f(p))\" x2=\"\(P.f(x0))\" y2=\"\(P.f(p))\" stroke=\"#333\"/>"
-            let label = logY ? "1e" + P.formatTick(t, step: yt.step) : P.formatTick(t, step: yt.step)
             s += "<text x=\"\(P.f(x0 - 8))\" y=\"\(P.f(p + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
         s += "<rect x=\"\(P.f(x0))\" y=\"\(P.f(y1))\" width=\"\(P.f(x1 - x0))\" height=\"\(P.f(y0 - y1))\" "

@@ -62,6 +62,7 @@ final class AmberNetCDFErrorTests: XCTestCase {
             }
             XCTAssertEqual(p, path)
             XCTAssertFalse(reason.isEmpty)
+            print("error reads: \(error)")
         }
     }
 
@@ -70,6 +71,7 @@ final class AmberNetCDFErrorTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         XCTAssertThrowsError(try AmberNetCDFWriter(path: path, atomCount: 2, periodic: false, overwrite: true)) { error in
             XCTAssertTrue("\(error)".contains(path), "\(error)")
+            print("error reads: \(error)")
         }
     }
 

@@ -87,7 +87,7 @@ final class NumPyArrayTests: XCTestCase {
         XCTAssertEqual(f.dtype, .float32)
         XCTAssertEqual(f.values, values.map { Double(Float($0)) })
         // Header is padded so the data starts at a multiple of 64 bytes.
-        let data = try a.npyData()
+        let data = a.npyData()
         let headerLength = Int(data[8]) | Int(data[9]) << 8
         XCTAssertEqual((10 + headerLength) % 64, 0)
         XCTAssertThrowsError(try NumPyArray(shape: [2, 2], values: [1, 2, 3]))

@@ -81,6 +81,17 @@ final class PDBWriterTests: XCTestCase {
                                                   bonds: [(0, 3)]))
     }
 
+    func testParticlesAndPadding() throws {
+        let atoms = PDBAtom.particles(count: 3)
+        XCTAssertEqual(atoms.map(\.name), ["AR", "AR", "AR"])
+        XCTAssertEqual(atoms.map(\.residueNumber), [1, 2, 3])
+        XCTAssertEqual(atoms[0].element, "Ar")
+        XCTAssertEqual(try Coordinates.paddedTo3D([1, 2, 3, 4], dimension: 2, scale: 2), [2, 4, 0, 6, 8, 0])
+        XCTAssertEqual(try Coordinates.paddedTo3D([1, 2, 3], dimension: 3), [1, 2, 3])
+        XCTAssertThrowsError(try Coordinates.paddedTo3D([1, 2, 3], dimension: 2))
+        XCTAssertThrowsError(try Coordinates.paddedTo3D([1, 2, 3, 4], dimension: 4))
+    }
+
     /// MDAnalysis and mdtraj read atom count, names, elements, box and CONECT bonds.
     func testMDAnalysisAndMDTrajReadPDB() throws {
         let python = try PythonTools.require(["MDAnalysis", "mdtraj"])
