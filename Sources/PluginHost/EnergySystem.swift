@@ -204,12 +204,21 @@ public final class EnergySystem: @unchecked Sendable {
         }
     }
 
-    /// Whether u is invariant under a common translation of all particles, i.e.
-    /// Σ_i ∇_i u = 0 at `positions` (relative to the gradient's norm), and the
-    /// system is not periodic. Then samplers move in the zero-centre-of-mass subspace.
+    /// Whether u is invariant under a common translation of all particles: free
+    /// space, at least two particles, u(x′ + c) = u(x′) for a shift c and
+    /// Σ_i ∇_i u(x′) = 0, tested at x′ = `positions` plus a small fixed perturbation
+    /// (so a point where ∇u vanishes cannot pass trivially). Then samplers move in
+    /// the zero-centre-of-mass subspace.
     public func isTranslationInvariant(at positions: [Double]) throws -> Bool {
-        guard box == nil else { return false }
-        let gradient = try evaluate(positions, batch: 1).gradients
+        guard box == nil, particleCount >= 2 else { return false }
+        var state: UInt64 = 0x5EED
+        let perturbed = positions.map { value -> Double in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return value + 0.01 * (Double(state >> 11) * 0x1.0p-53 - 0.5)
+        }
+        let shifted = perturbed.enumerated().map { $0.element + [0.37, -0.81, 0.53][$0.offset % dimension] }
+        let (u, gradient) = try evaluate(perturbed + shifted, batch: 2)
+        guard abs(u[0] - u[1]) <= 1e-9 * max(1, abs(u[0])) else { return false }
         var norm = 0.0
         var total = [Double](repeating: 0, count: dimension)
         for i in 0..<particleCount {
@@ -220,7 +229,7 @@ public final class EnergySystem: @unchecked Sendable {
             }
         }
         let net = total.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return net <= 1e-8 * max(norm.squareRoot(), 1e-300) * Double(particleCount)
+        return norm > 0 && net <= 1e-8 * norm.squareRoot() * Double(particleCount)
     }
 }
 

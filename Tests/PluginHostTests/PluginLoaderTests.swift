@@ -136,3 +136,12 @@ final class PluginLoaderTests: XCTestCase {
         XCTAssertEqual(dirs.count, 5) // + the executable's own directory
     }
 }
+
+final class TranslationInvarianceTests: XCTestCase {
+    func testHarmonicWellIsNotTranslationInvariantEvenAtItsMinimum() throws {
+        let system = try PluginLoader.load(path: try buildHarmonicPlugin().path).makeSystem(parameters: "particles=3")
+        XCTAssertFalse(try system.isTranslationInvariant(at: [Double](repeating: 0, count: 9)))
+        let single = try PluginLoader.load(path: try buildHarmonicPlugin().path).makeSystem(parameters: "particles=1")
+        XCTAssertFalse(try single.isTranslationInvariant(at: [0, 0, 0]))
+    }
+}
