@@ -37,6 +37,8 @@ public final class Adam<Scalar: TensorScalar> {
 
     /// One update of `parameters` from `gradients` (same count).
     /// - Returns: the gradient's global L2 norm before clipping.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     @discardableResult
     public func step(parameters: inout [Scalar], gradients: [Scalar]) -> Double {
         precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count,

@@ -156,14 +156,15 @@ final class Worker<S: TensorScalar> {
             }
             S.siluForward(z1, activation: a1[l].p, count: E * H)
             // edgeMessage, second linear.
+            // (C preset to the bias and β = 1: saves BLAS's β-scaling pass and a bias pass.)
+            Kernels.fillRows(s2[l].p, p + L.edgeBias2, rows: E, cols: H)
             S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: a1[l].p, lda: H,
-                   b: p + L.edgeWeight2, ldb: H, beta: 0, c: s2[l].p, ldc: H)
-            Kernels.addBias(s2[l].p, p + L.edgeBias2, rows: E, cols: H)
+                   b: p + L.edgeWeight2, ldb: H, beta: 1, c: s2[l].p, ldc: H)
             S.siluForward(s2[l].p, activation: m[l].p, count: E * H)
             // coordinateUpdate: φ = w_cᵀ SiLU(W_c m + b_c).
+            Kernels.fillRows(s3[l].p, p + L.coordBias1, rows: E, cols: H)
             S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: m[l].p, lda: H,
-                   b: p + L.coordWeight1, ldb: H, beta: 0, c: s3[l].p, ldc: H)
-            Kernels.addBias(s3[l].p, p + L.coordBias1, rows: E, cols: H)
+                   b: p + L.coordWeight1, ldb: H, beta: 1, c: s3[l].p, ldc: H)
             S.siluForward(s3[l].p, activation: c1[l].p, count: E * H)
             let wc = p + L.coordWeight2, ps = psi[l].p, cc = c1[l].p
             for e in 0..<E {
@@ -338,7 +339,6 @@ final class Worker<S: TensorScalar> {
                     var gr: S = 0, gat: S = 0
                     for k in 0..<H {
                         let g = row[k]
-                        gb1[k] += g
                         gwr[k] += g * r
                         gwa[k] += g * a
                         gr += g * wr[k]
@@ -349,6 +349,11 @@ final class Worker<S: TensorScalar> {
                     ga[e] += gat
                     for k in 0..<d { gd[e * d + k] += 2 * gr * df[e * d + k] }
                 }
+            }
+            // b₁'s gradient is Σ_e g_z1 = Σ_i (gA)_i.
+            for i in 0..<N {
+                let gA = gab + i * 2 * H
+                for k in 0..<H { gb1[k] += gA[k] }
             }
             S.gemm(transA: true, transB: false, m: H, n: 2 * H, k: N, alpha: 1, a: hl, lda: H,
                    b: gab, ldb: 2 * H, beta: 1, c: G + L.edgeNode, ldc: 2 * H)

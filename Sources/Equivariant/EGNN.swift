@@ -37,9 +37,9 @@ public final class EGNN<Scalar: TensorScalar> {
     /// Flat parameter gradients, same layout; `backward` adds into it.
     public var gradients: [Scalar]
     /// Worker threads the batch is split over (configurations are
-    /// independent). With more than one, OpenBLAS is set single-threaded
-    /// (`openblas_set_num_threads(1)`, process-wide) so the threads do not
-    /// oversubscribe the cores.
+    /// independent). OpenBLAS runs single-threaded inside `forward` and
+    /// `backward` (set with `openblas_set_num_threads(1)` and restored on
+    /// return): splitting the batch beats BLAS threading on these shapes.
     public var threads: Int
 
     private var workers: [Worker<Scalar>] = []
@@ -117,7 +117,9 @@ public final class EGNN<Scalar: TensorScalar> {
                      "positions has \(positions.count) values, expected batch \(times.count) × \(n) × \(d)")
         batch = times.count
         let workerCount = max(1, min(threads, batch))
-        if workerCount > 1 { openblas_set_num_threads(1) }
+        let blasThreads = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(blasThreads) }
         while workers.count < workerCount { workers.append(Worker(configuration: configuration, layout: layout)) }
         chunks = (0..<workerCount).map { w in (batch * w / workerCount)..<(batch * (w + 1) / workerCount) }
         var output = [Scalar](repeating: 0, count: positions.count)
@@ -155,6 +157,9 @@ public final class EGNN<Scalar: TensorScalar> {
         precondition(outputGradient.count == batch * stride, "backward: gradient shape differs from the last forward")
         var inputGradient = [Scalar](repeating: 0, count: outputGradient.count)
         let workerCount = chunks.count
+        let blasThreads = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(blasThreads) }
         parameters.withUnsafeBufferPointer { p in
             outputGradient.withUnsafeBufferPointer { g in
                 inputGradient.withUnsafeMutableBufferPointer { gxb in

@@ -11,6 +11,13 @@ enum Kernels {
         }
     }
 
+    /// x[r, :] = bias for every row.
+    @inline(__always)
+    static func fillRows<S: TensorScalar>(_ x: UnsafeMutablePointer<S>, _ bias: UnsafePointer<S>,
+                                          rows: Int, cols: Int) {
+        for r in 0..<rows { (x + r * cols).update(from: bias, count: cols) }
+    }
+
     /// out[c] += Σ_r x[r, c]  (bias gradient).
     @inline(__always)
     static func addColumnSums<S: TensorScalar>(_ x: UnsafePointer<S>, rows: Int, cols: Int,

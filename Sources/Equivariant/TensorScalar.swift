@@ -104,7 +104,10 @@ extension Double: TensorScalar {
 /// [−87, 88]; inputs outside are clamped, so exp(−∞) → ~1e−38, never NaN).
 @inline(__always)
 public func fastExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
-    let x = input.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+    let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.3)
+    var x = input
+    x.replace(with: lo, where: x .< lo)
+    x.replace(with: hi, where: x .> hi)
     let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
     var r = x - n * 0.693_359_375
     r = r + n * 2.121_944_4e-4
