@@ -27,6 +27,7 @@ final class Worker<S: TensorScalar> {
     var aggm: [Buffer<S>] = [], s4: [Buffer<S>] = [], a4: [Buffer<S>] = []
     // Scratch.
     let ab = Buffer<S>(), t1 = Buffer<S>(), t2 = Buffer<S>(), gn1 = Buffer<S>(), gn2 = Buffer<S>()
+    let wt = Buffer<S>()
     let gh = Buffer<S>(), gx = Buffer<S>(), gdiff = Buffer<S>(), gphi = Buffer<S>(), gattr = Buffer<S>()
 
     init(configuration c: EGNNConfiguration, layout: ParameterLayout) {
@@ -156,16 +157,11 @@ final class Worker<S: TensorScalar> {
             }
             S.siluForward(z1, activation: a1[l].p, count: E * H)
             // edgeMessage, second linear.
-            // (C preset to the bias and β = 1: saves BLAS's β-scaling pass and a bias pass.)
-            Kernels.fillRows(s2[l].p, p + L.edgeBias2, rows: E, cols: H)
-            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: a1[l].p, lda: H,
-                   b: p + L.edgeWeight2, ldb: H, beta: 1, c: s2[l].p, ldc: H)
-            S.siluForward(s2[l].p, activation: m[l].p, count: E * H)
+            S.gemmBiasSiLU(m: E, n: H, k: H, a: a1[l].p, b: p + L.edgeWeight2, bias: p + L.edgeBias2,
+                           sigmoid: s2[l].p, activation: m[l].p)
             // coordinateUpdate: φ = w_cᵀ SiLU(W_c m + b_c).
-            Kernels.fillRows(s3[l].p, p + L.coordBias1, rows: E, cols: H)
-            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: m[l].p, lda: H,
-                   b: p + L.coordWeight1, ldb: H, beta: 1, c: s3[l].p, ldc: H)
-            S.siluForward(s3[l].p, activation: c1[l].p, count: E * H)
+            S.gemmBiasSiLU(m: E, n: H, k: H, a: m[l].p, b: p + L.coordWeight1, bias: p + L.coordBias1,
+                           sigmoid: s3[l].p, activation: c1[l].p)
             let wc = p + L.coordWeight2, ps = psi[l].p, cc = c1[l].p
             for e in 0..<E {
                 let phi = Kernels.dot(cc + e * H, wc, H)
@@ -213,6 +209,11 @@ final class Worker<S: TensorScalar> {
         if removeMean { Self.subtractMean(output, batch: nb, n: n, d: d) }
     }
 
+    /// out = wᵀ for a square h×h matrix.
+    static func transpose(_ w: UnsafePointer<S>, _ h: Int, into out: UnsafeMutablePointer<S>) {
+        for r in 0..<h { for c in 0..<h { out[c * h + r] = w[r * h + c] } }
+    }
+
     static func subtractMean(_ v: UnsafeMutablePointer<S>, batch: Int, n: Int, d: Int) {
         for b in 0..<batch {
             let base = v + b * n * d
@@ -232,7 +233,7 @@ final class Worker<S: TensorScalar> {
         G.update(repeating: 0, count: layout.count)
         t1.reserve(E * H); t2.reserve(E * H); gn1.reserve(N * H); gn2.reserve(N * H)
         gh.reserve(N * H); gx.reserve(N * d); gdiff.reserve(E * d); gphi.reserve(E); gattr.reserve(E)
-        ab.reserve(N * 2 * H)
+        ab.reserve(N * 2 * H); wt.reserve(H * H)
         let gxp = gx.p, ghp = gh.p, ga = gattr.p
         // dL/dx^L = P·g (P the mean projection, symmetric).
         gxp.update(from: outputGradient, count: N * d)
@@ -316,15 +317,19 @@ final class Worker<S: TensorScalar> {
             S.gemm(transA: true, transB: false, m: H, n: H, k: E, alpha: 1, a: m[l].p, lda: H,
                    b: gc, ldb: H, beta: 1, c: G + L.coordWeight1, ldc: H)
             Kernels.addColumnSums(gc, rows: E, cols: H, into: G + L.coordBias1)
-            S.gemm(transA: false, transB: true, m: E, n: H, k: H, alpha: 1, a: gc, lda: H,
-                   b: p + L.coordWeight1, ldb: H, beta: 1, c: gm, ldc: H)
+            // E-row products with Wᵀ: transpose the small weight once, so the
+            // product is a plain row-major GEMM (micro-kernel for Float).
+            Self.transpose(p + L.coordWeight1, H, into: wt.p)
+            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: gc, lda: H,
+                   b: wt.p, ldb: H, beta: 1, c: gm, ldc: H)
             // edgeMessage backward.
             Kernels.siluBackward(gm, sigmoid: s2[l].p, activation: m[l].p, count: E * H)
             S.gemm(transA: true, transB: false, m: H, n: H, k: E, alpha: 1, a: a1[l].p, lda: H,
                    b: gm, ldb: H, beta: 1, c: G + L.edgeWeight2, ldc: H)
             Kernels.addColumnSums(gm, rows: E, cols: H, into: G + L.edgeBias2)
-            S.gemm(transA: false, transB: true, m: E, n: H, k: H, alpha: 1, a: gm, lda: H,
-                   b: p + L.edgeWeight2, ldb: H, beta: 0, c: gc, ldc: H)
+            Self.transpose(p + L.edgeWeight2, H, into: wt.p)
+            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: gm, lda: H,
+                   b: wt.p, ldb: H, beta: 0, c: gc, ldc: H)
             Kernels.siluBackward(gc, sigmoid: s1[l].p, activation: a1[l].p, count: E * H)
             // First linear: bias, radial and attribute weights, per-node split.
             let wr = p + L.edgeRadial, wa = p + L.edgeAttribute, at = attribute.p

@@ -21,10 +21,29 @@ public protocol TensorScalar: BinaryFloatingPoint, Codable, Sendable {
     static func siluForward(_ z: UnsafeMutablePointer<Self>,
                             activation: UnsafeMutablePointer<Self>, count: Int)
 
+    /// sigmoid ← σ(A·B + bias), activation ← (A·B + bias)·σ(…): one linear
+    /// layer and its SiLU. A [m×k], B [k×n], bias [n], outputs [m×n].
+    static func gemmBiasSiLU(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
+                             bias: UnsafePointer<Self>, sigmoid: UnsafeMutablePointer<Self>,
+                             activation: UnsafeMutablePointer<Self>)
+
     static func elementaryExp(_ x: Self) -> Self
     static func elementaryTanh(_ x: Self) -> Self
     static func elementarySin(_ x: Self) -> Self
     static func elementaryCos(_ x: Self) -> Self
+}
+
+extension TensorScalar {
+    /// BLAS GEMM with C preset to the bias (β = 1), then the SiLU pass.
+    @inline(__always)
+    public static func gemmBiasSiLU(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
+                                    bias: UnsafePointer<Self>, sigmoid: UnsafeMutablePointer<Self>,
+                                    activation: UnsafeMutablePointer<Self>) {
+        Kernels.fillRows(sigmoid, bias, rows: m, cols: n)
+        gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+             beta: 1, c: sigmoid, ldc: n)
+        siluForward(sigmoid, activation: activation, count: m * n)
+    }
 }
 
 @inline(__always)
@@ -33,15 +52,37 @@ private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : Cbl
 extension Float: TensorScalar {
     public static var typeName: String { "Float32" }
 
+    /// Thin row-major products (no transposes, α = 1, β ∈ {0, 1}, n % 16 == 0,
+    /// contiguous operands) go to the micro-kernel; the rest to OpenBLAS.
     @inline(__always)
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                             alpha: Float, a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if useMicroKernel && !transA && !transB && alpha == 1 && (beta == 0 || beta == 1) && n % 16 == 0
+            && lda == k && ldb == n && ldc == n && m >= 64 {
+            FloatMicroKernel.gemm(m: m, n: n, k: k, a: a, b: b, accumulate: beta == 1, c: c)
+            return
+        }
         cblas_sgemm(CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB),
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
+    }
+
+    /// The fused micro-kernel when n is a multiple of 16 (see `FloatMicroKernel`).
+    public static func gemmBiasSiLU(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                    bias: UnsafePointer<Float>, sigmoid: UnsafeMutablePointer<Float>,
+                                    activation: UnsafeMutablePointer<Float>) {
+        if n % 16 == 0 && useMicroKernel {
+            FloatMicroKernel.gemmBiasSiLU(m: m, n: n, k: k, a: a, b: b, bias: bias, sigmoid: sigmoid,
+                                          activation: activation)
+        } else {
+            Kernels.fillRows(sigmoid, bias, rows: m, cols: n)
+            gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                 beta: 1, c: sigmoid, ldc: n)
+            siluForward(sigmoid, activation: activation, count: m * n)
+        }
     }
 
     public static func siluForward(_ z: UnsafeMutablePointer<Float>,
@@ -124,3 +165,7 @@ public func fastExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
     let bits = unsafeBitCast(biased, to: SIMD8<UInt32>.self) &<< 23
     return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
 }
+
+/// Whether `Float.gemmBiasSiLU` uses the fused micro-kernel (default on;
+/// `EQUIVARIANT_BLAS_ONLY=1` in the environment turns it off, for comparison).
+nonisolated(unsafe) let useMicroKernel: Bool = ProcessInfo.processInfo.environment["EQUIVARIANT_BLAS_ONLY"] != "1"

@@ -67,3 +67,40 @@ final class ConsistencyTests: XCTestCase {
         XCTAssertThrowsError(try EGNN<Float>(configuration: EGNNConfiguration(particles: 4, dimension: 2, box: [2, 2, 2])))
     }
 }
+
+final class MicroKernelTests: XCTestCase {
+    /// Float GEMMs that take the register-blocked kernel (n % 16 == 0, m ≥ 64)
+    /// against Double BLAS, including a ragged last row block.
+    func testFloatMatmulMatchesDouble() {
+        var rng = TestRandom(seed: 41)
+        for (m, k, n) in [(200, 64, 64), (67, 32, 48), (64, 5, 16), (13, 64, 64)] {
+            let a = (0..<(m * k)).map { _ in rng.normal() }, b = (0..<(k * n)).map { _ in rng.normal() }
+            let exact = Tensor<Double>(shape: [m, k], storage: a).matmul(Tensor(shape: [k, n], storage: b)).storage
+            let single = Tensor<Float>(shape: [m, k], storage: a.map { Float($0) })
+                .matmul(Tensor(shape: [k, n], storage: b.map { Float($0) })).storage
+            XCTAssertLessThan(maxAbsDiff(exact, single.map { Double($0) }), 1e-4 * Double(k), "\(m)×\(k)×\(n)")
+        }
+    }
+
+    /// The whole Float network (micro-kernel paths in forward and backward)
+    /// against the Double network on LJ-13-like input.
+    func testFloatNetworkGradientsMatchDouble() throws {
+        let config = EGNNConfiguration(particles: 13, dimension: 3, hidden: 32, layers: 3, coordinateGain: 1)
+        let dnet = try EGNN<Double>(configuration: config, seed: 3, threads: 1)
+        let fnet = try EGNN<Float>(configuration: config, seed: 3, threads: 1)
+        var rng = TestRandom(seed: 42)
+        let batch = 4
+        let x = randomPositions(config, batch: batch, rng: &rng)
+        let t = (0..<batch).map { _ in rng.uniform() }
+        let g = (0..<x.count).map { _ in rng.normal() }
+        let vd = dnet.forward(positions: x, times: t)
+        let vf = fnet.forward(positions: x.map { Float($0) }, times: t.map { Float($0) })
+        XCTAssertLessThan(maxAbsDiff(vd, vf.map { Double($0) }), 1e-4 * vd.map(abs).max()!)
+        dnet.zeroGradients(); fnet.zeroGradients()
+        let gxd = dnet.backward(outputGradient: g)
+        let gxf = fnet.backward(outputGradient: g.map { Float($0) })
+        XCTAssertLessThan(maxAbsDiff(gxd, gxf.map { Double($0) }), 1e-3 * gxd.map(abs).max()!)
+        XCTAssertLessThan(maxAbsDiff(dnet.gradients, fnet.gradients.map { Double($0) }),
+                          1e-3 * dnet.gradients.map(abs).max()!)
+    }
+}
