@@ -305,32 +305,30 @@ final class Worker<S: TensorScalar> {
                     }
                 }
             }
-            let wc = p + L.coordWeight2, cc = c1[l].p, gwc = G + L.coordWeight2
+            let wc = p + L.coordWeight2, cc = c1[l].p, gwc = G + L.coordWeight2, sg3 = s3[l].p
             for e in 0..<E {
-                let g = gp[e], row = gc + e * H, crow = cc + e * H
+                let g = gp[e], row = gc + e * H, crow = cc + e * H, srow = sg3 + e * H
                 for k in 0..<H {
-                    row[k] = g * wc[k]
-                    gwc[k] += g * crow[k]
+                    let si = srow[k], ai = crow[k]
+                    row[k] = g * wc[k] * (si + ai * (1 - si))  // SiLU backward fused
+                    gwc[k] += g * ai
                 }
             }
-            Kernels.siluBackward(gc, sigmoid: s3[l].p, activation: cc, count: E * H)
             S.gemm(transA: true, transB: false, m: H, n: H, k: E, alpha: 1, a: m[l].p, lda: H,
                    b: gc, ldb: H, beta: 1, c: G + L.coordWeight1, ldc: H)
             Kernels.addColumnSums(gc, rows: E, cols: H, into: G + L.coordBias1)
             // E-row products with Wᵀ: transpose the small weight once, so the
             // product is a plain row-major GEMM (micro-kernel for Float).
             Self.transpose(p + L.coordWeight1, H, into: wt.p)
-            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: gc, lda: H,
-                   b: wt.p, ldb: H, beta: 1, c: gm, ldc: H)
-            // edgeMessage backward.
-            Kernels.siluBackward(gm, sigmoid: s2[l].p, activation: m[l].p, count: E * H)
+            // … and edgeMessage's second SiLU backward fused into it.
+            S.gemmSiLUBackward(m: E, n: H, k: H, a: gc, b: wt.p, accumulate: true, c: gm,
+                               sigmoid: s2[l].p, activation: m[l].p)
             S.gemm(transA: true, transB: false, m: H, n: H, k: E, alpha: 1, a: a1[l].p, lda: H,
                    b: gm, ldb: H, beta: 1, c: G + L.edgeWeight2, ldc: H)
             Kernels.addColumnSums(gm, rows: E, cols: H, into: G + L.edgeBias2)
             Self.transpose(p + L.edgeWeight2, H, into: wt.p)
-            S.gemm(transA: false, transB: false, m: E, n: H, k: H, alpha: 1, a: gm, lda: H,
-                   b: wt.p, ldb: H, beta: 0, c: gc, ldc: H)
-            Kernels.siluBackward(gc, sigmoid: s1[l].p, activation: a1[l].p, count: E * H)
+            S.gemmSiLUBackward(m: E, n: H, k: H, a: gm, b: wt.p, accumulate: false, c: gc,
+                               sigmoid: s1[l].p, activation: a1[l].p)
             // First linear: bias, radial and attribute weights, per-node split.
             let wr = p + L.edgeRadial, wa = p + L.edgeAttribute, at = attribute.p
             let gwr = G + L.edgeRadial, gwa = G + L.edgeAttribute, gb1 = G + L.edgeBias1

@@ -74,13 +74,15 @@ enum FloatMicroKernel {
     /// C = A·B (β = 0) or C += A·B (β = 1); A [M×K], B [K×N], C [M×N].
     /// - Precondition: N % 16 == 0.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                     accumulate: Bool, c: UnsafeMutablePointer<Float>) {
+                     accumulate: Bool, c: UnsafeMutablePointer<Float>,
+                     siluSigmoid: UnsafePointer<Float>? = nil, siluActivation: UnsafePointer<Float>? = nil) {
         var r0 = 0
         while r0 < m {
             let rows = min(6, m - r0)
             var c0 = 0
             while c0 < n {
-                plainTile(rows: rows, r0: r0, c0: c0, n: n, k: k, a: a, b: b, accumulate: accumulate, c: c)
+                plainTile(rows: rows, r0: r0, c0: c0, n: n, k: k, a: a, b: b, accumulate: accumulate, c: c,
+                          siluSigmoid: siluSigmoid, siluActivation: siluActivation)
                 c0 += 16
             }
             r0 += 6
@@ -89,7 +91,8 @@ enum FloatMicroKernel {
 
     @inline(__always)
     static func plainTile(rows: Int, r0: Int, c0: Int, n: Int, k: Int, a: UnsafePointer<Float>,
-                          b: UnsafePointer<Float>, accumulate: Bool, c: UnsafeMutablePointer<Float>) {
+                          b: UnsafePointer<Float>, accumulate: Bool, c: UnsafeMutablePointer<Float>,
+                          siluSigmoid: UnsafePointer<Float>?, siluActivation: UnsafePointer<Float>?) {
         let z = SIMD8<Float>()
         var c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z
         var c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z
@@ -113,9 +116,16 @@ enum FloatMicroKernel {
             x = SIMD8<Float>(repeating: a5[q])
             c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
         }
-        let o = c + r0 * n + c0
+        let offset = r0 * n + c0
+        let o = c + offset
         @inline(__always) func put(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-            let w = accumulate ? v + load(p) : v
+            var w = accumulate ? v + load(p) : v
+            if let sg = siluSigmoid, let ac = siluActivation {
+                // SiLU backward epilogue: g ⊙ (σ + a(1 − σ)).
+                let q = p - o + offset
+                let sv = load(sg + q), av = load(ac + q)
+                w = w * (sv + av * (1 - sv))
+            }
             UnsafeMutableRawPointer(p).storeBytes(of: w, as: SIMD8<Float>.self)
         }
         put(c00, o); put(c01, o + 8)

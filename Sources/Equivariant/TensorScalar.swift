@@ -27,6 +27,12 @@ public protocol TensorScalar: BinaryFloatingPoint, Codable, Sendable {
                              bias: UnsafePointer<Self>, sigmoid: UnsafeMutablePointer<Self>,
                              activation: UnsafeMutablePointer<Self>)
 
+    /// c ← (accumulate ? c : 0) + A·B, then c ← c ⊙ SiLU′ given σ and SiLU
+    /// outputs of the forward pass. A [m×k], B [k×n], all row-major.
+    static func gemmSiLUBackward(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
+                                 accumulate: Bool, c: UnsafeMutablePointer<Self>,
+                                 sigmoid: UnsafePointer<Self>, activation: UnsafePointer<Self>)
+
     static func elementaryExp(_ x: Self) -> Self
     static func elementaryTanh(_ x: Self) -> Self
     static func elementarySin(_ x: Self) -> Self
@@ -34,6 +40,15 @@ public protocol TensorScalar: BinaryFloatingPoint, Codable, Sendable {
 }
 
 extension TensorScalar {
+    @inline(__always)
+    public static func gemmSiLUBackward(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
+                                        accumulate: Bool, c: UnsafeMutablePointer<Self>,
+                                        sigmoid: UnsafePointer<Self>, activation: UnsafePointer<Self>) {
+        gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+             beta: accumulate ? 1 : 0, c: c, ldc: n)
+        Kernels.siluBackward(c, sigmoid: sigmoid, activation: activation, count: m * n)
+    }
+
     /// BLAS GEMM with C preset to the bias (β = 1), then the SiLU pass.
     @inline(__always)
     public static func gemmBiasSiLU(m: Int, n: Int, k: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
@@ -82,6 +97,19 @@ extension Float: TensorScalar {
             gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
                  beta: 1, c: sigmoid, ldc: n)
             siluForward(sigmoid, activation: activation, count: m * n)
+        }
+    }
+
+    public static func gemmSiLUBackward(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                        accumulate: Bool, c: UnsafeMutablePointer<Float>,
+                                        sigmoid: UnsafePointer<Float>, activation: UnsafePointer<Float>) {
+        if n % 16 == 0 && useMicroKernel {
+            FloatMicroKernel.gemm(m: m, n: n, k: k, a: a, b: b, accumulate: accumulate, c: c,
+                                  siluSigmoid: sigmoid, siluActivation: activation)
+        } else {
+            gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
+                 beta: accumulate ? 1 : 0, c: c, ldc: n)
+            Kernels.siluBackward(c, sigmoid: sigmoid, activation: activation, count: m * n)
         }
     }
 
