@@ -18,7 +18,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
 	@echo "make test     build and run all tests (installs apt/pip dependencies when missing)"
-	@echo "make bench    energy and sampler throughput benchmarks"
+	@echo "make bench    energy, sampler and EGNN throughput benchmarks"
 
 ## System libraries (OpenBLAS, netCDF), installed only when missing.
 deps:
@@ -48,6 +48,7 @@ sample: build
 
 bench: build
 	$(ENSEMBLE) bench
+	$(SWIFT) run -c $(CONFIG) Benchmarks egnn
 
 clean:
 	rm -rf .build out
