@@ -111,7 +111,10 @@ enum DataFiles {
     static func pluginPath() -> String? {
         let address = UInt(bitPattern: unsafeBitCast(ensemblePluginEntry as @convention(c) () -> UnsafePointer<ensemble_plugin>,
                                                      to: UnsafeRawPointer.self))
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        // /proc files report size 0, so read them to the end rather than by their size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps") else { return nil }
+        defer { try? handle.close() }
+        let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         for line in maps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 6, fields[5].hasPrefix("/") else { continue }

@@ -33,7 +33,14 @@ final class AmberEnergy {
 
     private let bonds: [AmberTopology.Bond]
     private let angles: [AmberTopology.Angle]
-    private let torsions: [AmberTopology.Torsion]
+    /// A torsion term with its phase's cosine and sine and, when the periodicity is a whole
+    /// number 1…12 (always, for AMBER force fields), that number (else 0: use atan2).
+    struct Torsion {
+        var i: Int32, j: Int32, k: Int32, l: Int32
+        var barrier: Double, periodicity: Double, cosPhase: Double, sinPhase: Double
+        var integerPeriodicity: Int
+    }
+    private let torsions: [Torsion]
     /// Dense upper triangle over all i<j pairs, in loop order: (a, b, qq) with zeros
     /// for excluded pairs; 1-4 pairs carry their scaled parameters.
     private let pairA: [Double], pairB: [Double], pairQQ: [Double]
@@ -61,7 +68,12 @@ final class AmberEnergy {
         kT = Constants.boltzmannKcal * temperature
         bonds = topology.bonds
         angles = topology.angles
-        torsions = topology.torsions
+        torsions = topology.torsions.map { t in
+            let whole = t.periodicity.rounded()
+            return Torsion(i: t.i, j: t.j, k: t.k, l: t.l, barrier: t.barrier, periodicity: t.periodicity,
+                           cosPhase: cos(t.phase), sinPhase: sin(t.phase),
+                           integerPeriodicity: whole == t.periodicity && whole >= 1 && whole <= 12 ? Int(whole) : 0)
+        }
         var a = [Double](repeating: 0, count: n * (n - 1) / 2)
         var b = a, qq = a
         let count = topology.count
@@ -169,12 +181,28 @@ final class AmberEnergy {
                 let ax = fy * gz - fz * gy, ay = fz * gx - fx * gz, az = fx * gy - fy * gx
                 let bx = hy * gz - hz * gy, by = hz * gx - hx * gz, bz = hx * gy - hy * gx
                 let gNorm = (gx * gx + gy * gy + gz * gz).squareRoot()
-                // IUPAC: φ = atan2(|b₂| b₁·n₂, n₁·n₂) with b₁ = −F, b₂ = −G, n₁ = A, n₂ = B.
-                let phi = atan2(-gNorm * (fx * bx + fy * by + fz * bz), ax * bx + ay * by + az * bz)
-                let arg = t.periodicity * phi - t.phase
-                e += t.barrier * (1 + cos(arg))
+                // IUPAC: φ = atan2(|b₂| b₁·n₂, n₁·n₂) with b₁ = −F, b₂ = −G, n₁ = A, n₂ = B;
+                // cos nφ and sin nφ by the multiple-angle recurrence (no atan2, cos, sin).
+                let yy = -gNorm * (fx * bx + fy * by + fz * bz), xx = ax * bx + ay * by + az * bz
+                let (cosN, sinN): (Double, Double)
+                if t.integerPeriodicity > 0 {
+                    let h = (xx * xx + yy * yy).squareRoot()
+                    let c1 = h > 0 ? xx / h : 1, s1 = h > 0 ? yy / h : 0
+                    var c = c1, sn = s1
+                    for _ in 1..<t.integerPeriodicity {
+                        (c, sn) = (c * c1 - sn * s1, sn * c1 + c * s1)
+                    }
+                    (cosN, sinN) = (c, sn)
+                } else {
+                    let phi = t.periodicity * atan2(yy, xx)
+                    (cosN, sinN) = (cos(phi), sin(phi))
+                }
+                // cos(nφ − γ), sin(nφ − γ).
+                let cosArg = cosN * t.cosPhase + sinN * t.sinPhase
+                let sinArg = sinN * t.cosPhase - cosN * t.sinPhase
+                e += t.barrier * (1 + cosArg)
                 if let g {
-                    let dEdphi = -t.barrier * t.periodicity * sin(arg)
+                    let dEdphi = -t.barrier * t.periodicity * sinArg
                     let a2 = max(ax * ax + ay * ay + az * az, 1e-300), b2 = max(bx * bx + by * by + bz * bz, 1e-300)
                     let gi = -gNorm / a2, gl = gNorm / b2
                     let fg = (fx * gx + fy * gy + fz * gz) / (a2 * gNorm)
