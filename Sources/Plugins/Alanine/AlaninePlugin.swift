@@ -13,10 +13,11 @@ struct AlanineParameters {
     var solventDielectric: Double = 78.5
     /// Threads per evaluate call; 0 = all cores for batches ≥ 64.
     var threads: Int = 0
+    var kernel: AmberEnergy.Kernel = .simd
 
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
     static let defaultStart = "alanine-dipeptide-ff96.inpcrd"
-    static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads"]
+    static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel"]
 
     static let help = """
         prmtop=PATH              AMBER prmtop of a non-periodic molecule (default: data/\(defaultPrmtop),
@@ -30,6 +31,7 @@ struct AlanineParameters {
         solute_dielectric=X      GB solute dielectric (default 1)
         solvent_dielectric=X     GB solvent dielectric (default 78.5)
         threads=N                threads used inside one evaluate call (default 0 = all cores when batch >= 64)
+        kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
         """
 
     /// Parse `key=value` pairs separated by ';' or whitespace.
@@ -71,6 +73,11 @@ struct AlanineParameters {
                     throw AmberFileError(description: "parameter threads=\(value): must be an integer >= 0")
                 }
                 threads = t
+            case "kernel":
+                guard let k = AmberEnergy.Kernel(rawValue: value.lowercased()) else {
+                    throw AmberFileError(description: "parameter kernel=\(value): valid values are simd, scalar")
+                }
+                kernel = k
             default:
                 throw AmberFileError(description:
                     "unknown parameter '\(key)'; valid keys: \(AlanineParameters.keys.joined(separator: ", "))")
@@ -138,7 +145,8 @@ final class AlanineSystem {
         let prmtopPath = try p.prmtop ?? DataFiles.find(AlanineParameters.defaultPrmtop)
         topology = try AmberTopology(prmtopPath: prmtopPath)
         energy = try AmberEnergy(topology: topology, solvent: p.solvent, temperature: p.temperature,
-                                 soluteDielectric: p.soluteDielectric, solventDielectric: p.solventDielectric)
+                                 soluteDielectric: p.soluteDielectric, solventDielectric: p.solventDielectric,
+                                 kernel: p.kernel)
         let startPath: String
         if let s = p.start {
             startPath = s

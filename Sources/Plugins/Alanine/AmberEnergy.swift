@@ -43,14 +43,23 @@ final class AmberEnergy {
     private let torsions: [Torsion]
     /// Dense upper triangle over all i<j pairs, in loop order: (a, b, qq) with zeros
     /// for excluded pairs; 1-4 pairs carry their scaled parameters.
-    private let pairA: [Double], pairB: [Double], pairQQ: [Double]
+    let pairA: [Double], pairB: [Double], pairQQ: [Double]
     // GB per-atom parameters.
-    private let offsetRadius: [Double], scaledRadius: [Double], radius: [Double]
-    private let charge: [Double]
-    private let gbPrefactor: Double
-    private let aceFactor: [Double]
-    private let alpha: Double, beta: Double, gamma: Double
-    private let engulfCorrection: Bool
+    let offsetRadius: [Double], scaledRadius: [Double], radius: [Double]
+    let charge: [Double]
+    let gbPrefactor: Double
+    let aceFactor: [Double]
+    let alpha: Double, beta: Double, gamma: Double
+    let engulfCorrection: Bool
+
+    /// Pair kernel: portable scalar loops, or SIMD4 over j (the default; same numbers to rounding).
+    enum Kernel: String, CaseIterable { case simd, scalar }
+    let kernel: Kernel
+    /// n rounded up to a multiple of 4, and padded per-pair [n][padded] / per-atom [padded]
+    /// parameter tables for the SIMD kernel (zeros, or harmless values, beyond n and on j ≤ i).
+    let padded: Int
+    let matA: [Double], matB: [Double], matQQ: [Double]
+    let rhoPadded: [Double], srPadded: [Double], chargePadded: [Double]
 
     static let dielectricOffset = 0.09   // Å (OpenMM: 0.009 nm)
     static let probeRadius = 1.4         // Å (OpenMM: 0.14 nm)
@@ -62,8 +71,9 @@ final class AmberEnergy {
     ///   - soluteDielectric, solventDielectric: GB dielectrics (OpenMM defaults 1, 78.5).
     /// - Throws: `AmberFileError` when GB is asked for and the prmtop has no RADII/SCREEN.
     init(topology: AmberTopology, solvent: Solvent, temperature: Double,
-         soluteDielectric: Double = 1, solventDielectric: Double = 78.5) throws {
+         soluteDielectric: Double = 1, solventDielectric: Double = 78.5, kernel: Kernel = .simd) throws {
         n = topology.count
+        self.kernel = kernel
         self.solvent = solvent
         kT = Constants.boltzmannKcal * temperature
         bonds = topology.bonds
@@ -104,6 +114,17 @@ final class AmberEnergy {
         // Surface-area energy per area, kcal/mol/Å²: OBC1's CustomGBForce writes 4π·2.25936
         // as the literal 28.3919551; GBSAOBCForce computes 4π·2.25936 itself.
         let fourPiSigma = (solvent == .obc1 ? 28.3919551 : 4 * Double.pi * 2.25936) / Constants.kJPerKcal / 100
+        let np = (n + 3) / 4 * 4
+        padded = np
+        var ma = [Double](repeating: 0, count: n * np), mb = ma, mq = ma
+        for p in topology.pairs {
+            ma[Int(p.i) * np + Int(p.j)] = p.a; mb[Int(p.i) * np + Int(p.j)] = p.b
+            mq[Int(p.i) * np + Int(p.j)] = p.qq
+        }
+        matA = ma; matB = mb; matQQ = mq
+        rhoPadded = offsetRadius + [Double](repeating: 1, count: np - offsetRadius.count)
+        srPadded = scaledRadius + [Double](repeating: 0, count: np - scaledRadius.count)
+        chargePadded = charge + [Double](repeating: 0, count: np - n)
         aceFactor = radius.map { fourPiSigma * ($0 + AmberEnergy.probeRadius) * ($0 + AmberEnergy.probeRadius) }
     }
 
@@ -112,10 +133,17 @@ final class AmberEnergy {
         var r: [Double], ux: [Double], uy: [Double], uz: [Double]
         var dTermIJ: [Double], dTermJI: [Double]
         var integral: [Double], born: [Double], dBorn: [Double], bornForce: [Double]
+        /// SIMD kernel: positions and gradient as structure of arrays [padded], per-pair
+        /// values [n][padded].
+        var sx: [Double], sy: [Double], sz: [Double], sgx: [Double], sgy: [Double], sgz: [Double]
+        var pr: [Double], pux: [Double], puy: [Double], puz: [Double], pdij: [Double], pdji: [Double]
         init(n: Int) {
+            let np = (n + 3) / 4 * 4
+            sx = [Double](repeating: 0, count: np); sy = sx; sz = sx; sgx = sx; sgy = sx; sgz = sx
+            pr = [Double](repeating: 0, count: n * np); pux = pr; puy = pr; puz = pr; pdij = pr; pdji = pr
             let m = n * (n - 1) / 2
             r = [Double](repeating: 0, count: m); ux = r; uy = r; uz = r; dTermIJ = r; dTermJI = r
-            integral = [Double](repeating: 0, count: n); born = integral; dBorn = integral; bornForce = integral
+            integral = [Double](repeating: 0, count: np); born = integral; dBorn = integral; bornForce = integral
         }
     }
 
@@ -126,7 +154,10 @@ final class AmberEnergy {
     ///   - gradient: [n][3], or nil for the energy only.
     func energy(_ x: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>?, scratch: Scratch) -> Double {
         var e = bondedEnergy(x, gradient)
-        e += pairEnergy(x, gradient, scratch)
+        switch kernel {
+        case .simd: e += simdPairEnergy(x, gradient, scratch)
+        case .scalar: e += pairEnergy(x, gradient, scratch)
+        }
         return e
     }
 
