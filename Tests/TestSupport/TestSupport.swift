@@ -76,12 +76,14 @@ public func runProcess(_ executable: String, _ arguments: [String],
     process.standardInput = FileHandle.nullDevice
     try process.run()
     // Read both pipes concurrently so a chatty child never blocks.
-    var outData = Data(), errData = Data()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let out = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+    DispatchQueue.global().async { out.data = outPipe.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
     group.wait()
+    let outData = out.data
     process.waitUntilExit()
     return ProcessResult(status: process.terminationStatus,
                          stdout: String(decoding: outData, as: UTF8.self),
@@ -161,4 +163,25 @@ public struct TestRandom {
         let u1 = max(uniform(), 1e-300), u2 = uniform()
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
+}
+
+/// Compile a C plugin source with the system C compiler into `directory/lib<name>.so`.
+/// - Parameters:
+///   - source: path of the .c file.
+///   - defines: extra -D flags (without the -D).
+public func compileCPlugin(source: URL, name: String, in directory: URL, defines: [String] = []) throws -> URL {
+    let output = directory.appendingPathComponent("lib\(name).so")
+    let include = TestPaths.repositoryRoot.appendingPathComponent("Sources/EnsemblePluginABI/include").path
+    let result = try runProcess("/usr/bin/env", ["cc", "-O2", "-shared", "-fPIC", "-Wall", "-I", include]
+        + defines.map { "-D\($0)" } + [source.path, "-o", output.path])
+    if result.status != 0 {
+        XCTFail("cc failed for \(source.lastPathComponent): \(result.stderr)")
+    }
+    return output
+}
+
+/// The example C plugin of docs/examples/harmonic.c, compiled into a temporary folder.
+public func buildHarmonicPlugin(in directory: URL = TestPaths.temporaryDirectory("harmonic")) throws -> URL {
+    try compileCPlugin(source: TestPaths.repositoryRoot.appendingPathComponent("docs/examples/harmonic.c"),
+                       name: "harmonic", in: directory)
 }

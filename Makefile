@@ -1,0 +1,53 @@
+# ensemble — the two commands a user needs on a fresh Debian machine:
+#   make sample   sample LJ-13 with MALA, write out/lj13.nc + out/lj13.pdb
+#   make test     build everything and run the test suite
+# Both install what they need (apt-get for the -dev packages, pip into .venv) when missing.
+
+SWIFT      ?= swift
+CONFIG     ?= release
+BUILD      := .build/$(CONFIG)
+ENSEMBLE   := $(BUILD)/ensemble
+VENV       := .venv
+PYTHON     := $(VENV)/bin/python
+REFERENCE  ?= ../shared/reference
+APT_PACKAGES := libopenblas-dev libnetcdf-dev pkg-config
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: sample test build deps venv bench clean help
+
+help:
+	@echo "make sample   sample LJ-13 (MALA) into out/lj13.nc + out/lj13.pdb"
+	@echo "make test     build and run all tests (installs apt/pip dependencies when missing)"
+	@echo "make bench    energy and sampler throughput benchmarks"
+
+## System libraries (OpenBLAS, netCDF), installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+## Python test tools (independent NetCDF readers, AmberTools, OpenMM) in .venv.
+$(VENV)/.installed: scripts/requirements-test.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+test: build venv
+	$(SWIFT) test -c $(CONFIG)
+
+sample: build
+	@mkdir -p out
+	$(ENSEMBLE) sample --plugin lennard-jones --param preset=lj13 --sampler mala \
+	    --samples 2000 --chains 8 --thin 20 --seed 1 --out out/lj13.nc --overwrite
+	@echo "view it: vmd out/lj13.pdb out/lj13.nc"
+
+bench: build
+	$(ENSEMBLE) bench
+
+clean:
+	rm -rf .build out

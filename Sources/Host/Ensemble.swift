@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+
+/// `ensemble` — equilibrium samples of exp(−u(x)) for any energy plugin.
+@main
+struct Ensemble: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ensemble",
+        abstract: "Boltzmann sampling of particle systems with energy plugins, MCMC and diffusion samplers.",
+        discussion: """
+            Energies come from plugins: shared libraries found in --plugin-dir, $ENSEMBLE_PLUGIN_PATH \
+            (colon-separated) and the directory of this executable. `ensemble plugins` lists them.
+
+            Start here:
+              ensemble plugins
+              ensemble sample --plugin lennard-jones --param preset=lj13 --sampler mala \\
+                  --samples 2000 --out lj13.nc
+              vmd lj13.pdb lj13.nc
+            """,
+        version: "0.1.0",
+        subcommands: [Plugins.self, Energy.self, Sample.self, Bench.self])
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import PluginHost
+
+/// Where plugins are looked for, and how many threads evaluate energies.
+struct PluginSearchOptions: ParsableArguments {
+    @Option(name: .customLong("plugin-dir"), help: ArgumentHelp(
+        "A directory of plugin libraries (repeatable); searched before $ENSEMBLE_PLUGIN_PATH and the executable's directory.",
+        valueName: "dir"))
+    var pluginDirectories: [String] = []
+
+    func discover() -> PluginLoader.Discovery {
+        PluginLoader.discover(in: PluginLoader.searchDirectories(explicit: pluginDirectories))
+    }
+}
+
+/// Which plugin, with which parameters.
+struct SystemOptions: ParsableArguments {
+    @OptionGroup var search: PluginSearchOptions
+
+    @Option(help: ArgumentHelp("The energy plugin's name (see `ensemble plugins`).", valueName: "name"))
+    var plugin: String
+
+    @Option(name: .customLong("param"), help: ArgumentHelp(
+        "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
+    var parameters: [String] = []
+
+    @Option(help: "Threads that evaluate energies (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
+            throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
+        }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    /// The parameter string handed to the plugin: pairs joined by ';'.
+    var parameterString: String { parameters.joined(separator: ";") }
+
+    /// Load the plugin and create the system; errors name the plugin and what to fix.
+    func makeSystem() throws -> EnergySystem {
+        let discovery = search.discover()
+        let chosen: Plugin
+        do {
+            chosen = try discovery.plugin(named: plugin)
+        } catch {
+            let broken = discovery.failures.map { "\n  not loaded: \($0.error)" }.joined()
+            throw FailureMessage("\(error)\(broken)")
+        }
+        let system: EnergySystem
+        do {
+            system = try chosen.makeSystem(parameters: parameterString)
+        } catch {
+            throw FailureMessage("\(error)\nparameters of '\(chosen.name)':\n\(chosen.parametersHelp)")
+        }
+        system.threads = threads
+        return system
+    }
+}
+
+/// An error whose text is the whole message for the user; exit code 1.
+struct FailureMessage: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Check that `path` can be created: its directory exists and is writable, and the file
+/// does not exist unless `overwrite`.
+func checkOutputPath(_ path: String, overwrite: Bool, option: String = "--out") throws {
+    let url = URL(fileURLWithPath: path)
+    let directory = url.deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(option) \(path): directory '\(directory)' does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: directory) else {
+        throw ValidationError("\(option) \(path): directory '\(directory)' is not writable")
+    }
+    if FileManager.default.fileExists(atPath: path) && !overwrite {
+        throw ValidationError("\(option) \(path) already exists; pass --overwrite to replace it")
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import PluginHost
+import Sampling
+
+extension Ensemble {
+    /// `ensemble sample`: MCMC samples of a plugin's Boltzmann distribution into AMBER NetCDF.
+    struct Sample: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Draw equilibrium samples with MALA or parallel tempering; write AMBER NetCDF + PDB.",
+            discussion: """
+                Chains start from the plugin's initial positions (plus 0.01 noise each). During --burn-in \
+                the MALA step size adapts toward 0.574 acceptance, then it is frozen. With --sampler pt \
+                each chain is a ladder of --replicas temperatures T_m = kT·max^(m/(R−1)), exchanging \
+                neighbours every --exchange-every steps; the kT replica is recorded. Clusters whose energy \
+                is translation invariant move in the zero-centre-of-mass subspace.
+
+                Frames are written chain-interleaved (step 1: chains 0..C−1, step 2: ...). The NetCDF \
+                `time` is the MCMC step, `energy` the reduced energy u = U/kT of each frame. The same \
+                --seed gives byte-identical coordinates.
+
+                Example:
+                  ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
+                """)
+
+        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
+        enum CentreOfMass: String, ExpressibleByArgument, CaseIterable { case auto, on, off }
+
+        @OptionGroup var system: SystemOptions
+
+        @Option(help: "MCMC method: mala or pt (parallel tempering).")
+        var sampler: Sampler = .mala
+        @Option(help: "Frames to write, over all chains.")
+        var samples: Int
+        @Option(help: ArgumentHelp("Output trajectory (AMBER NetCDF); a .pdb topology is written beside it.",
+                                   valueName: "path.nc"))
+        var out: String
+        @Option(help: "Random seed; the same seed reproduces the same file.")
+        var seed: UInt64 = 1
+        @Option(help: "Record every K-th step of each chain.")
+        var thin: Int = 10
+        @Option(help: "Independent chains (PT: independent ladders).")
+        var chains: Int = 4
+        @Option(help: "Steps per chain before recording; the step size adapts during them.")
+        var burnIn: Int = 2000
+        @Option(help: "PT: temperatures per ladder.")
+        var replicas: Int = 8
+        @Option(help: "PT: highest temperature as a multiple of the plugin's kT.")
+        var maxTemperature: Double = 5
+        @Option(help: "PT: steps between exchange attempts.")
+        var exchangeEvery: Int = 10
+        @Option(help: "Initial MALA step size h (adapted during burn-in).")
+        var stepSize: Double = 1e-4
+        @Option(help: "Zero-centre-of-mass moves: auto (detect translation invariance), on, off.")
+        var centreOfMass: CentreOfMass = .auto
+        @Flag(help: "Replace an existing output file.")
+        var overwrite = false
+
+        func validate() throws {
+            for (name, value) in [("--samples", samples), ("--thin", thin), ("--chains", chains),
+                                  ("--exchange-every", exchangeEvery)] where value <= 0 {
+                throw ValidationError("\(name) must be a positive integer, got \(value)")
+            }
+            guard burnIn >= 0 else { throw ValidationError("--burn-in must be ≥ 0, got \(burnIn)") }
+            if sampler == .pt {
+                guard replicas >= 2 else { throw ValidationError("--replicas must be ≥ 2 for pt, got \(replicas)") }
+                guard maxTemperature > 1 else {
+                    throw ValidationError("--max-temperature must be > 1, got \(maxTemperature)")
+                }
+            }
+            guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
+            guard out.hasSuffix(".nc") else { throw ValidationError("--out must end in .nc (AMBER NetCDF), got \(out)") }
+            try checkOutputPath(out, overwrite: overwrite)
+        }
+
+        func run() throws {
+            let energySystem = try system.makeSystem()
+            let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
+            let project: Bool
+            switch centreOfMass {
+            case .on: project = true
+            case .off: project = false
+            case .auto: project = (try? energySystem.isTranslationInvariant(at: start)) ?? false
+            }
+            var settings = MCMCSettings()
+            settings.chains = chains
+            settings.burnIn = burnIn
+            settings.thin = thin
+            settings.samples = samples
+            settings.seed = seed
+            settings.initialStepSize = stepSize
+            if sampler == .pt {
+                settings.replicas = replicas
+                settings.maxTemperature = maxTemperature
+                settings.exchangeEvery = exchangeEvery
+            }
+            let output = try TrajectoryOutput(
+                path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
+                title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
+                overwrite: overwrite)
+            let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
+            Interrupt.install()
+            var step = 0
+            var interrupted = false
+            let summary: MCMCSummary
+            do {
+                summary = try MCMCRunner(settings: settings).run(
+                    system: energySystem, start: start, projectCentreOfMass: project,
+                    record: { x, u in
+                        step += 1
+                        let stride = energySystem.coordinateCount
+                        for c in 0..<u.count {
+                            try output.append(Array(x[(c * stride)..<((c + 1) * stride)]),
+                                              time: Double(burnIn + step * thin), values: ["energy": u[c]])
+                        }
+                        if Interrupt.isRequested { interrupted = true; throw CancellationError() }
+                    },
+                    progress: { done, total in progress.update(done) })
+            } catch is CancellationError {
+                progress.finish()
+                try output.close()
+                print("interrupted: \(output.frames) frames written to \(out) (closed cleanly)")
+                throw ExitCode(130)
+            } catch {
+                progress.finish()
+                try? output.close()
+                throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
+            }
+            _ = interrupted
+            try output.close()
+            printSummary(summary, system: energySystem, project: project)
+        }
+
+        func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool) {
+            print("wrote \(s.frames) frames to \(out) (topology \(URL(fileURLWithPath: out).deletingPathExtension().path).pdb)")
+            print(String(format: "energy u = U/kT: %.4f ± %.4f (batch-means standard error)", s.energyMean, s.energyError))
+            print(String(format: "acceptance (target level): %.3f, step size %.3g%@", s.acceptance[0], s.stepSizes[0],
+                         project ? ", zero-centre-of-mass moves" : ""))
+            if sampler == .pt {
+                let pairs = s.exchangeAcceptance.enumerated().map { String(format: "%d↔%d %.2f", $0, $0 + 1, $1) }
+                print("replica exchange acceptance: \(pairs.joined(separator: ", "))")
+                let ladder = MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature)
+                print("temperatures (× kT): \(ladder.map { String(format: "%.3g", 1 / $0) }.joined(separator: ", "))")
+            }
+            print("energy evaluations: \(s.energyEvaluations), gradient evaluations: \(s.gradientEvaluations)")
+            print(String(format: "wall time: %.2f s (%d threads)", s.seconds, system.threads))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// PluginHost: placeholder, filled in by its issue.

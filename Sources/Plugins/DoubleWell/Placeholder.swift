@@ -1,1 +1,0 @@
-// DoubleWell: placeholder, filled in by its issue.

@@ -1,1 +1,0 @@
-// LennardJones: placeholder, filled in by its issue.

@@ -1,0 +1,302 @@
+import Foundation
+import PluginHost
+
+/// A sampler stopped: the step at which it happened and why.
+public struct SamplingError: Error, CustomStringConvertible {
+    public var step: Int
+    public var reason: String
+    public var description: String { "sampling stopped at step \(step): \(reason)" }
+}
+
+/// A batch of Metropolis-adjusted Langevin (MALA) walkers, each targeting
+/// π_w(x) ∝ exp(−β_w u(x)), evaluated with one plugin call per step.
+///
+/// This is the engine of both MCMC baselines: plain MALA (all β_w = 1) and
+/// parallel tempering (a ladder of β per replica set, plus exchanges).
+///
+/// Proposal (SAMPLERS.md): y = x − h β ∇u(x) + √(2h) ξ, accepted with
+/// min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
+/// q(y|x) = N(y; x − hβ∇u(x), 2h). For translation-invariant clusters every
+/// move (noise and drift) is projected onto the zero-centre-of-mass subspace;
+/// for periodic boxes positions are wrapped and displacements in q are minimum images.
+public final class LangevinEnsemble {
+    public let system: EnergySystem
+    /// Walkers = ladders × levels; walker w sits at temperature level `w % levels`.
+    public let ladders: Int
+    public let levels: Int
+    /// Inverse temperature (relative to the plugin's kT) of each level; level 0 has β = 1.
+    public let betas: [Double]
+    public let projectCentreOfMass: Bool
+    /// Step size h of each level (adapted during burn-in, then frozen).
+    public private(set) var stepSizes: [Double]
+    public var targetAcceptance = 0.574
+
+    public private(set) var positions: [Double]
+    public private(set) var energies: [Double]
+    private var gradients: [Double]
+    private var rng: SeededGenerator
+    public private(set) var step = 0
+
+    private var accepted: [Int]
+    private var proposed: [Int]
+    private var exchangeAccepted: [Int]
+    private var exchangeAttempted: [Int]
+    private var exchangeParity = 0
+
+    var walkers: Int { ladders * levels }
+    var stride: Int { system.coordinateCount }
+
+    /// - Parameters:
+    ///   - start: one configuration [n·d]; every walker starts there plus `jitter`·N(0,1) noise.
+    ///   - betas: the inverse-temperature ladder, betas[0] = 1 (one element for plain MALA).
+    ///   - ladders: independent copies of the ladder (chains).
+    public init(system: EnergySystem, start: [Double], betas: [Double], ladders: Int, seed: UInt64,
+                initialStepSize: Double = 1e-4, jitter: Double = 0.01, projectCentreOfMass: Bool) throws {
+        precondition(betas.first == 1 && ladders > 0)
+        self.system = system
+        self.betas = betas
+        self.levels = betas.count
+        self.ladders = ladders
+        self.projectCentreOfMass = projectCentreOfMass
+        stepSizes = betas.map { initialStepSize / $0 }
+        rng = SeededGenerator(seed: seed)
+        let count = ladders * betas.count
+        var x = [Double](repeating: 0, count: count * start.count)
+        for w in 0..<count {
+            for k in 0..<start.count { x[w * start.count + k] = start[k] + jitter * rng.normal() }
+        }
+        if projectCentreOfMass { Geometry.removeCentreOfMass(&x, particles: system.particleCount, dimension: system.dimension) }
+        if let box = system.box { Geometry.wrap(&x, box: box) }
+        positions = x
+        do {
+            (energies, gradients) = try system.evaluate(x, batch: count)
+        } catch {
+            throw SamplingError(step: 0, reason: "\(error)")
+        }
+        if projectCentreOfMass { Geometry.removeCentreOfMass(&gradients, particles: system.particleCount, dimension: system.dimension) }
+        accepted = Array(repeating: 0, count: betas.count)
+        proposed = Array(repeating: 0, count: betas.count)
+        exchangeAccepted = Array(repeating: 0, count: max(betas.count - 1, 0))
+        exchangeAttempted = exchangeAccepted
+    }
+
+    /// One MALA step of every walker. Returns the acceptance rate of each level in this step.
+    @discardableResult
+    public func advance() throws -> [Double] {
+        step += 1
+        let n = stride, count = walkers
+        var noise = [Double](repeating: 0, count: count * n)
+        rng.fillNormal(&noise)
+        if projectCentreOfMass { Geometry.removeCentreOfMass(&noise, particles: system.particleCount, dimension: system.dimension) }
+        var proposal = positions
+        for w in 0..<count {
+            let level = w % levels
+            let h = stepSizes[level], drift = h * betas[level], scale = (2 * h).squareRoot()
+            for k in 0..<n {
+                proposal[w * n + k] += -drift * gradients[w * n + k] + scale * noise[w * n + k]
+            }
+        }
+        if let box = system.box { Geometry.wrap(&proposal, box: box) }
+        var newEnergies: [Double], newGradients: [Double]
+        do {
+            (newEnergies, newGradients) = try system.evaluate(proposal, batch: count)
+        } catch {
+            throw SamplingError(step: step, reason: "\(error)")
+        }
+        if projectCentreOfMass {
+            Geometry.removeCentreOfMass(&newGradients, particles: system.particleCount, dimension: system.dimension)
+        }
+        var acceptedNow = [Int](repeating: 0, count: levels)
+        let box = system.box
+        for w in 0..<count {
+            let level = w % levels
+            let h = stepSizes[level], beta = betas[level]
+            // log q(y|x) − log q(x|y), with q(b|a) = N(b; a − hβ∇u(a), 2h).
+            var forward = 0.0, backward = 0.0
+            for k in 0..<n {
+                var delta = proposal[w * n + k] - positions[w * n + k]
+                if let box { delta = Geometry.minimumImage(delta, edge: box[k % box.count]) }
+                let f = delta + h * beta * gradients[w * n + k]      // y − (x − hβ∇u(x))
+                let r = -delta + h * beta * newGradients[w * n + k]  // x − (y − hβ∇u(y))
+                forward += f * f
+                backward += r * r
+            }
+            let logAlpha = -beta * (newEnergies[w] - energies[w]) - (backward - forward) / (4 * h)
+            proposed[level] += 1
+            if log(rng.uniform()) < logAlpha {
+                accepted[level] += 1
+                acceptedNow[level] += 1
+                energies[w] = newEnergies[w]
+                for k in 0..<n {
+                    positions[w * n + k] = proposal[w * n + k]
+                    gradients[w * n + k] = newGradients[w * n + k]
+                }
+            }
+        }
+        return acceptedNow.map { Double($0) / Double(ladders) }
+    }
+
+    /// Adapt each level's step size toward `targetAcceptance` from this step's acceptance
+    /// (Robbins–Monro on log h with gain `gain`). Use only during burn-in.
+    public func adapt(acceptance: [Double], gain: Double) {
+        for level in 0..<levels {
+            stepSizes[level] *= exp(gain * (acceptance[level] - targetAcceptance))
+        }
+    }
+
+    /// Attempt replica exchanges between neighbouring levels of every ladder; alternates
+    /// even and odd pairs. Swap m↔m+1 with probability min(1, exp((β_m − β_{m+1})(u_m − u_{m+1}))).
+    public func exchange() {
+        guard levels > 1 else { return }
+        let n = stride
+        for ladder in 0..<ladders {
+            var m = exchangeParity
+            while m + 1 < levels {
+                let a = ladder * levels + m, b = a + 1
+                let logAccept = (betas[m] - betas[m + 1]) * (energies[a] - energies[b])
+                exchangeAttempted[m] += 1
+                if log(rng.uniform()) < logAccept {
+                    exchangeAccepted[m] += 1
+                    energies.swapAt(a, b)
+                    for k in 0..<n {
+                        positions.swapAt(a * n + k, b * n + k)
+                        gradients.swapAt(a * n + k, b * n + k)
+                    }
+                }
+                m += 2
+            }
+        }
+        exchangeParity ^= 1
+    }
+
+    /// Forget acceptance counts (call at the end of burn-in).
+    public func resetCounters() {
+        accepted = accepted.map { _ in 0 }
+        proposed = proposed.map { _ in 0 }
+        exchangeAccepted = exchangeAccepted.map { _ in 0 }
+        exchangeAttempted = exchangeAttempted.map { _ in 0 }
+    }
+
+    /// Acceptance rate of each level since the last reset.
+    public var acceptance: [Double] { zip(accepted, proposed).map { $1 > 0 ? Double($0) / Double($1) : .nan } }
+    /// Exchange acceptance of each neighbouring pair (m, m+1) since the last reset.
+    public var exchangeAcceptance: [Double] {
+        zip(exchangeAccepted, exchangeAttempted).map { $1 > 0 ? Double($0) / Double($1) : .nan }
+    }
+
+    /// Positions [ladders, n·d] and energies of the β = 1 walker of every ladder.
+    public func targetWalkers() -> (positions: [Double], energies: [Double]) {
+        var x: [Double] = [], u: [Double] = []
+        x.reserveCapacity(ladders * stride)
+        for ladder in 0..<ladders {
+            let w = ladder * levels
+            x.append(contentsOf: positions[(w * stride)..<((w + 1) * stride)])
+            u.append(energies[w])
+        }
+        return (x, u)
+    }
+}
+
+/// What an MCMC run is asked to do.
+public struct MCMCSettings: Codable, Equatable {
+    /// Independent chains (PT: independent ladders).
+    public var chains = 4
+    /// Steps per chain before recording, during which step sizes adapt.
+    public var burnIn = 2000
+    /// Record every `thin`-th step.
+    public var thin = 10
+    /// Frames to record in total (over all chains).
+    public var samples = 1000
+    /// Temperature ladder: T_m / T_0 = maxTemperature^(m/(replicas−1)); replicas = 1 is MALA.
+    public var replicas = 1
+    public var maxTemperature = 5.0
+    /// Exchange attempt every this many steps (PT).
+    public var exchangeEvery = 10
+    public var seed: UInt64 = 1
+    public var initialStepSize = 1e-4
+
+    public init() {}
+
+    /// The geometric inverse-temperature ladder β_m = maxTemperature^(−m/(replicas−1)).
+    public var betas: [Double] { Self.ladder(replicas: replicas, maxTemperature: maxTemperature) }
+
+    /// Geometric ladder of inverse temperatures, β_0 = 1 … β_{R−1} = 1/maxTemperature.
+    public static func ladder(replicas: Int, maxTemperature: Double) -> [Double] {
+        replicas <= 1 ? [1] : (0..<replicas).map { pow(maxTemperature, -Double($0) / Double(replicas - 1)) }
+    }
+
+    /// Steps per chain after burn-in needed for `samples` frames.
+    public var productionSteps: Int { ((samples + chains - 1) / chains) * thin }
+}
+
+/// The outcome of an MCMC run.
+public struct MCMCSummary {
+    public var frames: Int
+    public var energyMean: Double
+    public var energyError: Double
+    /// Acceptance per temperature level during production (level 0 = target).
+    public var acceptance: [Double]
+    public var exchangeAcceptance: [Double]
+    public var stepSizes: [Double]
+    public var energyEvaluations: Int
+    public var gradientEvaluations: Int
+    public var seconds: Double
+}
+
+/// Runs burn-in with step-size adaptation, then records frames of the β = 1 walkers.
+public struct MCMCRunner {
+    public var settings: MCMCSettings
+    public init(settings: MCMCSettings) { self.settings = settings }
+
+    /// - Parameters:
+    ///   - record: called with each recorded step's frames ([chains·n·d]) and their energies;
+    ///     frames beyond `samples` are not passed.
+    ///   - progress: called with (steps done, steps total) now and then.
+    public func run(system: EnergySystem, start: [Double], projectCentreOfMass: Bool,
+                    record: (_ positions: [Double], _ energies: [Double]) throws -> Void,
+                    progress: (Int, Int) -> Void = { _, _ in }) throws -> MCMCSummary {
+        let clock = ContinuousClock.now
+        let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
+        let ensemble = try LangevinEnsemble(
+            system: system, start: start, betas: settings.betas, ladders: settings.chains, seed: settings.seed,
+            initialStepSize: settings.initialStepSize, projectCentreOfMass: projectCentreOfMass)
+        let production = settings.productionSteps
+        let total = settings.burnIn + production
+        let report = max(1, total / 200)
+        for t in 0..<settings.burnIn {
+            let rates = try ensemble.advance()
+            ensemble.adapt(acceptance: rates, gain: max(0.02, 1 / (1 + Double(t) / 20).squareRoot()))
+            if settings.replicas > 1 && (t + 1) % settings.exchangeEvery == 0 { ensemble.exchange() }
+            if t % report == 0 { progress(t, total) }
+        }
+        ensemble.resetCounters()
+        var written = 0
+        var series: [Double] = []
+        for t in 0..<production {
+            try ensemble.advance()
+            if settings.replicas > 1 && (t + 1) % settings.exchangeEvery == 0 { ensemble.exchange() }
+            if (t + 1) % settings.thin == 0 && written < settings.samples {
+                var (x, u) = ensemble.targetWalkers()
+                let take = min(settings.chains, settings.samples - written)
+                if take < settings.chains {
+                    x = Array(x.prefix(take * system.coordinateCount))
+                    u = Array(u.prefix(take))
+                }
+                try record(x, u)
+                series.append(u.reduce(0, +) / Double(u.count))
+                written += take
+            }
+            if (settings.burnIn + t) % report == 0 { progress(settings.burnIn + t, total) }
+        }
+        progress(total, total)
+        let (mean, error) = Statistics.meanAndError(series)
+        let elapsed = ContinuousClock.now - clock
+        return MCMCSummary(
+            frames: written, energyMean: mean, energyError: error,
+            acceptance: ensemble.acceptance, exchangeAcceptance: ensemble.exchangeAcceptance,
+            stepSizes: ensemble.stepSizes,
+            energyEvaluations: system.energyEvaluations - energyStart,
+            gradientEvaluations: system.gradientEvaluations - gradientStart,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+}

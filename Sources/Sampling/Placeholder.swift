@@ -1,1 +1,0 @@
-// Sampling: placeholder, filled in by its issue.

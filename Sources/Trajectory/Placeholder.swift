@@ -1,1 +1,0 @@
-// Trajectory: placeholder, filled in by its issue.

@@ -1,2 +1,0 @@
-import XCTest
-final class TrajectoryTestsPlaceholder: XCTestCase { func testBuilds() { XCTAssertTrue(true) } }
