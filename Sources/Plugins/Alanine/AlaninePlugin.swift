@@ -11,8 +11,8 @@ struct AlanineParameters {
     var temperature: Double = 300
     var soluteDielectric: Double = 1
     var solventDielectric: Double = 78.5
-    /// Threads per evaluate call; 0 = all cores for batches ≥ 64.
-    var threads: Int = 0
+    /// Threads per evaluate call (the host already splits batches over threads); 0 = all cores.
+    var threads: Int = 1
     var kernel: AmberEnergy.Kernel = .simd
 
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
@@ -30,7 +30,8 @@ struct AlanineParameters {
         temperature=K            temperature for u = U/kT, kelvin (default 300)
         solute_dielectric=X      GB solute dielectric (default 1)
         solvent_dielectric=X     GB solvent dielectric (default 78.5)
-        threads=N                threads used inside one evaluate call (default 0 = all cores when batch >= 64)
+        threads=N                threads inside one evaluate call, for batches >= 64 (default 1: the host
+                                 already splits batches over threads; 0 = all cores)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
         """
 
