@@ -31,11 +31,37 @@ func vlog(_ x: V4) -> V4 {
     return dk * ln2Hi - ((hfsq - (s * (hfsq + r) + dk * ln2Lo)) - f)
 }
 
+/// exp(x) of four doubles with x ≤ 0, the fdlibm algorithm (e_exp.c: x = k·ln2 + r,
+/// |r| ≤ ½ln2, exp(r) = 1 + 2r/(2 − c(r)) with its degree-10 minimax polynomial), error
+/// below 1 ulp; x is clamped to ≥ −700 (exp(−700) ≈ 1e−304, far below what the GB terms
+/// can resolve).
+@inline(__always)
+func vexpNonPositive(_ xIn: V4) -> V4 {
+    let p1 = 1.66666666666666019037e-01, p2 = -2.77777777770155933842e-03
+    let p3 = 6.61375632143793436117e-05, p4 = -1.65339022054652515390e-06
+    let p5 = 4.13813679705723846039e-08
+    let ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10
+    let invLn2 = 1.44269504088896338700e+00
+    let shifter = V4(repeating: 0x1.8p52)
+    let x0 = xIn.replacing(with: -700, where: xIn .< -700)
+    // k = round(x/ln2) by the 1.5·2⁵² shifter; its low bits hold k in two's complement.
+    let t = x0 * invLn2 + shifter
+    let dk = t - shifter
+    let kBits = unsafeBitCast(t, to: SIMD4<UInt64>.self) &- unsafeBitCast(shifter, to: SIMD4<UInt64>.self)
+    let hi = x0 - dk * ln2Hi, lo = dk * ln2Lo
+    let x = hi - lo
+    let xx = x * x
+    let c = x - xx * (p1 + xx * (p2 + xx * (p3 + xx * (p4 + xx * p5))))
+    let y = 1 - ((lo - (x * c) / (2 - c)) - hi)
+    // y · 2ᵏ by adding k to the exponent field.
+    return unsafeBitCast(unsafeBitCast(y, to: SIMD4<UInt64>.self) &+ (kBits &<< 52), to: V4.self)
+}
+
 extension AmberEnergy {
     /// OBC Born integral terms of atoms with offset radii `rho` from atoms with scaled radii
     /// `s` at distances `r`, and their r-derivatives; zero where `valid` is false.
     /// The same formulas as the scalar `born` (see AmberEnergy.swift).
-    @inline(__always)
+    @inline(__always) @_effects(readnone)
     static func bornV(_ r: V4, _ invr: V4, _ rho: V4, _ s: V4, _ valid: SIMDMask<SIMD4<Int64>>,
                       _ engulf: Bool) -> (V4, V4) {
         let u = r + s
@@ -189,7 +215,7 @@ extension AmberEnergy {
                         let bj = load(born, j0)
                         let p = bi * bj
                         let d = r2 / (4 * p)
-                        let ex = V4(exp(-d[0]), exp(-d[1]), exp(-d[2]), exp(-d[3]))
+                        let ex = vexpNonPositive(-d)
                         let f2 = r2 + p * ex
                         let invf2 = 1 / f2
                         let gpol = V4(repeating: 0).replacing(with: qi * load(q, j0) * invf2.squareRoot(), where: mask)
