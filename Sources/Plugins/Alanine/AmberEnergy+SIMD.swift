@@ -61,7 +61,7 @@ extension AmberEnergy {
     /// OBC Born integral terms of atoms with offset radii `rho` from atoms with scaled radii
     /// `s` at distances `r`, and their r-derivatives; zero where `valid` is false.
     /// The same formulas as the scalar `born` (see AmberEnergy.swift).
-    @inline(__always) @_effects(readnone)
+    @_transparent
     static func bornV(_ r: V4, _ invr: V4, _ rho: V4, _ s: V4, _ valid: SIMDMask<SIMD4<Int64>>,
                       _ engulf: Bool) -> (V4, V4) {
         let u = r + s
