@@ -45,6 +45,20 @@ final class AlanineTopologyTests: XCTestCase {
         XCTAssertEqual(x[3 * 8 + 1], 4.6139253, accuracy: 1e-7)
     }
 
+    /// A prmtop without an .inpcrd beside it (and no start=) gives a system without a start
+    /// structure: initial_positions reports "not available".
+    func testPrmtopWithoutStartStructure() throws {
+        let dir = TestPaths.temporaryDirectory("alanine-nostart")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let copy = dir.appendingPathComponent("dipeptide.prmtop")
+        try FileManager.default.copyItem(
+            at: TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff96.prmtop"), to: copy)
+        let plugin = try AlaninePlugin.load()
+        let system = try plugin.make("prmtop=\(copy.path)")
+        var x = [Double](repeating: 0, count: 66)
+        XCTAssertNotEqual(plugin.table.pointee.initial_positions!(system.system, &x), 0)
+    }
+
     func testFF14SBLoads() throws {
         let prmtop = TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff14SB.prmtop").path
         let system = try AlaninePlugin.load().make("prmtop=\(prmtop)")

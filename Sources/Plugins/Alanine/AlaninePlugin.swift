@@ -24,7 +24,7 @@ struct AlanineParameters {
                                  the ACE-ALA-NME dipeptide with ff96 and mbondi2 radii; searched in
                                  $ENSEMBLE_DATA_DIR, then data/ beside the plugin .so and up to 4 parents)
         start=PATH               start coordinates, AMBER inpcrd/rst7 in Å (default: the prmtop's path with
-                                 .inpcrd instead of .prmtop)
+                                 .inpcrd instead of .prmtop, when that file exists)
         solvent=obc1|obc2|vacuum implicit solvent (default obc1: OpenMM implicitSolvent=OBC1, AMBER igb=2,
                                  with the ACE surface term, as in the FAB/ASBS alanine benchmark)
         temperature=K            temperature for u = U/kT, kelvin (default 300)
@@ -138,7 +138,8 @@ enum DataFiles {
 final class AlanineSystem {
     let topology: AmberTopology
     let energy: AmberEnergy
-    let start: [Double]
+    /// Start positions [n][3] in Å, when a start file was given or found.
+    let start: [Double]?
     let threads: Int
 
     init(parameters text: String) throws {
@@ -148,15 +149,18 @@ final class AlanineSystem {
         energy = try AmberEnergy(topology: topology, solvent: p.solvent, temperature: p.temperature,
                                  soluteDielectric: p.soluteDielectric, solventDielectric: p.solventDielectric,
                                  kernel: p.kernel)
-        let startPath: String
+        // Start structure: start=PATH, else the prmtop's .inpcrd, else (default prmtop only)
+        // the shipped one; a user prmtop without an .inpcrd beside it simply has none.
+        let guess = (prmtopPath as NSString).deletingPathExtension + ".inpcrd"
         if let s = p.start {
-            startPath = s
+            start = try Inpcrd.read(path: s, atoms: topology.count)
+        } else if FileManager.default.isReadableFile(atPath: guess) {
+            start = try Inpcrd.read(path: guess, atoms: topology.count)
+        } else if p.prmtop == nil {
+            start = try Inpcrd.read(path: DataFiles.find(AlanineParameters.defaultStart), atoms: topology.count)
         } else {
-            let guess = (prmtopPath as NSString).deletingPathExtension + ".inpcrd"
-            startPath = FileManager.default.isReadableFile(atPath: guess) || p.prmtop != nil
-                ? guess : try DataFiles.find(AlanineParameters.defaultStart)
+            start = nil
         }
-        start = try Inpcrd.read(path: startPath, atoms: topology.count)
         threads = p.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : p.threads
     }
 
@@ -271,7 +275,8 @@ let alaninePluginTable: UnsafeMutablePointer<ensemble_plugin> = {
         initial_positions: { p, out in
             guard let out else { return 1 }
             let s = system(p)
-            for (k, v) in s.start.enumerated() { out[k] = v }
+            guard let start = s.start else { return 1 }
+            for (k, v) in start.enumerated() { out[k] = v }
             return 0
         }))
     return table
