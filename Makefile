@@ -1,5 +1,5 @@
 # ensemble — the two commands a user needs on a fresh Debian machine:
-#   make sample   sample LJ-13 with MALA, write out/lj13.nc + out/lj13.pdb
+#   make sample   sample LJ-13 with parallel tempering, write out/lj13.nc + out/lj13.pdb
 #   make test     build everything and run the test suite
 # Both install what they need (apt-get for the -dev packages, pip into .venv) when missing.
 
@@ -16,7 +16,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: sample test build deps venv bench clean help
 
 help:
-	@echo "make sample   sample LJ-13 (MALA) into out/lj13.nc + out/lj13.pdb"
+	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
 	@echo "make test     build and run all tests (installs apt/pip dependencies when missing)"
 	@echo "make bench    energy and sampler throughput benchmarks"
 
@@ -42,8 +42,8 @@ test: build venv
 
 sample: build
 	@mkdir -p out
-	$(ENSEMBLE) sample --plugin lennard-jones --param preset=lj13 --sampler mala \
-	    --samples 2000 --chains 8 --thin 20 --seed 1 --out out/lj13.nc --overwrite
+	$(ENSEMBLE) sample --plugin lennard-jones --param preset=lj13 --sampler pt \
+	    --samples 2000 --chains 8 --thin 100 --burn-in 20000 --seed 1 --out out/lj13.nc --overwrite
 	@echo "view it: vmd out/lj13.pdb out/lj13.nc"
 
 bench: build

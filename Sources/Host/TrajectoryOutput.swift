@@ -31,17 +31,10 @@ final class TrajectoryOutput {
         }
     }
 
-    /// Plugin coordinates [n·d] → Å [n·3].
-    func angstrom(_ frame: [Double]) -> [Double] {
-        let n = system.particleCount, d = system.dimension, unit = system.lengthUnitAngstrom
-        var out = [Double](repeating: 0, count: 3 * n)
-        for i in 0..<n { for k in 0..<d { out[3 * i + k] = frame[i * d + k] * unit } }
-        return out
-    }
-
     /// Append one frame [n·d] in plugin units; the first one also writes the PDB.
     func append(_ frame: [Double], time: Double, values: [String: Double]) throws {
-        let coordinates = angstrom(frame)
+        let coordinates = try Coordinates.paddedTo3D(frame, dimension: system.dimension,
+                                                      scale: system.lengthUnitAngstrom)
         if !wrotePDB {
             let atoms = (system.atoms() ?? (0..<system.particleCount).map {
                 PluginAtom(name: "X\($0 + 1)", element: "C", residue: "SYS", residueNumber: 1, mass: 12)
