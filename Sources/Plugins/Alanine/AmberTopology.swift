@@ -1,0 +1,265 @@
+import Foundation
+
+/// Physical constants, chosen to agree with OpenMM 8 (which the tests compare against).
+enum Constants {
+    /// kJ per kcal (thermochemical calorie), as OpenMM converts AMBER parameters.
+    static let kJPerKcal = 4.184
+    /// Coulomb's constant 1/(4πε₀) in kJ·nm/(mol·e²): OpenMM 8's ONE_4PI_EPS0 (CODATA 2018),
+    /// used by NonbondedForce and GBSAOBCForce (OBC2).
+    static let coulombOpenMM = 138.93545764438198
+    /// The literal OpenMM's CustomGBForce models (app/internal/customgbforces.py) use; OBC1.
+    static let coulombCustomGB = 138.935485
+    /// AMBER stores charges multiplied by 18.2223 (√332.0522); OpenMM divides by it.
+    static let amberChargeScale = 18.2223
+    /// Molar gas constant R in kJ/(mol·K), OpenMM's MOLAR_GAS_CONSTANT_R.
+    static let gasConstantKJ = 8.31446261815324e-3
+    /// Boltzmann's constant in kcal/(mol·K) consistent with the above: R / 4.184.
+    static let boltzmannKcal = gasConstantKJ / kJPerKcal
+
+    /// 1/(4πε₀) in kcal·Å/(mol·e²) for a given kJ·nm value.
+    static func coulombKcalAngstrom(_ kJnm: Double) -> Double { kJnm * 10 / kJPerKcal }
+}
+
+/// One AMBER topology in the plugin's working units: Å, kcal/mol, elementary charges.
+///
+/// Built from a prmtop exactly as OpenMM's `AmberPrmtopFile.createSystem` interprets it:
+/// bonds and angles k(x − x₀)², torsions k(1 + cos(nφ − γ)) (propers and impropers alike),
+/// Lennard-Jones A/r¹² − B/r⁶ from `LENNARD_JONES_ACOEF/BCOEF` via
+/// `NONBONDED_PARM_INDEX`, Coulomb between charges `CHARGE`/18.2223, exclusions from
+/// `NUMBER_EXCLUDED_ATOMS`/`EXCLUDED_ATOMS_LIST`, and 1-4 pairs (dihedrals whose third
+/// index is non-negative and fourth positive) scaled by 1/SCEE and 1/SCNB of their
+/// dihedral type (1.2 and 2.0 when those sections are absent).
+struct AmberTopology {
+    struct Atom {
+        var name: String
+        var element: String
+        var residue: String
+        var residueNumber: Int
+        var mass: Double
+    }
+    struct Bond { var i: Int32; var j: Int32; var k: Double; var r0: Double }
+    struct Angle { var i: Int32; var j: Int32; var l: Int32; var k: Double; var theta0: Double }
+    struct Torsion {
+        var i: Int32; var j: Int32; var k: Int32; var l: Int32
+        var barrier: Double; var periodicity: Double; var phase: Double
+    }
+    /// One i<j non-bonded pair: E = a/r¹² − b/r⁶ + qq/r (kcal/mol, Å); excluded pairs are absent.
+    struct Pair { var i: Int32; var j: Int32; var a: Double; var b: Double; var qq: Double }
+
+    var atoms: [Atom] = []
+    /// Charges in e.
+    var charges: [Double] = []
+    var bonds: [Bond] = []
+    var angles: [Angle] = []
+    var torsions: [Torsion] = []
+    var pairs: [Pair] = []
+    /// GB intrinsic radii (Å, `RADII`) and screening factors (`SCREEN`).
+    var radii: [Double] = []
+    var screen: [Double] = []
+    var radiusSet: String = ""
+
+    var count: Int { atoms.count }
+
+    // POINTERS indices (AMBER file format specification).
+    private enum Pointer: Int {
+        case natom = 0, ntypes = 1, nbonh = 2, mbona = 3, ntheth = 4, mtheta = 5, nphih = 6, mphia = 7
+        case nparm = 9, nres = 11, numbnd = 15, numang = 16, nptra = 17, ifpert = 20
+        case ifbox = 27, ifcap = 29, numextra = 30
+    }
+
+    /// Read a prmtop.
+    /// - Throws: `AmberFileError` naming the section and line for malformed numbers,
+    ///   missing sections, out-of-range indices and unsupported features (periodic box,
+    ///   CMAP, LES, polarisability, perturbation, extra points, CHAMBER, 10-12 H-bond terms).
+    init(prmtopPath path: String) throws {
+        let top = try Prmtop(path: path)
+        let p = try top.integers("POINTERS", count: 31)
+        func ptr(_ q: Pointer) -> Int { p[q.rawValue] }
+        func unsupported(_ flag: String, _ what: String, entry: Int = 0) -> AmberFileError {
+            AmberFileError(description:
+                "\(path):\(top.line(flag, entry: entry)): unsupported in section %FLAG \(flag): \(what); "
+                + "this plugin handles non-periodic small molecules with a fixed-charge AMBER force field")
+        }
+        if ptr(.ifbox) != 0 { throw unsupported("POINTERS", "IFBOX = \(ptr(.ifbox)) (periodic box)", entry: Pointer.ifbox.rawValue) }
+        if ptr(.nparm) != 0 { throw unsupported("POINTERS", "NPARM = \(ptr(.nparm)) (LES)", entry: Pointer.nparm.rawValue) }
+        if ptr(.ifpert) != 0 { throw unsupported("POINTERS", "IFPERT = \(ptr(.ifpert)) (perturbation)", entry: Pointer.ifpert.rawValue) }
+        if ptr(.ifcap) != 0 { throw unsupported("POINTERS", "IFCAP = \(ptr(.ifcap)) (solvent cap)", entry: Pointer.ifcap.rawValue) }
+        if ptr(.numextra) != 0 { throw unsupported("POINTERS", "NUMEXTRA = \(ptr(.numextra)) (extra points)", entry: Pointer.numextra.rawValue) }
+        for flag in ["CHARMM_CMAP_COUNT", "CMAP_COUNT", "CTITLE", "LES_NTYP", "POLARIZABILITY",
+                     "LENNARD_JONES_CCOEF", "BOX_DIMENSIONS", "SOLVENT_POINTERS"] where top.has(flag) {
+            throw unsupported(flag, "section present")
+        }
+        if top.has("IPOL") {
+            let ipol = try top.integers("IPOL")
+            if ipol.contains(where: { $0 != 0 }) { throw unsupported("IPOL", "IPOL ≠ 0 (polarisable force field)") }
+        }
+
+        let n = ptr(.natom), ntypes = ptr(.ntypes), nres = ptr(.nres)
+        guard n > 0, ntypes > 0, nres > 0 else {
+            throw AmberFileError(description: "\(path):\(top.line("POINTERS", entry: 0)): section %FLAG POINTERS: NATOM, NTYPES and NRES must be positive")
+        }
+        let names = try top.strings("ATOM_NAME", count: n)
+        let rawCharges = try top.doubles("CHARGE", count: n)
+        let masses = try top.doubles("MASS", count: n)
+        let types = try top.integers("ATOM_TYPE_INDEX", count: n)
+        let numberExcluded = try top.integers("NUMBER_EXCLUDED_ATOMS", count: n)
+        let nbIndex = try top.integers("NONBONDED_PARM_INDEX", count: ntypes * ntypes)
+        let residueLabels = try top.strings("RESIDUE_LABEL", count: nres)
+        let residuePointers = try top.integers("RESIDUE_POINTER", count: nres)
+        let bondK = try top.doubles("BOND_FORCE_CONSTANT", count: ptr(.numbnd))
+        let bondR = try top.doubles("BOND_EQUIL_VALUE", count: ptr(.numbnd))
+        let angleK = try top.doubles("ANGLE_FORCE_CONSTANT", count: ptr(.numang))
+        let angleT = try top.doubles("ANGLE_EQUIL_VALUE", count: ptr(.numang))
+        let dihK = try top.doubles("DIHEDRAL_FORCE_CONSTANT", count: ptr(.nptra))
+        let dihN = try top.doubles("DIHEDRAL_PERIODICITY", count: ptr(.nptra))
+        let dihP = try top.doubles("DIHEDRAL_PHASE", count: ptr(.nptra))
+        let scee = top.has("SCEE_SCALE_FACTOR") ? try top.doubles("SCEE_SCALE_FACTOR", count: ptr(.nptra))
+            : [Double](repeating: 1.2, count: ptr(.nptra))
+        let scnb = top.has("SCNB_SCALE_FACTOR") ? try top.doubles("SCNB_SCALE_FACTOR", count: ptr(.nptra))
+            : [Double](repeating: 2.0, count: ptr(.nptra))
+        let ntypePairs = ntypes * (ntypes + 1) / 2
+        let acoef = try top.doubles("LENNARD_JONES_ACOEF", count: ntypePairs)
+        let bcoef = try top.doubles("LENNARD_JONES_BCOEF", count: ntypePairs)
+        let excludedList = try top.integers("EXCLUDED_ATOMS_LIST", count: numberExcluded.reduce(0, +))
+        let atomicNumbers = top.has("ATOMIC_NUMBER") ? try top.integers("ATOMIC_NUMBER", count: n) : nil
+        radii = top.has("RADII") ? try top.doubles("RADII", count: n) : []
+        screen = top.has("SCREEN") ? try top.doubles("SCREEN", count: n) : []
+        radiusSet = top.has("RADIUS_SET") ? (try top.strings("RADIUS_SET").first ?? "") : ""
+
+        func checkIndex(_ v: Int, _ range: ClosedRange<Int>, _ flag: String, _ k: Int) throws {
+            guard range.contains(v) else {
+                throw AmberFileError(description:
+                    "\(path):\(top.line(flag, entry: k)): index \(v) out of range \(range) in section %FLAG \(flag) (entry \(k + 1))")
+            }
+        }
+        for (k, t) in types.prefix(n).enumerated() { try checkIndex(t, 1...ntypes, "ATOM_TYPE_INDEX", k) }
+        for (k, r) in residuePointers.prefix(nres).enumerated() { try checkIndex(r, 1...n, "RESIDUE_POINTER", k) }
+
+        // Atoms and residues.
+        for a in 0..<n {
+            var residue = 0
+            while residue + 1 < nres && residuePointers[residue + 1] - 1 <= a { residue += 1 }
+            let element = atomicNumbers.map { Elements.symbol($0[a]) } ?? Elements.symbol(mass: masses[a])
+            atoms.append(Atom(name: names[a], element: element, residue: residueLabels[residue],
+                              residueNumber: residue + 1, mass: masses[a]))
+        }
+        charges = rawCharges.prefix(n).map { $0 / Constants.amberChargeScale }
+
+        // Bonds: triples (3i, 3j, type) with coordinate-array indices.
+        func triples(_ flag: String, count: Int, width: Int) throws -> [[Int]] {
+            let v = try top.integers(flag, count: count * width)
+            return (0..<count).map { Array(v[($0 * width)..<($0 * width + width)]) }
+        }
+        func atomIndex(_ raw: Int, _ flag: String, _ k: Int) throws -> Int32 {
+            let a = abs(raw)
+            guard a % 3 == 0, a / 3 < n else {
+                throw AmberFileError(description:
+                    "\(path):\(top.line(flag, entry: k)): atom pointer \(raw) is not 3·index for \(n) atoms in section %FLAG \(flag)")
+            }
+            return Int32(a / 3)
+        }
+        for (flag, count) in [("BONDS_INC_HYDROGEN", ptr(.nbonh)), ("BONDS_WITHOUT_HYDROGEN", ptr(.mbona))] {
+            for (k, t) in try triples(flag, count: count, width: 3).enumerated() {
+                try checkIndex(t[2], 1...max(1, bondK.count), flag, 3 * k + 2)
+                bonds.append(Bond(i: try atomIndex(t[0], flag, 3 * k), j: try atomIndex(t[1], flag, 3 * k + 1),
+                                  k: bondK[t[2] - 1], r0: bondR[t[2] - 1]))
+            }
+        }
+        for (flag, count) in [("ANGLES_INC_HYDROGEN", ptr(.ntheth)), ("ANGLES_WITHOUT_HYDROGEN", ptr(.mtheta))] {
+            for (k, t) in try triples(flag, count: count, width: 4).enumerated() {
+                try checkIndex(t[3], 1...max(1, angleK.count), flag, 4 * k + 3)
+                angles.append(Angle(i: try atomIndex(t[0], flag, 4 * k), j: try atomIndex(t[1], flag, 4 * k + 1),
+                                    l: try atomIndex(t[2], flag, 4 * k + 2),
+                                    k: angleK[t[3] - 1], theta0: angleT[t[3] - 1]))
+            }
+        }
+
+        // Exclusions (1-based partner lists, 0 = none).
+        var excluded = Set<Int>()
+        func key(_ i: Int, _ j: Int) -> Int { min(i, j) * n + max(i, j) }
+        var offset = 0
+        for i in 0..<n {
+            guard numberExcluded[i] >= 0 else {
+                throw AmberFileError(description:
+                    "\(path):\(top.line("NUMBER_EXCLUDED_ATOMS", entry: i)): negative count in section %FLAG NUMBER_EXCLUDED_ATOMS")
+            }
+            for k in offset..<(offset + numberExcluded[i]) {
+                let j = excludedList[k]
+                if j == 0 { continue }
+                try checkIndex(j, 1...n, "EXCLUDED_ATOMS_LIST", k)
+                if j - 1 != i { excluded.insert(key(i, j - 1)) }
+            }
+            offset += numberExcluded[i]
+        }
+
+        // Lennard-Jones coefficients of a type pair.
+        func lj(_ i: Int, _ j: Int, _ flag: String, _ k: Int) throws -> (Double, Double) {
+            let index = nbIndex[ntypes * (types[i] - 1) + (types[j] - 1)]
+            if index < 0 {
+                throw AmberFileError(description:
+                    "\(path):\(top.line("NONBONDED_PARM_INDEX", entry: ntypes * (types[i] - 1) + types[j] - 1)): "
+                    + "unsupported in section %FLAG NONBONDED_PARM_INDEX: 10-12 hydrogen-bond term for atoms \(i + 1), \(j + 1)")
+            }
+            try checkIndex(index, 1...ntypePairs, "NONBONDED_PARM_INDEX", ntypes * (types[i] - 1) + types[j] - 1)
+            return (acoef[index - 1], bcoef[index - 1])
+        }
+
+        // Torsions and 1-4 pairs.
+        var oneFour: [Int: Pair] = [:]
+        var oneFourOrder: [Int] = []
+        for (flag, count) in [("DIHEDRALS_INC_HYDROGEN", ptr(.nphih)), ("DIHEDRALS_WITHOUT_HYDROGEN", ptr(.mphia))] {
+            for (k, t) in try triples(flag, count: count, width: 5).enumerated() {
+                try checkIndex(t[4], 1...max(1, dihK.count), flag, 5 * k + 4)
+                let type = t[4] - 1
+                let i = try atomIndex(t[0], flag, 5 * k), j = try atomIndex(t[1], flag, 5 * k + 1)
+                let kk = try atomIndex(t[2], flag, 5 * k + 2), l = try atomIndex(t[3], flag, 5 * k + 3)
+                torsions.append(Torsion(i: i, j: j, k: kk, l: l, barrier: dihK[type],
+                                        periodicity: abs(dihN[type]), phase: dihP[type]))
+                // OpenMM: a 1-4 pair when the 3rd and 4th pointers are positive.
+                guard t[2] > 0 && t[3] > 0 else { continue }
+                let pairKey = key(Int(i), Int(l))
+                if oneFour[pairKey] != nil { continue }
+                guard scee[type] != 0, scnb[type] != 0 else {
+                    throw AmberFileError(description:
+                        "\(path):\(top.line(flag, entry: 5 * k + 4)): dihedral type \(type + 1) has a 1-4 pair but SCEE or SCNB is 0 (section %FLAG \(flag))")
+                }
+                let (a, b) = try lj(Int(i), Int(l), flag, k)
+                let lo = min(i, l), hi = max(i, l)
+                oneFour[pairKey] = Pair(i: lo, j: hi, a: a / scnb[type], b: b / scnb[type],
+                                        qq: charges[Int(i)] * charges[Int(l)] / scee[type])
+                oneFourOrder.append(pairKey)
+            }
+        }
+
+        // Non-bonded pairs: all i<j except exclusions; 1-4 pairs with their scaled parameters.
+        let ke = Constants.coulombKcalAngstrom(Constants.coulombOpenMM)
+        for i in 0..<n {
+            for j in (i + 1)..<n {
+                let pk = key(i, j)
+                if var p = oneFour[pk] {
+                    p.qq *= ke
+                    pairs.append(p)
+                } else if !excluded.contains(pk) {
+                    let (a, b) = try lj(i, j, "LENNARD_JONES_ACOEF", 0)
+                    pairs.append(Pair(i: Int32(i), j: Int32(j), a: a, b: b, qq: ke * charges[i] * charges[j]))
+                }
+            }
+        }
+    }
+}
+
+/// Element symbols by atomic number (for topology output).
+enum Elements {
+    static let symbols = ["X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P",
+                          "S", "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn",
+                          "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru",
+                          "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe"]
+    static func symbol(_ z: Int) -> String { z > 0 && z < symbols.count ? symbols[z] : "X" }
+    /// Nearest standard atomic mass, for prmtops without ATOMIC_NUMBER.
+    static func symbol(mass: Double) -> String {
+        let table: [(Double, String)] = [(1.008, "H"), (12.01, "C"), (14.01, "N"), (16.0, "O"), (19.0, "F"),
+                                         (30.97, "P"), (32.06, "S"), (35.45, "Cl"), (79.9, "Br"), (126.9, "I")]
+        let best = table.min { abs($0.0 - mass) < abs($1.0 - mass) }!
+        return abs(best.0 - mass) < 0.6 ? best.1 : "X"
+    }
+}

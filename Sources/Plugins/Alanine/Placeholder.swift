@@ -1,1 +1,0 @@
-// Alanine: placeholder, filled in by its issue.

@@ -1,0 +1,294 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// OpenMM's R in kJ/(mol·K): the OpenMM side's kT.
+private let gasConstantKJ = 8.31446261815324e-3
+
+final class AlanineTopologyTests: XCTestCase {
+    func testMetadata() throws {
+        let plugin = try AlaninePlugin.load()
+        let t = plugin.table.pointee
+        XCTAssertEqual(t.abi_version, 1)
+        XCTAssertEqual(String(cString: t.name!), "alanine")
+        let help = String(cString: t.parameters_help!)
+        for key in ["prmtop", "start", "solvent", "temperature", "threads"] { XCTAssertTrue(help.contains(key), key) }
+        let system = try plugin.make("")
+        XCTAssertEqual(t.dimension!(system.system), 3)
+        XCTAssertEqual(t.length_unit_angstrom!(system.system), 1)
+        var box = [Double](repeating: 0, count: 3)
+        XCTAssertEqual(t.box!(system.system, &box), 0)
+    }
+
+    func testTopologyMatchesPrmtop() throws {
+        let system = try AlaninePlugin.load().make("")
+        XCTAssertEqual(system.count, 22)
+        let names = ["HH31", "CH3", "HH32", "HH33", "C", "O", "N", "H", "CA", "HA", "CB", "HB1", "HB2", "HB3",
+                     "C", "O", "N", "H", "CH3", "HH31", "HH32", "HH33"]
+        let residues = Array(repeating: "ACE", count: 6) + Array(repeating: "ALA", count: 10)
+            + Array(repeating: "NME", count: 6)
+        let numbers = Array(repeating: 1, count: 6) + Array(repeating: 2, count: 10) + Array(repeating: 3, count: 6)
+        let masses: [String: Double] = ["H": 1.008, "C": 12.01, "N": 14.01, "O": 16.0]
+        for i in 0..<22 {
+            let a = system.atom(i)
+            XCTAssertEqual(cString(a.name), names[i], "atom \(i)")
+            let element = String(names[i].first!)
+            XCTAssertEqual(cString(a.element), element, "atom \(i)")
+            XCTAssertEqual(cString(a.residue), residues[i], "atom \(i)")
+            XCTAssertEqual(Int(a.residue_number), numbers[i], "atom \(i)")
+            XCTAssertEqual(a.mass, masses[element]!, accuracy: 1e-12, "atom \(i)")
+        }
+        // The start structure is tleap's: CA of ALA at its inpcrd position.
+        let x = system.initialPositions()
+        XCTAssertTrue(x.allSatisfy(\.isFinite))
+        XCTAssertEqual(x[3 * 8], 4.8532621, accuracy: 1e-7)
+        XCTAssertEqual(x[3 * 8 + 1], 4.6139253, accuracy: 1e-7)
+    }
+
+    /// A prmtop without an .inpcrd beside it (and no start=) gives a system without a start
+    /// structure: initial_positions reports "not available".
+    func testPrmtopWithoutStartStructure() throws {
+        let dir = TestPaths.temporaryDirectory("alanine-nostart")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let copy = dir.appendingPathComponent("dipeptide.prmtop")
+        try FileManager.default.copyItem(
+            at: TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff96.prmtop"), to: copy)
+        let plugin = try AlaninePlugin.load()
+        let system = try plugin.make("prmtop=\(copy.path)")
+        var x = [Double](repeating: 0, count: 66)
+        XCTAssertNotEqual(plugin.table.pointee.initial_positions!(system.system, &x), 0)
+    }
+
+    func testFF14SBLoads() throws {
+        let prmtop = TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff14SB.prmtop").path
+        let system = try AlaninePlugin.load().make("prmtop=\(prmtop)")
+        XCTAssertEqual(system.count, 22)
+        XCTAssertTrue(try system.energy(system.initialPositions()).isFinite)
+    }
+}
+
+final class AlanineEnergyTests: XCTestCase {
+    /// OpenMM (Reference platform) against the plugin for both force fields and all solvents,
+    /// 60 conformations each: energies to 1e-6 relative, every force component to 1e-5 of
+    /// the force norm.
+    func testMatchesOpenMM() throws {
+        let python = try PythonTools.require(["openmm", "numpy"])
+        let plugin = try AlaninePlugin.load()
+        let script = TestPaths.repositoryRoot.appendingPathComponent("scripts/alanine_openmm.py").path
+        let dir = TestPaths.temporaryDirectory("alanine-openmm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var report: [String] = []
+        for ff in ["ff96", "ff14SB"] {
+            let prmtop = TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-\(ff).prmtop").path
+            for solvent in ["vacuum", "obc1", "obc2"] {
+                let temperature = 300.0
+                let system = try plugin.make("prmtop=\(prmtop); solvent=\(solvent) temperature=\(temperature)")
+                let n = system.count
+                let confs = Conformations.make(start: system.initialPositions(), seed: 42)
+                let flat = confs.flatMap { $0 }
+                let input = dir.appendingPathComponent("x-\(ff)-\(solvent).f64")
+                let output = dir.appendingPathComponent("ef-\(ff)-\(solvent).f64")
+                try flat.withUnsafeBufferPointer { try Data(buffer: $0).write(to: input) }
+                let result = try runProcess(python, [script, "--prmtop", prmtop, "--solvent", solvent,
+                                                     "--positions", input.path, "--output", output.path])
+                XCTAssertEqual(result.status, 0, result.stderr)
+                let data = try Data(contentsOf: output)
+                let reference = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+                XCTAssertEqual(reference.count, confs.count * (1 + 3 * n))
+                guard reference.count == confs.count * (1 + 3 * n) else { continue }
+
+                let (u, g) = try system.evaluate(flat)
+                let kT = gasConstantKJ * temperature          // kJ/mol
+                var worstEnergy = 0.0, worstForce = 0.0, worstAbsolute = 0.0
+                for c in confs.indices {
+                    let row = reference[(c * (1 + 3 * n))..<((c + 1) * (1 + 3 * n))]
+                    let uRef = row.first! / kT
+                    // ∇u = −F/kT; F in kJ/mol/nm, positions in Å: ×0.1.
+                    let gRef = row.dropFirst().map { -$0 / kT * 0.1 }
+                    let relE = abs(u[c] - uRef) / max(abs(uRef), 1e-300)
+                    let norm = gRef.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    let maxDiff = zip(g[(c * 3 * n)..<((c + 1) * 3 * n)], gRef).map { abs($0 - $1) }.max()!
+                    worstEnergy = max(worstEnergy, relE)
+                    worstAbsolute = max(worstAbsolute, abs(u[c] - uRef))
+                    worstForce = max(worstForce, maxDiff / norm)
+                    XCTAssertLessThanOrEqual(relE, 1e-6, "\(ff) \(solvent) conformation \(c): u \(u[c]) vs OpenMM \(uRef)")
+                    XCTAssertLessThanOrEqual(maxDiff, 1e-5 * norm, "\(ff) \(solvent) conformation \(c): forces")
+                }
+                report.append(String(format: "%@ %@: %d conformations, worst |Δu|/|u| %.2e (|Δu| %.2e kT), worst max|Δ∇u|/‖∇u‖ %.2e",
+                                     ff, solvent, confs.count, worstEnergy, worstAbsolute, worstForce))
+            }
+        }
+        print("alanine vs OpenMM (Reference platform):\n  " + report.joined(separator: "\n  "))
+    }
+
+    /// Central finite differences of the energy against the analytic gradient, every coordinate.
+    func testGradientMatchesFiniteDifferences() throws {
+        let plugin = try AlaninePlugin.load()
+        for solvent in ["vacuum", "obc1", "obc2"] {
+            let system = try plugin.make("solvent=\(solvent)")
+            let confs = Conformations.make(start: system.initialPositions(), seed: 7, noisy: 4, rotated: 2)
+            var worst = 0.0
+            for x in confs {
+                let g = try system.evaluate(x).gradients
+                let fd = try finiteDifferenceGradient(x, step: 1e-5) { try system.energy($0) }
+                let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                for k in g.indices {
+                    assertClose(g[k], fd[k], absolute: 1e-6 * norm, "\(solvent) coordinate \(k)")
+                    worst = max(worst, abs(g[k] - fd[k]) / norm)
+                }
+            }
+            print(String(format: "alanine %@: finite differences (h = 1e-5 Å), worst |Δ|/‖∇u‖ = %.2e", solvent, worst))
+        }
+    }
+
+    func testEnergiesOnlyThreadsAndTemperatureAgree() throws {
+        let plugin = try AlaninePlugin.load()
+        let one = try plugin.make("solvent=obc2 threads=1")
+        let two = try plugin.make("solvent=obc2 threads=2")
+        let hot = try plugin.make("solvent=obc2 temperature=600")
+        let confs = Conformations.make(start: one.initialPositions(), seed: 3, noisy: 100, rotated: 28)
+        let flat = confs.flatMap { $0 }
+        let a = try one.evaluate(flat)
+        let b = try two.evaluate(flat)
+        XCTAssertEqual(a.energies, b.energies)
+        XCTAssertEqual(a.gradients, b.gradients)
+        XCTAssertEqual(try one.evaluate(flat, withGradients: false).energies, a.energies)
+        let h = try hot.evaluate(flat, withGradients: false).energies
+        for k in h.indices { assertClose(h[k], a.energies[k] / 2, relative: 1e-14) }
+        // Concurrent calls on one system give the same numbers (evaluate is reentrant).
+        var results = [[Double]](repeating: [], count: 4)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 4) { k in
+            let r = try? one.evaluate(flat).energies
+            lock.lock(); results[k] = r ?? []; lock.unlock()
+        }
+        for r in results { XCTAssertEqual(r, a.energies) }
+    }
+
+    /// The SIMD pair kernel (default) and the plain scalar loops give the same numbers.
+    func testSIMDAndScalarKernelsAgree() throws {
+        let plugin = try AlaninePlugin.load()
+        for solvent in ["vacuum", "obc1", "obc2"] {
+            let simd = try plugin.make("solvent=\(solvent) kernel=simd")
+            let scalar = try plugin.make("solvent=\(solvent) kernel=scalar")
+            let flat = Conformations.make(start: simd.initialPositions(), seed: 9, noisy: 40, rotated: 10).flatMap { $0 }
+            let a = try simd.evaluate(flat), b = try scalar.evaluate(flat)
+            for k in a.energies.indices { assertClose(a.energies[k], b.energies[k], relative: 1e-12, "\(solvent) energy \(k)") }
+            let norm = b.gradients.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for k in a.gradients.indices { assertClose(a.gradients[k], b.gradients[k], absolute: 1e-12 * norm, "\(solvent) gradient \(k)") }
+        }
+    }
+
+    func testNonFiniteIsAnError() throws {
+        let system = try AlaninePlugin.load().make("solvent=vacuum")
+        var x = system.initialPositions()
+        x[3] = x[0]; x[4] = x[1]; x[5] = x[2]        // two atoms on top of each other
+        XCTAssertThrowsError(try system.evaluate(x)) { error in
+            XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+        }
+    }
+}
+
+final class AlanineBadInputTests: XCTestCase {
+    private var prmtopText: String {
+        get throws {
+            try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff96.prmtop"),
+                       encoding: .utf8)
+        }
+    }
+
+    /// Write a modified prmtop and return the creation error.
+    private func createError(_ text: String, extra: String = "") throws -> String {
+        let dir = TestPaths.temporaryDirectory("alanine-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("bad.prmtop")
+        try text.write(to: path, atomically: true, encoding: .utf8)
+        let start = TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff96.inpcrd").path
+        do {
+            _ = try AlaninePlugin.load().make("prmtop=\(path.path) start=\(start) \(extra)")
+            XCTFail("a bad prmtop was accepted")
+            return ""
+        } catch let error as AlaninePlugin.CreateError {
+            return error.description
+        }
+    }
+
+    /// Line number (1-based) of the first line containing `needle`.
+    private func lineNumber(of needle: String, in text: String) -> Int {
+        text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(needle) }! + 1
+    }
+
+    func testMalformedNumber() throws {
+        let text = try prmtopText
+        let bad = text.replacingOccurrences(of: "  2.04636429E+00 -6.67300626E+00", with: "  2.04636429E+00 -6.6730x626E+00")
+        XCTAssertNotEqual(bad, text)
+        let message = try createError(bad)
+        let line = lineNumber(of: "-6.6730x626E+00", in: bad)
+        XCTAssertTrue(message.contains("CHARGE"), message)
+        XCTAssertTrue(message.contains(":\(line):"), "expected line \(line): \(message)")
+        XCTAssertTrue(message.contains("malformed"), message)
+    }
+
+    func testMalformedInteger() throws {
+        let text = try prmtopText
+        // First BONDS_INC_HYDROGEN entry.
+        let range = text.range(of: "%FLAG BONDS_INC_HYDROGEN")!
+        let formatEnd = text[range.upperBound...].range(of: "%FORMAT(10I8)")!.upperBound
+        let dataStart = text.index(after: text[formatEnd...].firstIndex(of: "\n")!)
+        var bad = text
+        bad.replaceSubrange(dataStart..<text.index(dataStart, offsetBy: 8), with: "     1.5")
+        let message = try createError(bad)
+        XCTAssertTrue(message.contains("BONDS_INC_HYDROGEN"), message)
+        XCTAssertTrue(message.contains("malformed integer"), message)
+    }
+
+    func testPeriodicBoxIsUnsupported() throws {
+        var lines = try prmtopText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // POINTERS line 3 holds entries 21–30; IFBOX is entry 28 (8th field).
+        let pointers = lines.firstIndex { $0.hasPrefix("%FLAG POINTERS") }!
+        var row = Array(lines[pointers + 4])
+        row.replaceSubrange(56..<64, with: Array("       1"))
+        lines[pointers + 4] = String(row)
+        let message = try createError(lines.joined(separator: "\n"))
+        XCTAssertTrue(message.contains("POINTERS") && message.contains("IFBOX"), message)
+        XCTAssertTrue(message.contains(":\(pointers + 5):"), message)
+    }
+
+    func testCMAPIsUnsupported() throws {
+        let bad = try prmtopText + "%FLAG CHARMM_CMAP_COUNT\n%FORMAT(2I8)\n       1       1\n"
+        let message = try createError(bad)
+        XCTAssertTrue(message.contains("CHARMM_CMAP_COUNT") && message.contains("unsupported"), message)
+    }
+
+    func testMissingSection() throws {
+        let text = try prmtopText
+        let bad = text.replacingOccurrences(of: "%FLAG LENNARD_JONES_BCOEF", with: "%FLAG LENNARD_JONES_XCOEF")
+        let message = try createError(bad)
+        XCTAssertTrue(message.contains("LENNARD_JONES_BCOEF") && message.contains("missing"), message)
+    }
+
+    func testUnknownKeyListsValidKeys() throws {
+        let plugin = try AlaninePlugin.load()
+        XCTAssertThrowsError(try plugin.make("solvent=obc2; cutoff=9")) { error in
+            let m = "\(error)"
+            XCTAssertTrue(m.contains("cutoff"), m)
+            for key in ["prmtop", "start", "solvent", "temperature"] { XCTAssertTrue(m.contains(key), m) }
+        }
+        XCTAssertThrowsError(try plugin.make("solvent=water")) { error in
+            XCTAssertTrue("\(error)".contains("obc2"), "\(error)")
+        }
+        XCTAssertThrowsError(try plugin.make("temperature=-3")) { error in
+            XCTAssertTrue("\(error)".contains("temperature"), "\(error)")
+        }
+    }
+
+    func testMissingFiles() throws {
+        let plugin = try AlaninePlugin.load()
+        XCTAssertThrowsError(try plugin.make("prmtop=/nonexistent/x.prmtop")) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/x.prmtop"), "\(error)")
+        }
+        XCTAssertThrowsError(try plugin.make("start=/nonexistent/x.inpcrd")) { error in
+            XCTAssertTrue("\(error)".contains("/nonexistent/x.inpcrd"), "\(error)")
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class AlanineTestsPlaceholder: XCTestCase { func testBuilds() { XCTAssertTrue(true) } }
