@@ -101,7 +101,6 @@ extension Ensemble {
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
-            var interrupted = false
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
@@ -113,7 +112,7 @@ extension Ensemble {
                             try output.append(Array(x[(c * stride)..<((c + 1) * stride)]),
                                               time: Double(burnIn + step * thin), values: ["energy": u[c]])
                         }
-                        if Interrupt.isRequested { interrupted = true; throw CancellationError() }
+                        if Interrupt.isRequested { throw CancellationError() }
                     },
                     progress: { done, total in progress.update(done) })
             } catch is CancellationError {
@@ -126,7 +125,6 @@ extension Ensemble {
                 try? output.close()
                 throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
             }
-            _ = interrupted
             try output.close()
             printSummary(summary, system: energySystem, project: project)
         }

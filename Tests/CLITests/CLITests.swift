@@ -192,6 +192,28 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Int(frames.trimmingCharacters(in: .whitespacesAndNewlines)), reader.frameCount)
     }
 
+    func testSIGINTClosesTheFileCleanlyWithEveryFrame() throws {
+        try requireBuilt(TestPaths.ensembleExecutable)
+        let out = TestPaths.temporaryDirectory("sigint").appendingPathComponent("int.nc").path
+        let process = Process()
+        process.executableURL = TestPaths.ensembleExecutable
+        process.arguments = ["sample", "--plugin", "lennard-jones", "--param", "preset=lj13", "--samples", "100000000",
+                             "--burn-in", "0", "--thin", "1", "--chains", "1", "--threads", "1", "--out", out]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.processIdentifier, SIGINT)
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        let frames = try XCTUnwrap(text.split(separator: " ").dropFirst().first.flatMap { Int($0) }, text)
+        XCTAssertTrue(text.hasPrefix("interrupted: "), text)
+        XCTAssertGreaterThan(frames, 0)
+        XCTAssertEqual(try AmberNetCDFReader(path: out).frameCount, frames, "every frame written is in the closed file")
+    }
+
     func testReferenceSetsHaveThePublishedEnergyStatistics() throws {
         guard let reference = TestPaths.sharedReference else {
             print("notice: ../shared/reference not found; skipping reference energy statistics")
