@@ -1,1 +1,0 @@
-// Equivariant: placeholder, filled in by its issue.

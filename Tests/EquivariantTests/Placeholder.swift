@@ -1,2 +1,0 @@
-import XCTest
-final class EquivariantTestsPlaceholder: XCTestCase { func testBuilds() { XCTAssertTrue(true) } }
