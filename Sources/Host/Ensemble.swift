@@ -18,5 +18,5 @@ struct Ensemble: ParsableCommand {
               vmd lj13.pdb lj13.nc
             """,
         version: "0.1.0",
-        subcommands: [Plugins.self, Energy.self, Sample.self, Evaluate.self, Bench.self])
+        subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, Bench.self])
 }

@@ -1,4 +1,4 @@
-import Equivariant
+@_implementationOnly import Equivariant
 import Foundation
 import PluginHost
 

@@ -6,10 +6,10 @@ import XCTest
 /// Metrics against hand-computed values on tiny inputs.
 final class MetricsTests: XCTestCase {
     func testEnergyW2OfKnownSamples() {
-        // Sorted pairs (0,1),(1,3),(2,2): W2² = (1 + 4 + 0)/3.
-        let (w2, sq) = Metrics.wasserstein1D([2, 0, 1], [3, 1, 2])
-        assertClose(sq, 5.0 / 3, absolute: 1e-12)
-        assertClose(w2, (5.0 / 3).squareRoot(), absolute: 1e-12)
+        // Sorted pairs (0,1),(1,2),(5,3): W2² = (1 + 1 + 4)/3 = 2.
+        let (w2, sq) = Metrics.wasserstein1D([5, 0, 1], [3, 1, 2])
+        assertClose(sq, 2, absolute: 1e-12)
+        assertClose(w2, 2.0.squareRoot(), absolute: 1e-12)
         // A shift by c: W2 = c, also with unequal counts.
         assertClose(Metrics.wasserstein1D([0, 1, 2, 3], [0.5, 2.5]).squared, 0.25 + 0, absolute: 1e-12,
                     "quantiles [0,1]→0.5, [2,3]→2.5")

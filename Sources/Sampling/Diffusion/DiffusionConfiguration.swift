@@ -1,4 +1,4 @@
-import Equivariant
+@_implementationOnly import Equivariant
 import Foundation
 
 /// Which objective trains the drift. All three share one training loop (`DiffusionTrainer`).
@@ -23,11 +23,16 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// EGNN width and depth.
     public var hidden = 64
     public var layers = 3
+    /// EGNN coordinate-weight bound range·tanh(φ) (EGNN `tanh=True`; DEM's configs use it);
+    /// nil: unbounded. Keeps an untrained network's reverse SDE from blowing up.
+    public var tanhRange: Double? = nil
     /// Trajectories (tb, logvar) or regression points (idem) per step.
     public var batch = 64
     public var learningRate = 1e-3
-    /// Learning rate of log Z_θ and of the Langevin scale table (larger, as in gfn-diffusion).
-    public var scalarLearningRate = 1e-2
+    /// Learning rate of log Z_θ (larger, as in gfn-diffusion's flow learning rate).
+    public var scalarLearningRate = 0.1
+    /// Learning rate of the Langevin scale table c_k.
+    public var langevinLearningRate = 1e-2
     /// Global gradient-norm clip of the network's parameters.
     public var gradientNormClip = 100.0
     /// f = NN₁(x,t) + c(t)·clip(∇log π(x)), c a learned per-time-step scalar table.
@@ -61,9 +66,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public init(method: DiffusionMethod) { self.method = method }
 
     /// The EGNN of the drift for a space.
-    public func network(for space: DiffusionSpace) -> EGNNConfiguration {
+    func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
-                          aggregation: .sum, tanhRange: nil, removeMean: space.kind == .centred)
+                          aggregation: .sum, tanhRange: tanhRange, removeMean: space.kind == .centred)
     }
 
     /// - Throws: `DiffusionError.invalidConfiguration` naming the field.

@@ -1,4 +1,4 @@
-import Equivariant
+@_implementationOnly import Equivariant
 import Foundation
 import PluginHost
 
@@ -32,7 +32,16 @@ public struct DiffusionPaths {
 public final class DiffusionModel {
     public let configuration: DiffusionConfiguration
     public let space: DiffusionSpace
-    public let network: EGNN<Double>
+    let network: EGNN<Double>
+    /// The EGNN's flat parameters (Equivariant's layout).
+    public var networkParameters: [Double] {
+        get { network.parameters }
+        set { network.parameters = newValue }
+    }
+    /// dL/dθ accumulated by `backpropagate` (same layout).
+    public var networkGradients: [Double] { network.gradients }
+    public var networkParameterCount: Int { network.parameterCount }
+    public func zeroGradients() { network.zeroGradients() }
     /// log Z_θ (trajectory balance).
     public var logZ = 0.0
     /// c_k of the Langevin term, one per time step.

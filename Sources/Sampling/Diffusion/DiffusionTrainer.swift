@@ -1,4 +1,4 @@
-import Equivariant
+@_implementationOnly import Equivariant
 import Foundation
 import PluginHost
 
@@ -56,7 +56,10 @@ public struct TrainerState: Codable, Equatable {
     public var step = 0
     public var rng: SeededGenerator
     public var optimizer: AdamState
+    /// log Z_θ.
     public var scalarOptimizer: AdamState
+    /// The Langevin scale table c_k.
+    public var tableOptimizer: AdamState
     public var buffer: ReplayBuffer
     public var localSearchStepSize = 1e-3
     public var energyEvaluations = 0
@@ -98,7 +101,8 @@ public final class DiffusionTrainer {
             rng: SeededGenerator(seed: c.seed, stream: 1),
             optimizer: AdamState(count: model.network.parameterCount, learningRate: c.learningRate,
                                  clipNorm: c.gradientNormClip),
-            scalarOptimizer: AdamState(count: 1 + c.timeSteps, learningRate: c.scalarLearningRate),
+            scalarOptimizer: AdamState(count: 1, learningRate: c.scalarLearningRate),
+            tableOptimizer: AdamState(count: c.timeSteps, learningRate: c.langevinLearningRate),
             buffer: ReplayBuffer(capacity: c.bufferCapacity, stride: model.space.coordinateCount))
         state.explorationHorizon = max(1, explorationHorizon)
         systemEnergyStart = system.energyEvaluations
@@ -165,15 +169,20 @@ public final class DiffusionTrainer {
         if !fromBuffer { ess = ImportanceWeights(logWeights: residuals.map { -$0 }).effectiveSampleFraction }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
-        model.network.zeroGradients()
+        model.zeroGradients()
         let tableGradient = model.backpropagate(residualGradient: objective.residualGradient)
         guard model.network.gradients.allSatisfy(\.isFinite), tableGradient.allSatisfy(\.isFinite) else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
         }
         state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
-        var scalars = model.scalars
-        state.scalarOptimizer.step(parameters: &scalars, gradients: [objective.logZGradient] + tableGradient)
-        model.scalars = scalars
+        if c.method == .tb {
+            var logZ = [model.logZ]
+            state.scalarOptimizer.step(parameters: &logZ, gradients: [objective.logZGradient])
+            model.logZ = logZ[0]
+        }
+        if c.langevinPreconditioning {
+            state.tableOptimizer.step(parameters: &model.langevinScale, gradients: tableGradient)
+        }
         if c.localSearchEvery > 0 && (state.step + 1) % c.localSearchEvery == 0 && state.buffer.count >= batch {
             try localSearch()
         }
@@ -194,21 +203,17 @@ public final class DiffusionTrainer {
 
     // MARK: - iDEM
 
-    private func denoisingStep() throws -> StepReport {
+    /// A regression batch of iDEM: noised buffer samples x_t = x_0 + σ(t)ε, t ~ U(0,1), and
+    /// their Monte-Carlo score targets S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)),
+    /// y_j = x_t + σ(t) ε_j, norm-clipped at `scoreClip`.
+    public func denoisingBatch() throws -> DenoisingBatch {
         let c = configuration, batch = c.batch, stride = model.space.coordinateCount, m = c.monteCarloSamples
-        var ess = Double.nan
-        if state.step % c.refillEvery == 0 || state.buffer.count < batch {
-            let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
-            state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
-            ess = ImportanceWeights(logWeights: paths.logWeights).effectiveSampleFraction
-        }
         let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
         let times = (0..<batch).map { _ in state.rng.uniform() }
         let noise = model.space.noise(batch: batch, rng: &state.rng)
         var xt = x0
         for b in 0..<batch { let s = model.sigma(times[b]); for i in 0..<stride { xt[b * stride + i] += s * noise[b * stride + i] } }
-        // Monte-Carlo score target S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)), y_j = x_t + σ(t) ε_j.
         let draws = model.space.noise(batch: batch * m, rng: &state.rng)
         var y = [Double](repeating: 0, count: batch * m * stride)
         for b in 0..<batch {
@@ -234,19 +239,38 @@ public final class DiffusionTrainer {
             let norm = sq.squareRoot()
             if norm > c.scoreClip { for i in 0..<stride { target[b * stride + i] *= c.scoreClip / norm } }
         }
-        let score = model.network.forward(positions: xt, times: times)
+        return DenoisingBatch(noised: xt, times: times, target: target)
+    }
+
+    /// λ(t)-weighted regression loss mean_b σ(t_b)² |s_θ(x_t, t_b) − S_b|² and dL/ds
+    /// (runs the network forward; `backward` may follow).
+    public func denoisingLoss(_ regression: DenoisingBatch) -> (loss: Double, outputGradient: [Double]) {
+        let batch = regression.times.count, stride = model.space.coordinateCount
+        let score = model.network.forward(positions: regression.noised, times: regression.times)
         var loss = 0.0
         var outputGradient = [Double](repeating: 0, count: score.count)
         for b in 0..<batch {
-            let s = model.sigma(times[b]), lambda = s * s
+            let s = model.sigma(regression.times[b]), lambda = s * s
             for i in 0..<stride {
-                let e = score[b * stride + i] - target[b * stride + i]
+                let e = score[b * stride + i] - regression.target[b * stride + i]
                 loss += lambda * e * e / Double(batch)
                 outputGradient[b * stride + i] = 2 * lambda * e / Double(batch)
             }
         }
+        return (loss, outputGradient)
+    }
+
+    private func denoisingStep() throws -> StepReport {
+        let c = configuration, batch = c.batch
+        var ess = Double.nan
+        if state.step % c.refillEvery == 0 || state.buffer.count < batch {
+            let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
+            state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
+            ess = ImportanceWeights(logWeights: paths.logWeights).effectiveSampleFraction
+        }
+        let (loss, outputGradient) = denoisingLoss(try denoisingBatch())
         guard loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
-        model.network.zeroGradients()
+        model.zeroGradients()
         model.network.backward(outputGradient: outputGradient)
         guard model.network.gradients.allSatisfy(\.isFinite) else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
@@ -255,4 +279,11 @@ public final class DiffusionTrainer {
         return StepReport(step: state.step, loss: loss, essFraction: ess, logZ: .nan,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }
+}
+
+/// Noised points, their times and Monte-Carlo score targets (iDEM regression).
+public struct DenoisingBatch {
+    public var noised: [Double]
+    public var times: [Double]
+    public var target: [Double]
 }
