@@ -26,7 +26,20 @@ extension Ensemble {
         enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
         enum CentreOfMass: String, ExpressibleByArgument, CaseIterable { case auto, on, off }
 
-        @OptionGroup var system: SystemOptions
+        @OptionGroup var search: PluginSearchOptions
+        @Option(help: ArgumentHelp("The energy plugin's name (see `ensemble plugins`); with --model, taken from the checkpoint.",
+                                   valueName: "name"))
+        var plugin: String?
+        @Option(name: .customLong("param"), help: ArgumentHelp(
+            "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
+        var parameters: [String] = []
+        @Option(help: "Threads that evaluate energies (default: all cores).")
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: ArgumentHelp("Draw from a trained diffusion sampler (ensemble train) instead of MCMC.",
+                                   valueName: "model.ckpt"))
+        var model: String?
+        @Flag(help: "With --model: multinomial resampling by the importance weights (frames then carry log_weight = log Ẑ).")
+        var resample = false
 
         @Option(help: "MCMC method: mala or pt (parallel tempering).")
         var sampler: Sampler = .mala
@@ -56,7 +69,21 @@ extension Ensemble {
         @Flag(help: "Replace an existing output file.")
         var overwrite = false
 
+        /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
+        func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
+            var options = try SystemOptions.parse(["--plugin", name] + parameters.flatMap { ["--param", $0] }
+                + ["--threads", "\(threads)"] + search.pluginDirectories.flatMap { ["--plugin-dir", $0] })
+            options.search.pluginDirectories = search.pluginDirectories
+            return try options.makeSystem()
+        }
+
         func validate() throws {
+            if model == nil && plugin == nil { throw ValidationError("give --plugin NAME (MCMC) or --model MODEL.ckpt") }
+            if resample && model == nil { throw ValidationError("--resample needs --model") }
+            for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
+                throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
+            }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
             for (name, value) in [("--samples", samples), ("--thin", thin), ("--chains", chains),
                                   ("--exchange-every", exchangeEvery)] where value <= 0 {
                 throw ValidationError("\(name) must be a positive integer, got \(value)")
@@ -74,7 +101,8 @@ extension Ensemble {
         }
 
         func run() throws {
-            let energySystem = try system.makeSystem()
+            if let model { return try runModel(model) }
+            let energySystem = try makeSystem(plugin: plugin!, parameters: parameters)
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let project: Bool
             switch centreOfMass {
@@ -143,5 +171,73 @@ extension Ensemble {
             print("energy evaluations: \(s.energyEvaluations), gradient evaluations: \(s.gradientEvaluations)")
             print(String(format: "wall time: %.2f s (%d threads)", s.seconds, system.threads))
         }
+    }
+}
+
+extension Ensemble.Sample {
+    /// Samples from a trained diffusion sampler, with importance weights.
+    func runModel(_ path: String) throws {
+        let clock = ContinuousClock.now
+        let checkpoint: DiffusionCheckpoint
+        do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
+        if let plugin, plugin != checkpoint.plugin {
+            throw FailureMessage("--plugin \(plugin) differs from the checkpoint's plugin '\(checkpoint.plugin)'")
+        }
+        let stored = checkpoint.pluginParameters
+        if !parameters.isEmpty && parameters.joined(separator: ";") != stored {
+            throw FailureMessage("--param \(parameters.joined(separator: ";")) differs from the checkpoint's parameters '\(stored)'")
+        }
+        let storedParameters = stored.isEmpty ? [] : stored.split(separator: ";").map(String.init)
+        let energySystem: EnergySystem
+        do {
+            energySystem = try makeSystem(plugin: checkpoint.plugin, parameters: storedParameters)
+        } catch {
+            throw FailureMessage("the checkpoint's plugin '\(checkpoint.plugin)' cannot be loaded: \(error)")
+        }
+        let diffusion: DiffusionModel
+        do {
+            try checkpoint.check(system: energySystem)
+            diffusion = try checkpoint.makeModel()
+        } catch { throw FailureMessage("\(error)") }
+        var rng = SeededGenerator(seed: seed, stream: 7)
+        let stride = energySystem.coordinateCount
+        let progress = ProgressBar(label: "sampling", total: samples)
+        Interrupt.install()
+        var x: [Double] = [], u: [Double] = [], logW: [Double] = []
+        while u.count < samples && !Interrupt.isRequested {
+            let chunk = min(256, samples - u.count)
+            let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk)
+            x += drawn.samples
+            u += drawn.energies
+            logW += drawn.logWeights
+            progress.update(u.count)
+        }
+        progress.finish()
+        let weights = ImportanceWeights(logWeights: logW)
+        let logZ = weights.logZ, logZError = weights.logZError()
+        var order = Array(0..<u.count)
+        if resample { order = weights.resample(count: u.count, rng: &rng) }
+        let output = try TrajectoryOutput(
+            path: out, system: energySystem, variables: ["energy", "log_weight"],
+            units: ["energy": "kT", "log_weight": "1"],
+            title: "ensemble sample --model \(checkpoint.configuration.method.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
+            overwrite: overwrite)
+        for (frame, i) in order.enumerated() {
+            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
+                              values: ["energy": u[i], "log_weight": resample ? logZ : logW[i]])
+        }
+        try output.close()
+        let elapsed = ContinuousClock.now - clock
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted)" : "")")
+        print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
+        print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
+        print(String(format: "energy u: mean %.4f, self-normalised reweighted mean %.4f",
+                     u.reduce(0, +) / Double(max(1, u.count)), weights.reweightedMean(u)))
+        print("energy evaluations: \(energySystem.energyEvaluations), gradient evaluations: \(energySystem.gradientEvaluations)")
+        print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
+                     checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
+        print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))
+        if Interrupt.isRequested { throw ExitCode(130) }
     }
 }

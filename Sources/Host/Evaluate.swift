@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import PluginHost
+import Sampling
+import Trajectory
+
+/// Reads sample sets for evaluation: AMBER NetCDF (Å, padded to 3-D) or .npy
+/// ([count, n·d] in plugin length units, as the benchmark sets are).
+struct SampleSet {
+    var positions: [Double]
+    var count: Int
+    var logWeights: [Double]?
+
+    init(path: String, system: EnergySystem) throws {
+        let n = system.particleCount, d = system.dimension
+        if path.hasSuffix(".npy") {
+            let array = try NumPyArray(contentsOf: path)
+            guard array.values.count % (n * d) == 0, array.values.count > 0 else {
+                throw FailureMessage("\(path): shape \(array.shape) does not hold whole configurations of \(n) particles × \(d) dimensions")
+            }
+            positions = array.values
+            count = array.values.count / (n * d)
+            logWeights = nil
+        } else {
+            let reader = try AmberNetCDFReader(path: path)
+            guard reader.atomCount == n else {
+                throw FailureMessage("\(path) has \(reader.atomCount) atoms, the plugin system has \(n)")
+            }
+            let raw = try reader.allCoordinates()
+            count = reader.frameCount
+            var x = [Double](repeating: 0, count: count * n * d)
+            let unit = system.lengthUnitAngstrom
+            for f in 0..<count { for i in 0..<n { for k in 0..<d {
+                x[(f * n + i) * d + k] = raw[(f * n + i) * 3 + k] / unit
+            } } }
+            positions = x
+            logWeights = reader.perFrameVariableNames.contains("log_weight") ? try reader.values(of: "log_weight") : nil
+        }
+    }
+
+    /// `limit` configurations drawn without replacement (seeded), or all when fewer.
+    func subsample(_ limit: Int, stride: Int, seed: UInt64) -> [Double] {
+        guard count > limit else { return positions }
+        var rng = SeededGenerator(seed: seed)
+        var indices = Array(0..<count)
+        for i in 0..<limit {
+            let j = i + Int(rng.next() % UInt64(count - i))
+            indices.swapAt(i, j)
+        }
+        var out: [Double] = []
+        out.reserveCapacity(limit * stride)
+        for i in indices.prefix(limit) { out.append(contentsOf: positions[(i * stride)..<((i + 1) * stride)]) }
+        return out
+    }
+}
+
+extension Ensemble {
+    /// `ensemble evaluate`: sample-quality metrics against a reference set.
+    struct Evaluate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare samples with a reference set: energy W2, aligned/unaligned coordinate W2, distance TV, ESS, log Ẑ.",
+            discussion: """
+                Conventions (shared/METRICS.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
+                "E-W2"), energy_w2_squared the square (DEM); x_w2_aligned permutes (Hungarian) and rotates \
+                (Kabsch, reflections allowed) each reference configuration onto each generated one, then \
+                solves the exact assignment between the sets; x_w2 is the same on centred coordinates \
+                without alignment; distance_tv the TV of pair-distance histograms, 200 shared bins. Both \
+                sets are subsampled to --max-samples (seeded); coordinate W2 needs equal counts, so the \
+                smaller count is used for both. ESS and log Ẑ use all frames when the file has log_weight.
+
+                Example:
+                  ensemble evaluate dw4.nc --reference test_split_DW4.npy --plugin double-well --json m.json
+                """)
+
+        @Argument(help: ArgumentHelp("Generated samples (.nc or .npy).", valueName: "samples"))
+        var samples: String
+        @Option(help: ArgumentHelp("Reference samples (.nc or .npy in plugin length units).", valueName: "path"))
+        var reference: String
+        @OptionGroup var system: SystemOptions
+        @Option(help: "Write the metrics as JSON here.")
+        var json: String?
+        @Option(help: "SVG plots: PREFIX-energy.svg and PREFIX-distances.svg (a trailing .svg is dropped).")
+        var plot: String?
+        @Option(help: "At most this many configurations of each set (seeded subsample).")
+        var maxSamples: Int = 1000
+        @Option(help: "Seed of the subsampling.")
+        var seed: UInt64 = 1
+        @Flag(inversion: .prefixedNo, help: "Remove each configuration's centre of mass (clusters; default on for free space).")
+        var centre = true
+
+        func validate() throws {
+            guard maxSamples >= 2 else { throw ValidationError("--max-samples must be ≥ 2, got \(maxSamples)") }
+            for path in [samples, reference] where !FileManager.default.fileExists(atPath: path) {
+                throw ValidationError("\(path) does not exist")
+            }
+        }
+
+        func run() throws {
+            let clock = ContinuousClock.now
+            let energySystem = try system.makeSystem()
+            let n = energySystem.particleCount, d = energySystem.dimension, stride = n * d
+            let generatedSet = try SampleSet(path: samples, system: energySystem)
+            let referenceSet = try SampleSet(path: reference, system: energySystem)
+            let count = min(maxSamples, generatedSet.count, referenceSet.count)
+            var generated = generatedSet.subsample(count, stride: stride, seed: seed)
+            var ref = referenceSet.subsample(count, stride: stride, seed: seed &+ 1)
+            let doCentre = centre && energySystem.box == nil
+            if doCentre {
+                Geometry.removeCentreOfMass(&generated, particles: n, dimension: d)
+                Geometry.removeCentreOfMass(&ref, particles: n, dimension: d)
+            }
+            let energies = try energySystem.evaluate(generated, batch: count, withGradients: false).energies
+            let referenceEnergies = try energySystem.evaluate(ref, batch: count, withGradients: false).energies
+            let energyW2 = Metrics.wasserstein1D(energies, referenceEnergies)
+            let aligned = Metrics.coordinateW2(generated, ref, particles: n, dimension: d, aligned: true,
+                                               centre: doCentre, threads: energySystem.threads)
+            let unaligned = Metrics.coordinateW2(generated, ref, particles: n, dimension: d, aligned: false,
+                                                 centre: doCentre, threads: energySystem.threads)
+            let tv = Metrics.distanceTV(generated, ref, particles: n, dimension: d)
+            var results: [(String, Double)] = [
+                ("samples_used", Double(count)),
+                ("energy_w2", energyW2.w2), ("energy_w2_squared", energyW2.squared),
+                ("x_w2_aligned", aligned), ("x_w2", unaligned), ("distance_tv", tv),
+                ("energy_mean", energies.reduce(0, +) / Double(count)),
+                ("reference_energy_mean", referenceEnergies.reduce(0, +) / Double(count)),
+            ]
+            if let logWeights = generatedSet.logWeights {
+                let weights = ImportanceWeights(logWeights: logWeights)
+                results += [("ess", weights.effectiveSampleSize), ("ess_fraction", weights.effectiveSampleFraction),
+                            ("log_z", weights.logZ), ("log_z_error", weights.logZError())]
+            }
+            let elapsed = ContinuousClock.now - clock
+            results += [("energy_evaluations", Double(energySystem.energyEvaluations)),
+                        ("gradient_evaluations", Double(energySystem.gradientEvaluations)),
+                        ("wall_seconds", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)]
+            print("metrics of \(samples) vs \(reference) (n = \(count) each\(doCentre ? ", centred" : "")):")
+            for (key, value) in results { print("  \(key): \(formatMetric(value))") }
+            if let json {
+                let body = results.map { "  \"\($0.0)\": \($0.1.isFinite ? formatMetric($0.1) : "null")" }.joined(separator: ",\n")
+                try "{\n  \"samples\": \"\(samples)\",\n  \"reference\": \"\(reference)\",\n\(body)\n}\n"
+                    .write(toFile: json, atomically: true, encoding: .utf8)
+                print("wrote \(json)")
+            }
+            if let plot {
+                let prefix = plot.hasSuffix(".svg") ? String(plot.dropLast(4)) : plot
+                let energyPlot = SVGPlot.histogram(
+                    [.init(label: "generated", samples: energies), .init(label: "reference", samples: referenceEnergies)],
+                    title: "energy u = U/kT (n = \(count))", xLabel: "u")
+                try SVGPlot.write(energyPlot, to: prefix + "-energy.svg")
+                let distancePlot = SVGPlot.histogram(
+                    [.init(label: "generated", samples: Metrics.pairDistances(generated, particles: n, dimension: d)),
+                     .init(label: "reference", samples: Metrics.pairDistances(ref, particles: n, dimension: d))],
+                    bins: 100, title: "interatomic distances (n = \(count))", xLabel: "distance")
+                try SVGPlot.write(distancePlot, to: prefix + "-distances.svg")
+                print("wrote \(prefix)-energy.svg, \(prefix)-distances.svg")
+            }
+        }
+    }
+}
+
+/// Metrics print with enough digits to compare, integers without a fraction.
+func formatMetric(_ value: Double) -> String {
+    if value.isFinite && value == value.rounded() && abs(value) < 1e15 { return String(Int(value)) }
+    return String(format: "%.6g", value)
+}

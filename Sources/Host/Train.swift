@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import PluginHost
+import Sampling
+
+extension Ensemble {
+    /// `ensemble train`: trains a diffusion sampler (EGNN drift) and checkpoints it.
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a neural diffusion sampler (iDEM, trajectory balance or log-variance) on a plugin's energy.",
+            discussion: """
+                Methods (docs/samplers.md): idem — VE noising, Monte-Carlo score target, regression, buffer from \
+                the reverse SDE; tb — off-policy trajectory balance with a learned log Z and a pinned-Brownian \
+                reference; logvar — the batch variance of the same path log-ratio. tb/logvar alternate on-policy \
+                trajectories (with exploration noise) and backward trajectories from a rank-prioritised replay \
+                buffer refined by MALA local search. --langevin-preconditioning adds c(t)·clip(∇log π) to the drift.
+
+                The checkpoint (--out) holds the plugin name and parameters, the configuration, the network, both \
+                optimisers, the RNG and the buffer; it is rewritten every --checkpoint-every steps (temp file + \
+                rename), on Ctrl-C, and at the end. --resume continues from it bit for bit; --steps and \
+                --energy-budget count the whole run, resumed steps included. A non-finite loss or gradient stops \
+                training and keeps the last good checkpoint.
+
+                Example:
+                  ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
+                  ensemble sample --model dw4.ckpt --samples 2000 --out dw4.nc
+                """)
+
+        @OptionGroup var system: SystemOptions
+        @Option(help: "Objective: idem, tb or logvar.")
+        var method: DiffusionMethod
+        @Flag(help: "Drift = NN(x,t) + c(t)·clip(∇log π(x)) (tb, logvar).")
+        var langevinPreconditioning = false
+        @Option(help: "Total training steps of the run (resumed steps included).")
+        var steps: Int?
+        @Option(help: "Stop once this many energy evaluations were spent (whole run).")
+        var energyBudget: Int?
+        @Option(help: ArgumentHelp("Checkpoint file.", valueName: "model.ckpt"))
+        var out: String
+        @Flag(help: "Continue from the checkpoint at --out.")
+        var resume = false
+        @Flag(help: "Replace an existing checkpoint when not resuming.")
+        var overwrite = false
+        @Option(help: "Seed (network initialisation and all sampling).")
+        var seed: UInt64 = 1
+        @Option(help: "EGNN hidden width.")
+        var hidden: Int = 64
+        @Option(help: "EGNN layers.")
+        var layers: Int = 3
+        @Option(help: "Trajectories (tb, logvar) or regression points (idem) per step.")
+        var batch: Int = 64
+        @Option(help: "Time steps of the discretised process.")
+        var timeSteps: Int = 50
+        @Option(help: "Adam learning rate of the network.")
+        var learningRate: Double = 1e-3
+        @Option(help: "tb/logvar: σ of the pinned-Brownian reference.")
+        var noiseScale: Double = 2
+        @Option(help: "tb/logvar: exploration noise (decays linearly to 0 over the run).")
+        var exploration: Double = 0.2
+        @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
+        var localSearchEvery: Int = 10
+        @Option(help: "idem: σ_min of the VE noise.")
+        var sigmaMin: Double = 1e-3
+        @Option(help: "idem: σ_max of the VE noise.")
+        var sigmaMax: Double = 3
+        @Option(help: "idem: Monte-Carlo draws per score target.")
+        var monteCarloSamples: Int = 100
+        @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
+        var tanhRange: Double?
+        @Option(help: "Write the checkpoint every this many steps.")
+        var checkpointEvery: Int = 100
+
+        func validate() throws {
+            guard steps != nil || energyBudget != nil else {
+                throw ValidationError("give --steps N or --energy-budget N (or both)")
+            }
+            if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
+            if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
+            guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+            if resume {
+                guard FileManager.default.fileExists(atPath: out) else {
+                    throw ValidationError("--resume: no checkpoint at \(out); train without --resume first")
+                }
+            } else {
+                try checkOutputPath(out, overwrite: overwrite)
+            }
+        }
+
+        func makeConfiguration() -> DiffusionConfiguration {
+            var c = DiffusionConfiguration(method: method)
+            c.langevinPreconditioning = langevinPreconditioning
+            c.seed = seed
+            c.hidden = hidden
+            c.layers = layers
+            c.batch = batch
+            c.timeSteps = timeSteps
+            c.learningRate = learningRate
+            c.noiseScale = noiseScale
+            c.exploration = exploration
+            c.localSearchEvery = localSearchEvery
+            c.sigmaMin = sigmaMin
+            c.sigmaMax = sigmaMax
+            c.monteCarloSamples = monteCarloSamples
+            c.bufferCapacity = max(c.bufferCapacity, batch)
+            let range = tanhRange ?? (method == .idem ? 15 : 0)
+            c.tanhRange = range > 0 ? range : nil
+            return c
+        }
+
+        func run() throws {
+            let energySystem = try system.makeSystem()
+            let trainer: DiffusionTrainer
+            if resume {
+                let checkpoint = try DiffusionCheckpoint.read(from: out)
+                do { trainer = try checkpoint.makeTrainer(system: energySystem) } catch {
+                    throw FailureMessage("\(error)")
+                }
+                print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))")
+            } else {
+                let space = try diffusionSpace(for: energySystem)
+                let model: DiffusionModel
+                do { model = try DiffusionModel(configuration: makeConfiguration(), space: space) } catch {
+                    throw FailureMessage("\(error)")
+                }
+                trainer = DiffusionTrainer(model: model, system: energySystem,
+                                           explorationHorizon: steps ?? 1000)
+            }
+            let target = steps ?? Int.max
+            let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
+            Interrupt.install()
+            let clock = ContinuousClock.now
+            var lastESS = Double.nan, lastLoss = Double.nan
+            func save() throws { try DiffusionCheckpoint(trainer: trainer).write(to: out) }
+            while trainer.state.step < target && trainer.energyEvaluations < (energyBudget ?? Int.max) {
+                let report: StepReport
+                do {
+                    report = try trainer.step()
+                } catch let error as DiffusionError {
+                    progress.finish()
+                    throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
+                }
+                lastLoss = report.loss
+                if report.essFraction.isFinite { lastESS = report.essFraction }
+                progress.update(steps != nil ? report.step : report.energyEvaluations,
+                                detail: String(format: "loss %.4g  ESS/N %.3f  energy evals %d", report.loss, lastESS,
+                                               report.energyEvaluations))
+                if report.step % checkpointEvery == 0 { try save() }
+                if Interrupt.isRequested {
+                    try save()
+                    progress.finish()
+                    print("interrupted at step \(report.step): checkpoint saved to \(out); continue with --resume")
+                    throw ExitCode(130)
+                }
+            }
+            try save()
+            progress.finish()
+            let elapsed = ContinuousClock.now - clock
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let model = trainer.model
+            print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
+            print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
+                         model.configuration.method == .tb ? String(format: ", learned log Z %.4f", model.logZ) : ""))
+            print("space: \(model.space.kind.rawValue), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
+            print("energy evaluations: \(trainer.energyEvaluations), gradient evaluations: \(trainer.gradientEvaluations)")
+            print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
+        }
+    }
+}
+
+/// The space a sampler of `system` moves in: centred for translation-invariant clusters.
+func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
+    guard system.box == nil else {
+        throw FailureMessage("\(system.plugin.name) is periodic; diffusion samplers support free clusters only so far")
+    }
+    var start = system.initialPositions()
+    if start == nil {
+        var rng = SeededGenerator(seed: 99)
+        start = (0..<system.coordinateCount).map { _ in rng.normal() }
+    }
+    let invariant = (try? system.isTranslationInvariant(at: start!)) ?? false
+    return DiffusionSpace(particles: system.particleCount, dimension: system.dimension,
+                          kind: invariant ? .centred : .free)
+}
+
+extension DiffusionMethod: ExpressibleByArgument {}

@@ -1,0 +1,100 @@
+@_implementationOnly import Equivariant
+import Foundation
+import PluginHost
+
+/// A diffusion sampler's checkpoint: the plugin (name and parameters), the configuration,
+/// the network's parameters, log Z and the Langevin table, and the trainer's whole state
+/// (RNG, both optimisers, replay buffer, step, budget). JSON (Swift writes doubles with
+/// round-trip precision, so a resume is bit-identical), versioned.
+public struct DiffusionCheckpoint: Codable {
+    public static let currentVersion = 1
+    public var format = "ensemble-diffusion-checkpoint"
+    public var version = DiffusionCheckpoint.currentVersion
+    public var plugin: String
+    public var pluginParameters: String
+    public var configuration: DiffusionConfiguration
+    public var space: DiffusionSpace
+    public var parameters: [Double]
+    public var scalars: [Double]
+    public var state: TrainerState
+
+    /// Snapshot of a trainer.
+    public init(trainer: DiffusionTrainer) {
+        plugin = trainer.system.plugin.name
+        pluginParameters = trainer.system.parameters
+        configuration = trainer.model.configuration
+        space = trainer.model.space
+        parameters = trainer.model.network.parameters
+        scalars = trainer.model.scalars
+        state = trainer.state
+    }
+
+    /// Writes atomically: a temporary file beside `path`, then a rename.
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let data = try encoder.encode(self)
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        try data.write(to: temporary)
+        if rename(temporary.path, url.path) != 0 {
+            try? FileManager.default.removeItem(at: temporary)
+            throw DiffusionError.checkpoint("cannot rename \(temporary.path) to \(path): errno \(errno)")
+        }
+    }
+
+    /// - Throws: `DiffusionError.checkpoint` when the file is missing, corrupt, or of another version.
+    public static func read(from path: String) throws -> DiffusionCheckpoint {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DiffusionError.checkpoint("cannot read \(path)")
+        }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let checkpoint: DiffusionCheckpoint
+        do {
+            checkpoint = try decoder.decode(DiffusionCheckpoint.self, from: data)
+        } catch {
+            throw DiffusionError.checkpoint("\(path) is not a valid checkpoint (\(error))")
+        }
+        guard checkpoint.format == "ensemble-diffusion-checkpoint" else {
+            throw DiffusionError.checkpoint("\(path) is not an ensemble diffusion checkpoint")
+        }
+        guard checkpoint.version == currentVersion else {
+            throw DiffusionError.checkpoint("\(path) has version \(checkpoint.version); this build reads \(currentVersion)")
+        }
+        return checkpoint
+    }
+
+    /// Rebuilds the model (parameters restored).
+    public func makeModel(threads: Int = 2) throws -> DiffusionModel {
+        let model = try DiffusionModel(configuration: configuration, space: space, threads: threads)
+        guard parameters.count == model.network.parameterCount, scalars.count == model.scalars.count else {
+            throw DiffusionError.checkpoint("parameter count \(parameters.count) does not match the configuration's network (\(model.network.parameterCount))")
+        }
+        model.network.parameters = parameters
+        model.scalars = scalars
+        return model
+    }
+
+    /// Checks that `system` is the checkpoint's plugin with the same parameters.
+    public func check(system: EnergySystem) throws {
+        guard system.plugin.name == plugin else {
+            throw DiffusionError.checkpoint("the model was trained on plugin '\(plugin)', not '\(system.plugin.name)'")
+        }
+        guard system.parameters == pluginParameters else {
+            throw DiffusionError.checkpoint("the model was trained with parameters '\(pluginParameters)', not '\(system.parameters)'")
+        }
+        guard system.coordinateCount == space.coordinateCount else {
+            throw DiffusionError.checkpoint("the system has \(system.coordinateCount) coordinates, the model \(space.coordinateCount)")
+        }
+    }
+
+    /// Model and trainer, ready to continue.
+    public func makeTrainer(system: EnergySystem, threads: Int = 2) throws -> DiffusionTrainer {
+        try check(system: system)
+        return DiffusionTrainer(model: try makeModel(threads: threads), system: system, state: state)
+    }
+}

@@ -1,0 +1,105 @@
+@_implementationOnly import Equivariant
+import Foundation
+
+/// Which objective trains the drift. All three share one training loop (`DiffusionTrainer`).
+public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
+    /// Iterated denoising energy matching (Akhound-Sadegh et al. 2024): VE noising,
+    /// Monte-Carlo score target, regression; buffer from the reverse SDE.
+    case idem
+    /// Trajectory balance with a learned log Z (off-policy, Sendera et al. 2024).
+    case tb
+    /// Log-variance / VarGrad: the batch variance of the path log-ratio, no log Z.
+    case logvar
+}
+
+/// Everything that defines a diffusion sampler and its training. Typed, nested, Codable:
+/// it goes into the checkpoint as is.
+public struct DiffusionConfiguration: Codable, Equatable, Sendable {
+    public var method: DiffusionMethod
+    /// Time steps K of the discretised process (T = 1, Δt = 1/K).
+    public var timeSteps = 50
+    /// PIS (tb, logvar): diffusion coefficient σ of the pinned-Brownian reference (x_T ~ N(0, σ²T)).
+    public var noiseScale = 2.0
+    /// EGNN width and depth.
+    public var hidden = 64
+    public var layers = 3
+    /// EGNN coordinate-weight bound range·tanh(φ) (EGNN `tanh=True`; DEM's configs use it);
+    /// nil: unbounded. Keeps an untrained network's reverse SDE from blowing up.
+    public var tanhRange: Double? = nil
+    /// Trajectories (tb, logvar) or regression points (idem) per step.
+    public var batch = 64
+    public var learningRate = 1e-3
+    /// Learning rate of log Z_θ (larger, as in gfn-diffusion's flow learning rate).
+    public var scalarLearningRate = 0.1
+    /// Learning rate of the Langevin scale table c_k.
+    public var langevinLearningRate = 1e-2
+    /// Global gradient-norm clip of the network's parameters.
+    public var gradientNormClip = 100.0
+    /// f = NN₁(x,t) + c(t)·clip(∇log π(x)), c a learned per-time-step scalar table.
+    public var langevinPreconditioning = false
+    /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
+    public var langevinClip = 100.0
+    /// Exploration: extra standard deviation added to the forward policy's noise while
+    /// generating training trajectories (decays linearly to 0 over the run).
+    public var exploration = 0.2
+    /// Replay buffer capacity (terminal samples, FIFO).
+    public var bufferCapacity = 10_000
+    /// Rank-prioritised sampling: p(rank r) ∝ 1/(k·N + r) (gfn-diffusion's rank weighting).
+    public var rankPriority = 0.01
+    /// Every odd step trains on backward trajectories from buffer samples (off-policy).
+    public var useBuffer = true
+    /// MALA local search on buffer samples every this many steps (0: off).
+    public var localSearchEvery = 10
+    /// MALA steps per local search.
+    public var localSearchSteps = 20
+    /// iDEM: VE noise range σ(t) = σ_min^(1−t) σ_max^t.
+    public var sigmaMin = 1e-3
+    public var sigmaMax = 3.0
+    /// iDEM: Monte-Carlo draws per score target.
+    public var monteCarloSamples = 100
+    /// iDEM: norm clip of the score target (DEM configs: 20).
+    public var scoreClip = 20.0
+    /// iDEM: training steps between two buffer refills by the reverse SDE.
+    public var refillEvery = 50
+    public var seed: UInt64 = 1
+
+    public init(method: DiffusionMethod) { self.method = method }
+
+    /// The EGNN of the drift for a space.
+    func network(for space: DiffusionSpace) -> EGNNConfiguration {
+        EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
+                          aggregation: .sum, tanhRange: tanhRange, removeMean: space.kind == .centred)
+    }
+
+    /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
+    public func validate() throws {
+        func fail(_ s: String) throws -> Never { throw DiffusionError.invalidConfiguration(s) }
+        if timeSteps < 2 { try fail("time steps must be ≥ 2 (got \(timeSteps))") }
+        if batch < 2 { try fail("batch must be ≥ 2 (got \(batch))") }
+        if !(noiseScale > 0) { try fail("noise scale must be > 0") }
+        if !(learningRate > 0) { try fail("learning rate must be > 0") }
+        if !(sigmaMin > 0 && sigmaMax > sigmaMin) { try fail("need 0 < sigma-min < sigma-max") }
+        if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
+        if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
+    }
+}
+
+/// Errors of the diffusion samplers; each message says what to change.
+public enum DiffusionError: Error, CustomStringConvertible {
+    case invalidConfiguration(String)
+    case nonFinite(step: Int, what: String)
+    case checkpoint(String)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let s): return "invalid diffusion configuration: \(s)"
+        case .nonFinite(let step, let what):
+            return "training stopped at step \(step): non-finite \(what); try a smaller --learning-rate"
+        case .checkpoint(let s): return "checkpoint: \(s)"
+        }
+    }
+}
+
+extension DiffusionError: LocalizedError {
+    public var errorDescription: String? { description }
+}

@@ -1,0 +1,338 @@
+@_implementationOnly import Equivariant
+import Foundation
+import PluginHost
+
+/// Discrete-time paths of a batch: states[k] holds x_k of every trajectory, [batch, n·d],
+/// k = 0…K. For PIS x_0 = 0 and x_K is the sample; for iDEM x_K is the noise end and x_0
+/// the sample.
+public struct DiffusionPaths {
+    public var batch: Int
+    public var states: [[Double]]
+    /// Reduced energy u of each sample.
+    public var sampleEnergies: [Double]
+    /// ∇u at x_k (PIS with Langevin preconditioning, k = 1…K−1; empty arrays elsewhere).
+    public var energyGradients: [[Double]]
+    /// Log importance weight of each sample: log π̃(x) + log p_ref(τ) − log p_θ(τ).
+    public var logWeights: [Double]
+
+    /// The samples [batch, n·d].
+    public var samples: [Double] { states.last! }
+}
+
+/// The neural part of a diffusion sampler: the EGNN drift (PIS: f_θ; iDEM: the score
+/// s_θ), log Z_θ and the Langevin scale table, with the processes that use them.
+///
+/// PIS process (SAMPLERS.md, Zhang & Chen 2022; Sendera et al. 2024), t_k = k/K:
+///     x_0 = 0,  x_{k+1} = x_k + f_θ(x_k, t_k) Δt + σ √Δt ε_k
+///     log p_F(τ) = Σ_k log N(x_{k+1}; x_k + f_θ Δt, σ²Δt)
+///     log p_B(τ | x_K) = Σ_{k≥1} log N(x_k; (t_k/t_{k+1}) x_{k+1}, σ²Δt t_k/t_{k+1})
+///     r(τ) = log p_F − log p_B + u(x_K),   log w = −r.
+/// With preconditioning f = NN₁(x,t) + c_k · clip(−∇u(x)). At k = 0 all particles sit at the
+/// origin, where every E(n)-equivariant field vanishes: f(x_0) = 0 without a network call.
+public final class DiffusionModel {
+    public let configuration: DiffusionConfiguration
+    public let space: DiffusionSpace
+    let network: EGNN<Double>
+    /// The EGNN's flat parameters (Equivariant's layout).
+    public var networkParameters: [Double] {
+        get { network.parameters }
+        set { network.parameters = newValue }
+    }
+    /// dL/dθ accumulated by `backpropagate` (same layout).
+    public var networkGradients: [Double] { network.gradients }
+    public var networkParameterCount: Int { network.parameterCount }
+    public func zeroGradients() { network.zeroGradients() }
+    /// log Z_θ (trajectory balance).
+    public var logZ = 0.0
+    /// c_k of the Langevin term, one per time step.
+    public var langevinScale: [Double]
+
+    /// Saved by `pathResiduals` for `backpropagate`: dr/df per big-batch state, and the
+    /// clipped Langevin directions.
+    private var residualDirections: [Double] = []
+    private var clippedGradients: [Double] = []
+    private var savedBatch = 0
+
+    public init(configuration: DiffusionConfiguration, space: DiffusionSpace, threads: Int = 2) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.space = space
+        network = try EGNN<Double>(configuration: configuration.network(for: space), seed: configuration.seed,
+                                   threads: threads)
+        langevinScale = [Double](repeating: 0, count: configuration.timeSteps)
+    }
+
+    public var steps: Int { configuration.timeSteps }
+    public var dt: Double { 1 / Double(configuration.timeSteps) }
+    public func time(_ k: Int) -> Double { Double(k) / Double(configuration.timeSteps) }
+
+    /// Flat scalar parameters [log Z, c_0 … c_{K−1}] (own optimiser, larger learning rate).
+    public var scalars: [Double] {
+        get { [logZ] + langevinScale }
+        set { logZ = newValue[0]; langevinScale = Array(newValue.dropFirst()) }
+    }
+
+    // MARK: - PIS drift
+
+    /// clip(−∇u) per configuration, projected: norm clipped at `langevinClip`.
+    func clippedScore(_ gradient: [Double], batch: Int) -> [Double] {
+        let stride = space.coordinateCount
+        var g = gradient.map { -$0 }
+        space.project(&g)
+        for b in 0..<batch {
+            var sq = 0.0
+            for i in 0..<stride { sq += g[b * stride + i] * g[b * stride + i] }
+            let norm = sq.squareRoot()
+            if norm > configuration.langevinClip {
+                let s = configuration.langevinClip / norm
+                for i in 0..<stride { g[b * stride + i] *= s }
+            }
+        }
+        return g
+    }
+
+    /// f at states of several time steps at once: `x` [m, n·d], `stepIndex` [m].
+    func drift(_ x: [Double], stepIndex: [Int], energyGradient: [Double]?) -> (drift: [Double], clipped: [Double]) {
+        var f = network.forward(positions: x, times: stepIndex.map { time($0) })
+        var clipped: [Double] = []
+        if configuration.langevinPreconditioning, let energyGradient {
+            clipped = clippedScore(energyGradient, batch: stepIndex.count)
+            let stride = space.coordinateCount
+            for m in 0..<stepIndex.count {
+                let c = langevinScale[stepIndex[m]]
+                for i in 0..<stride { f[m * stride + i] += c * clipped[m * stride + i] }
+            }
+        }
+        return (f, clipped)
+    }
+
+    // MARK: - PIS paths
+
+    /// Runs the forward policy for `batch` trajectories. With `exploration` e > 0 the noise
+    /// standard deviation is √(σ² + e²) (off-policy); the stored log-weights are always
+    /// those of the policy itself (exact only for e = 0).
+    public func samplePIS(batch: Int, system: EnergySystem, rng: inout SeededGenerator,
+                          exploration: Double = 0) throws -> DiffusionPaths {
+        let stride = space.coordinateCount, K = steps, sigma = configuration.noiseScale
+        let precondition = configuration.langevinPreconditioning
+        var x = [Double](repeating: 0, count: batch * stride)
+        var states = [x]
+        var gradients: [[Double]] = [[]]
+        var logPF = [Double](repeating: 0, count: batch)
+        let variance = sigma * sigma * dt
+        let scale = (sigma * sigma + exploration * exploration).squareRoot() * dt.squareRoot()
+        for k in 0..<K {
+            var f = [Double](repeating: 0, count: batch * stride)
+            if k > 0 {
+                var g: [Double]? = nil
+                if precondition {
+                    g = try system.evaluate(x, batch: batch, withGradients: true).gradients
+                    gradients.append(g!)
+                } else {
+                    gradients.append([])
+                }
+                f = drift(x, stepIndex: [Int](repeating: k, count: batch), energyGradient: g).drift
+            }
+            let e = space.noise(batch: batch, rng: &rng)
+            var next = x
+            for b in 0..<batch {
+                var sq = 0.0
+                for i in 0..<stride {
+                    let j = b * stride + i
+                    next[j] = x[j] + f[j] * dt + scale * e[j]
+                    let r = next[j] - x[j] - f[j] * dt
+                    sq += r * r
+                }
+                logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
+            }
+            space.project(&next)
+            x = next
+            states.append(x)
+        }
+        let energies = try system.evaluate(x, batch: batch, withGradients: false).energies
+        let logPB = backwardLogDensity(states, batch: batch)
+        let logWeights = (0..<batch).map { -energies[$0] + logPB[$0] - logPF[$0] }
+        return DiffusionPaths(batch: batch, states: states, sampleEnergies: energies,
+                              energyGradients: gradients, logWeights: logWeights)
+    }
+
+    /// log p_B(τ | x_K) of the pinned Brownian reference.
+    public func backwardLogDensity(_ states: [[Double]], batch: Int) -> [Double] {
+        let stride = space.coordinateCount, sigma = configuration.noiseScale
+        var out = [Double](repeating: 0, count: batch)
+        for k in 1..<steps {
+            let ratio = time(k) / time(k + 1), variance = sigma * sigma * dt * ratio
+            let a = states[k], b = states[k + 1]
+            for t in 0..<batch {
+                var sq = 0.0
+                for i in 0..<stride { let r = a[t * stride + i] - ratio * b[t * stride + i]; sq += r * r }
+                out[t] += space.logNormal(squaredDistance: sq, variance: variance)
+            }
+        }
+        return out
+    }
+
+    /// Trajectories made by the reference's backward process from given samples x_K
+    /// (the off-policy trajectories of the replay buffer).
+    public func backwardPaths(from samples: [Double], energies: [Double], system: EnergySystem,
+                              rng: inout SeededGenerator) throws -> DiffusionPaths {
+        let stride = space.coordinateCount, K = steps, sigma = configuration.noiseScale
+        let batch = energies.count
+        var states = [[Double]](repeating: [], count: K + 1)
+        states[K] = samples
+        states[0] = [Double](repeating: 0, count: batch * stride)
+        for k in Swift.stride(from: K - 1, through: 1, by: -1) {
+            let ratio = time(k) / time(k + 1), sd = (sigma * sigma * dt * ratio).squareRoot()
+            let e = space.noise(batch: batch, rng: &rng)
+            var x = states[k + 1]
+            for j in x.indices { x[j] = ratio * x[j] + sd * e[j] }
+            space.project(&x)
+            states[k] = x
+        }
+        var gradients: [[Double]] = [[Double]](repeating: [], count: K)
+        if configuration.langevinPreconditioning {
+            let all = Array(states[1..<K].joined())
+            let g = try system.evaluate(all, batch: batch * (K - 1), withGradients: true).gradients
+            for k in 1..<K { gradients[k] = Array(g[((k - 1) * batch * stride)..<(k * batch * stride)]) }
+        }
+        var paths = DiffusionPaths(batch: batch, states: states, sampleEnergies: energies,
+                                   energyGradients: gradients, logWeights: [])
+        paths.logWeights = pathResiduals(paths).map { -$0 }
+        return paths
+    }
+
+    /// r(τ) = log p_F(τ) − log p_B(τ | x_K) + u(x_K) for every path, with one network
+    /// forward over all states k = 1…K−1 (kept for `backpropagate`).
+    public func pathResiduals(_ paths: DiffusionPaths) -> [Double] {
+        let stride = space.coordinateCount, K = steps, batch = paths.batch, sigma = configuration.noiseScale
+        let variance = sigma * sigma * dt
+        let all = Array(paths.states[1..<K].joined())
+        let index = (1..<K).flatMap { [Int](repeating: $0, count: batch) }
+        let gradient: [Double]? = configuration.langevinPreconditioning ? Array(paths.energyGradients[1..<K].joined()) : nil
+        let (f, clipped) = drift(all, stepIndex: index, energyGradient: gradient)
+        clippedGradients = clipped
+        savedBatch = batch
+        residualDirections = [Double](repeating: 0, count: f.count)
+        var logPF = [Double](repeating: 0, count: batch)
+        // k = 0: zero drift.
+        for b in 0..<batch {
+            var sq = 0.0
+            for i in 0..<stride { let r = paths.states[1][b * stride + i] - paths.states[0][b * stride + i]; sq += r * r }
+            logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
+        }
+        for k in 1..<K {
+            let x = paths.states[k], y = paths.states[k + 1]
+            for b in 0..<batch {
+                var sq = 0.0
+                let base = ((k - 1) * batch + b) * stride
+                for i in 0..<stride {
+                    let r = y[b * stride + i] - x[b * stride + i] - f[base + i] * dt
+                    residualDirections[base + i] = r / (sigma * sigma)  // d log N / d f
+                    sq += r * r
+                }
+                logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
+            }
+        }
+        let logPB = backwardLogDensity(paths.states, batch: batch)
+        return (0..<batch).map { logPF[$0] - logPB[$0] + paths.sampleEnergies[$0] }
+    }
+
+    /// Back-propagates dL/dr (per path) through the last `pathResiduals`: adds dL/dθ into
+    /// `network.gradients` and returns dL/dc (Langevin table, K entries).
+    public func backpropagate(residualGradient dr: [Double]) -> [Double] {
+        let stride = space.coordinateCount, batch = savedBatch, K = steps
+        precondition(dr.count == batch)
+        var outputGradient = residualDirections
+        for k in 1..<K { for b in 0..<batch {
+            let base = ((k - 1) * batch + b) * stride
+            for i in 0..<stride { outputGradient[base + i] *= dr[b] }
+        } }
+        network.backward(outputGradient: outputGradient)
+        var tableGradient = [Double](repeating: 0, count: K)
+        if configuration.langevinPreconditioning {
+            for k in 1..<K { for b in 0..<batch {
+                let base = ((k - 1) * batch + b) * stride
+                var s = 0.0
+                for i in 0..<stride { s += outputGradient[base + i] * clippedGradients[base + i] }
+                tableGradient[k] += s
+            } }
+        }
+        return tableGradient
+    }
+
+    // MARK: - iDEM (VE process)
+
+    /// σ(t) = σ_min^(1−t) σ_max^t.
+    public func sigma(_ t: Double) -> Double {
+        pow(configuration.sigmaMin, 1 - t) * pow(configuration.sigmaMax, t)
+    }
+
+    /// g(t)² = dσ²/dt = 2σ(t)² ln(σ_max/σ_min).
+    public func diffusionSquared(_ t: Double) -> Double {
+        2 * sigma(t) * sigma(t) * log(configuration.sigmaMax / configuration.sigmaMin)
+    }
+
+    /// Reverse SDE (Euler–Maruyama) from x_K ~ N(0, σ_max²) down to t = 0, with the
+    /// path-measure importance weight (SAMPLERS.md, iDEM):
+    ///     log w = −u(x_0) + Σ log q(x_{k+1}|x_k) − log N(x_K; 0, σ_max²) − Σ log p_θ(x_k|x_{k+1}),
+    ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + g² s_θ Δt, g² Δt) at t_{k+1}.
+    /// The returned `states` run from noise to sample (states.last = x_0).
+    public func sampleReverseSDE(batch: Int, system: EnergySystem, rng: inout SeededGenerator) throws -> DiffusionPaths {
+        let stride = space.coordinateCount, K = steps
+        let smax = configuration.sigmaMax
+        var x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
+        var states = [x]
+        var logW = [Double](repeating: 0, count: batch)
+        for b in 0..<batch {
+            var sq = 0.0
+            for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
+            logW[b] -= space.logNormal(squaredDistance: sq, variance: smax * smax)
+        }
+        for k in Swift.stride(from: K, through: 1, by: -1) {
+            let t = time(k), g2 = diffusionSquared(t)
+            let score = network.forward(positions: x, times: [Double](repeating: t, count: batch))
+            let e = space.noise(batch: batch, rng: &rng)
+            var next = x
+            let sd = (g2 * dt).squareRoot()
+            let qVariance = sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))
+            for b in 0..<batch {
+                var sqModel = 0.0, sqForward = 0.0
+                for i in 0..<stride {
+                    let j = b * stride + i
+                    next[j] = x[j] + g2 * score[j] * dt + sd * e[j]
+                    let r = next[j] - x[j] - g2 * score[j] * dt
+                    sqModel += r * r
+                    let q = x[j] - next[j]
+                    sqForward += q * q
+                }
+                logW[b] += space.logNormal(squaredDistance: sqForward, variance: qVariance)
+                    - space.logNormal(squaredDistance: sqModel, variance: g2 * dt)
+            }
+            space.project(&next)
+            x = next
+            states.append(x)
+        }
+        let energies = try system.evaluate(x, batch: batch, withGradients: false).energies
+        for b in 0..<batch { logW[b] -= energies[b] }
+        return DiffusionPaths(batch: batch, states: states, sampleEnergies: energies, energyGradients: [],
+                              logWeights: logW)
+    }
+
+    /// Draws samples with the model's own process (PIS or reverse SDE), in chunks of `chunk`.
+    public func generate(count: Int, system: EnergySystem, rng: inout SeededGenerator,
+                         chunk: Int = 256) throws -> (samples: [Double], energies: [Double], logWeights: [Double]) {
+        var samples: [Double] = [], energies: [Double] = [], logWeights: [Double] = []
+        var done = 0
+        while done < count {
+            let m = min(chunk, count - done)
+            let paths = configuration.method == .idem
+                ? try sampleReverseSDE(batch: m, system: system, rng: &rng)
+                : try samplePIS(batch: m, system: system, rng: &rng)
+            samples += paths.samples
+            energies += paths.sampleEnergies
+            logWeights += paths.logWeights
+            done += m
+        }
+        return (samples, energies, logWeights)
+    }
+}

@@ -1,0 +1,289 @@
+@_implementationOnly import Equivariant
+import Foundation
+import PluginHost
+
+/// A loss over a batch of path log-ratios r_b = log p_F − log p_B + u(x_K), with its
+/// gradients: one signature for every path objective, so they are interchangeable.
+public struct ObjectiveValue {
+    public var loss: Double
+    /// dL/dr_b.
+    public var residualGradient: [Double]
+    /// dL/d log Z_θ (0 when the objective has no log Z).
+    public var logZGradient: Double
+}
+
+public enum PathObjective {
+    /// Trajectory balance: L = mean_b (log Z_θ + r_b)².
+    public static func trajectoryBalance(residuals r: [Double], logZ: Double) -> ObjectiveValue {
+        let n = Double(r.count)
+        var loss = 0.0, dz = 0.0
+        var dr = [Double](repeating: 0, count: r.count)
+        for b in r.indices {
+            let e = logZ + r[b]
+            loss += e * e / n
+            dr[b] = 2 * e / n
+            dz += 2 * e / n
+        }
+        return ObjectiveValue(loss: loss, residualGradient: dr, logZGradient: dz)
+    }
+
+    /// Log-variance (VarGrad): L = mean_b (r_b − r̄)²; log Z is not used.
+    public static func logVariance(residuals r: [Double], logZ: Double) -> ObjectiveValue {
+        let n = Double(r.count)
+        let mean = r.reduce(0, +) / n
+        var loss = 0.0
+        var dr = [Double](repeating: 0, count: r.count)
+        for b in r.indices {
+            let e = r[b] - mean
+            loss += e * e / n
+            dr[b] = 2 * e / n  // the mean's own derivative sums to zero
+        }
+        return ObjectiveValue(loss: loss, residualGradient: dr, logZGradient: 0)
+    }
+
+    public static func function(for method: DiffusionMethod) -> (([Double], Double) -> ObjectiveValue)? {
+        switch method {
+        case .tb: return trajectoryBalance
+        case .logvar: return logVariance
+        case .idem: return nil
+        }
+    }
+}
+
+/// Everything of a training run besides the network's parameters that a bit-identical
+/// resume needs: step, RNG, optimisers, buffer, adaptive step size, budget so far.
+public struct TrainerState: Codable, Equatable {
+    public var step = 0
+    public var rng: SeededGenerator
+    public var optimizer: AdamState
+    /// log Z_θ.
+    public var scalarOptimizer: AdamState
+    /// The Langevin scale table c_k.
+    public var tableOptimizer: AdamState
+    public var buffer: ReplayBuffer
+    public var localSearchStepSize = 1e-3
+    public var energyEvaluations = 0
+    public var gradientEvaluations = 0
+    public var trainingSeconds = 0.0
+    /// Steps over which the exploration noise decays to zero.
+    public var explorationHorizon = 1000
+}
+
+/// What one training step did.
+public struct StepReport {
+    public var step: Int
+    public var loss: Double
+    /// ESS/N of the step's on-policy batch (nan for off-policy or regression steps).
+    public var essFraction: Double
+    public var logZ: Double
+    public var energyEvaluations: Int
+    public var gradientEvaluations: Int
+}
+
+/// The one training loop of every diffusion objective.
+public final class DiffusionTrainer {
+    public let model: DiffusionModel
+    public let system: EnergySystem
+    public var state: TrainerState
+    private var systemEnergyStart: Int
+    private var systemGradientStart: Int
+    private var baseEnergy: Int
+    private var baseGradient: Int
+
+    public var configuration: DiffusionConfiguration { model.configuration }
+
+    /// A fresh run.
+    public init(model: DiffusionModel, system: EnergySystem, explorationHorizon: Int = 1000) {
+        self.model = model
+        self.system = system
+        let c = model.configuration
+        state = TrainerState(
+            rng: SeededGenerator(seed: c.seed, stream: 1),
+            optimizer: AdamState(count: model.network.parameterCount, learningRate: c.learningRate,
+                                 clipNorm: c.gradientNormClip),
+            scalarOptimizer: AdamState(count: 1, learningRate: c.scalarLearningRate),
+            tableOptimizer: AdamState(count: c.timeSteps, learningRate: c.langevinLearningRate),
+            buffer: ReplayBuffer(capacity: c.bufferCapacity, stride: model.space.coordinateCount))
+        state.explorationHorizon = max(1, explorationHorizon)
+        systemEnergyStart = system.energyEvaluations
+        systemGradientStart = system.gradientEvaluations
+        baseEnergy = 0
+        baseGradient = 0
+    }
+
+    /// Continues a run from a saved state (the model's parameters already restored).
+    public init(model: DiffusionModel, system: EnergySystem, state: TrainerState) {
+        self.model = model
+        self.system = system
+        self.state = state
+        systemEnergyStart = system.energyEvaluations
+        systemGradientStart = system.gradientEvaluations
+        baseEnergy = state.energyEvaluations
+        baseGradient = state.gradientEvaluations
+    }
+
+    /// Energy and gradient evaluations of the whole run (resumed runs included).
+    public var energyEvaluations: Int { baseEnergy + system.energyEvaluations - systemEnergyStart }
+    public var gradientEvaluations: Int { baseGradient + system.gradientEvaluations - systemGradientStart }
+
+    /// One optimisation step. Parameters are left untouched when the loss or a gradient is
+    /// not finite (`DiffusionError.nonFinite`).
+    @discardableResult
+    public func step() throws -> StepReport {
+        let clock = ContinuousClock.now
+        var report: StepReport
+        switch configuration.method {
+        case .tb, .logvar: report = try pathStep()
+        case .idem: report = try denoisingStep()
+        }
+        state.step += 1
+        state.energyEvaluations = energyEvaluations
+        state.gradientEvaluations = gradientEvaluations
+        let elapsed = ContinuousClock.now - clock
+        state.trainingSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        report.step = state.step
+        report.energyEvaluations = energyEvaluations
+        report.gradientEvaluations = gradientEvaluations
+        return report
+    }
+
+    // MARK: - Trajectory balance / log-variance
+
+    private func pathStep() throws -> StepReport {
+        let c = configuration, batch = c.batch
+        let fromBuffer = c.useBuffer && state.step % 2 == 1 && state.buffer.count >= batch
+        let paths: DiffusionPaths
+        var ess = Double.nan
+        if fromBuffer {
+            let indices = state.buffer.sampleIndices(batch, priority: c.rankPriority, rng: &state.rng)
+            let x = state.buffer.gather(indices)
+            let energies = indices.map { -state.buffer.logRewards[$0] }
+            paths = try model.backwardPaths(from: x, energies: energies, system: system, rng: &state.rng)
+        } else {
+            let decay = max(0, 1 - Double(state.step) / Double(state.explorationHorizon))
+            paths = try model.samplePIS(batch: batch, system: system, rng: &state.rng,
+                                        exploration: c.exploration * decay)
+            state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
+        }
+        let residuals = model.pathResiduals(paths)
+        if !fromBuffer { ess = ImportanceWeights(logWeights: residuals.map { -$0 }).effectiveSampleFraction }
+        let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
+        guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
+        model.zeroGradients()
+        let tableGradient = model.backpropagate(residualGradient: objective.residualGradient)
+        guard model.network.gradients.allSatisfy(\.isFinite), tableGradient.allSatisfy(\.isFinite) else {
+            throw DiffusionError.nonFinite(step: state.step, what: "gradient")
+        }
+        state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
+        if c.method == .tb {
+            var logZ = [model.logZ]
+            state.scalarOptimizer.step(parameters: &logZ, gradients: [objective.logZGradient])
+            model.logZ = logZ[0]
+        }
+        if c.langevinPreconditioning {
+            state.tableOptimizer.step(parameters: &model.langevinScale, gradients: tableGradient)
+        }
+        if c.localSearchEvery > 0 && (state.step + 1) % c.localSearchEvery == 0 && state.buffer.count >= batch {
+            try localSearch()
+        }
+        return StepReport(step: state.step, loss: objective.loss, essFraction: ess, logZ: model.logZ,
+                          energyEvaluations: 0, gradientEvaluations: 0)
+    }
+
+    /// MALA on prioritised buffer samples; the results enter the buffer.
+    private func localSearch() throws {
+        let c = configuration
+        let indices = state.buffer.sampleIndices(c.batch, priority: c.rankPriority, rng: &state.rng)
+        var x = state.buffer.gather(indices)
+        let result = try LocalSearch.mala(&x, batch: c.batch, steps: c.localSearchSteps,
+                                          stepSize: &state.localSearchStepSize, space: model.space,
+                                          system: system, rng: &state.rng)
+        state.buffer.add(x, logRewards: result.energies.map { -$0 })
+    }
+
+    // MARK: - iDEM
+
+    /// A regression batch of iDEM: noised buffer samples x_t = x_0 + σ(t)ε, t ~ U(0,1), and
+    /// their Monte-Carlo score targets S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)),
+    /// y_j = x_t + σ(t) ε_j, norm-clipped at `scoreClip`.
+    public func denoisingBatch() throws -> DenoisingBatch {
+        let c = configuration, batch = c.batch, stride = model.space.coordinateCount, m = c.monteCarloSamples
+        let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
+        let x0 = state.buffer.gather(indices)
+        let times = (0..<batch).map { _ in state.rng.uniform() }
+        let noise = model.space.noise(batch: batch, rng: &state.rng)
+        var xt = x0
+        for b in 0..<batch { let s = model.sigma(times[b]); for i in 0..<stride { xt[b * stride + i] += s * noise[b * stride + i] } }
+        let draws = model.space.noise(batch: batch * m, rng: &state.rng)
+        var y = [Double](repeating: 0, count: batch * m * stride)
+        for b in 0..<batch {
+            let s = model.sigma(times[b])
+            for j in 0..<m { for i in 0..<stride {
+                y[(b * m + j) * stride + i] = xt[b * stride + i] + s * draws[(b * m + j) * stride + i]
+            } }
+        }
+        let (u, g) = try system.evaluate(y, batch: batch * m, withGradients: true)
+        var target = [Double](repeating: 0, count: batch * stride)
+        for b in 0..<batch {
+            let logits = (0..<m).map { -u[b * m + $0] }
+            let lse = ImportanceWeights.logSumExp(logits)
+            for j in 0..<m {
+                let w = exp(logits[j] - lse)
+                for i in 0..<stride { target[b * stride + i] -= w * g[(b * m + j) * stride + i] }
+            }
+        }
+        model.space.project(&target)
+        for b in 0..<batch {
+            var sq = 0.0
+            for i in 0..<stride { sq += target[b * stride + i] * target[b * stride + i] }
+            let norm = sq.squareRoot()
+            if norm > c.scoreClip { for i in 0..<stride { target[b * stride + i] *= c.scoreClip / norm } }
+        }
+        return DenoisingBatch(noised: xt, times: times, target: target)
+    }
+
+    /// λ(t)-weighted regression loss mean_b σ(t_b)² |s_θ(x_t, t_b) − S_b|² and dL/ds
+    /// (runs the network forward; `backward` may follow).
+    public func denoisingLoss(_ regression: DenoisingBatch) -> (loss: Double, outputGradient: [Double]) {
+        let batch = regression.times.count, stride = model.space.coordinateCount
+        let score = model.network.forward(positions: regression.noised, times: regression.times)
+        var loss = 0.0
+        var outputGradient = [Double](repeating: 0, count: score.count)
+        for b in 0..<batch {
+            let s = model.sigma(regression.times[b]), lambda = s * s
+            for i in 0..<stride {
+                let e = score[b * stride + i] - regression.target[b * stride + i]
+                loss += lambda * e * e / Double(batch)
+                outputGradient[b * stride + i] = 2 * lambda * e / Double(batch)
+            }
+        }
+        return (loss, outputGradient)
+    }
+
+    private func denoisingStep() throws -> StepReport {
+        let c = configuration, batch = c.batch
+        var ess = Double.nan
+        if state.step % c.refillEvery == 0 || state.buffer.count < batch {
+            let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
+            state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
+            ess = ImportanceWeights(logWeights: paths.logWeights).effectiveSampleFraction
+        }
+        let (loss, outputGradient) = denoisingLoss(try denoisingBatch())
+        guard loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
+        model.zeroGradients()
+        model.network.backward(outputGradient: outputGradient)
+        guard model.network.gradients.allSatisfy(\.isFinite) else {
+            throw DiffusionError.nonFinite(step: state.step, what: "gradient")
+        }
+        state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
+        return StepReport(step: state.step, loss: loss, essFraction: ess, logZ: .nan,
+                          energyEvaluations: 0, gradientEvaluations: 0)
+    }
+}
+
+/// Noised points, their times and Monte-Carlo score targets (iDEM regression).
+public struct DenoisingBatch {
+    public var noised: [Double]
+    public var times: [Double]
+    public var target: [Double]
+}
