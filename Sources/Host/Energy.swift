@@ -24,7 +24,8 @@ extension Ensemble {
 
         func run() throws {
             let energySystem = try system.makeSystem()
-            let (frames, positions) = try readFrames(trajectory, for: energySystem)
+            let set = try SampleSet(path: trajectory, system: energySystem)
+            let (frames, positions) = (set.count, set.positions)
             var output = "frame,energy\n"
             let chunk = 1024
             var start = 0
@@ -45,31 +46,4 @@ extension Ensemble {
                 "# \(energySystem.energyEvaluations) energy evaluations, \(energySystem.gradientEvaluations) gradient evaluations\n".utf8))
         }
     }
-}
-
-/// Frames of a .nc or .npy file as plugin coordinates [frames·n·d].
-/// - Throws: a clear message when the atom or coordinate count does not match the plugin.
-func readFrames(_ path: String, for system: EnergySystem) throws -> (frames: Int, positions: [Double]) {
-    guard FileManager.default.fileExists(atPath: path) else { throw FailureMessage("\(path): no such file") }
-    let n = system.particleCount, d = system.dimension
-    if path.hasSuffix(".npy") {
-        let array = try NumPyArray(contentsOf: path)
-        let frames = array.shape.first ?? 0
-        let perFrame = array.shape.dropFirst().reduce(1, *)
-        guard array.shape.count >= 2, perFrame == n * d else {
-            throw FailureMessage("\(path): shape \(array.shape) does not match \(system.plugin.name) with \(n) particles × \(d) dimensions (expected (frames, \(n * d)))")
-        }
-        return (frames, array.values)
-    }
-    let reader = try AmberNetCDFReader(path: path)
-    guard reader.atomCount == n else {
-        throw FailureMessage("\(path): \(reader.atomCount) atoms, but \(system.plugin.name) has \(n) particles")
-    }
-    let xyz = try reader.allCoordinates()
-    var positions = [Double](repeating: 0, count: reader.frameCount * n * d)
-    let scale = 1 / system.lengthUnitAngstrom
-    for f in 0..<reader.frameCount {
-        for i in 0..<n { for k in 0..<d { positions[(f * n + i) * d + k] = xyz[(f * n + i) * 3 + k] * scale } }
-    }
-    return (reader.frameCount, positions)
 }

@@ -87,6 +87,8 @@ extension Ensemble {
         var seed: UInt64 = 1
         @Flag(inversion: .prefixedNo, help: "Remove each configuration's centre of mass (clusters; default on for free space).")
         var centre = true
+        @Flag(help: "Peptides: also compare φ/ψ histograms (60×60): KL(reference ‖ samples), TV; with --plot, PREFIX-ramachandran.svg.")
+        var ramachandran = false
 
         func validate() throws {
             guard maxSamples >= 2 else { throw ValidationError("--max-samples must be ≥ 2, got \(maxSamples)") }
@@ -128,6 +130,12 @@ extension Ensemble {
                 let weights = ImportanceWeights(logWeights: logWeights)
                 results += [("ess", weights.effectiveSampleSize), ("ess_fraction", weights.effectiveSampleFraction),
                             ("log_z", weights.logZ), ("log_z_error", weights.logZError())]
+            }
+            if ramachandran {
+                let prefix = plot.map { ($0.hasSuffix(".svg") ? String($0.dropLast(4)) : $0) + "-ramachandran.svg" }
+                let report = try RamachandranReport.compute(samples: samples, reference: reference,
+                                                            system: energySystem, plot: prefix)
+                results += [("ramachandran_kl", report.kl), ("ramachandran_tv", report.tv)]
             }
             let elapsed = ContinuousClock.now - clock
             results += [("energy_evaluations", Double(energySystem.energyEvaluations)),

@@ -16,27 +16,22 @@ struct RamachandranReport: Codable {
     var weighted: Bool
 
     /// - Parameters:
-    ///   - samples, reference: AMBER NetCDF trajectories of the same molecule.
-    ///   - atoms: topology (names and residue numbers locate φ = C–N–CA–C and ψ = N–CA–C–N).
+    ///   - samples, reference: trajectories (.nc or .npy) of the plugin's molecule.
+    ///   - system: a 3-D plugin system whose topology (names and residue numbers) locates
+    ///     φ = C–N–CA–C and ψ = N–CA–C–N.
     ///   - plot: when given, writes `plot` (samples) and `plot` with `-reference` before the extension.
-    static func compute(samples: String, reference: String, atoms: [PluginAtom], bins: Int = 60,
+    static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
                         plot: String?) throws -> RamachandranReport {
+        guard let atoms = system.atoms(), system.dimension == 3 else {
+            throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
+        }
         let indices = try ramachandranIndices(names: atoms.map(\.name), residueNumbers: atoms.map(\.residueNumber))
         func angles(_ path: String) throws -> ([(phi: Double, psi: Double)], [Double]?) {
-            let reader = try AmberNetCDFReader(path: path)
-            guard reader.atomCount == atoms.count else {
-                throw FailureMessage("\(path): \(reader.atomCount) atoms, the topology has \(atoms.count)")
-            }
-            let x = try reader.allCoordinates()
-            let result = ramachandranAngles(positions: x, frames: reader.frameCount, atoms: reader.atomCount,
+            let set = try SampleSet(path: path, system: system)
+            let result = ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count,
                                             indices: indices)
-            var weights: [Double]?
-            if reader.perFrameVariableNames.contains("log_weight") {
-                let logW = try reader.values(of: "log_weight")
-                let top = logW.max() ?? 0
-                weights = logW.map { exp($0 - top) }
-            }
-            return (result, weights)
+            let top = set.logWeights?.max() ?? 0
+            return (result, set.logWeights.map { $0.map { exp($0 - top) } })
         }
         let (sampleAngles, weights) = try angles(samples)
         let (referenceAngles, _) = try angles(reference)
@@ -89,9 +84,9 @@ extension Ensemble {
                 """)
 
         @OptionGroup var system: SystemOptions
-        @Argument(help: "Trajectory to analyse (AMBER NetCDF).")
+        @Argument(help: "Trajectory to analyse (.nc, or .npy in the plugin's units).")
         var samples: String
-        @Option(help: "Reference trajectory (AMBER NetCDF), e.g. from `make alanine-reference`.")
+        @Option(help: "Reference trajectory (.nc or .npy), e.g. from `make alanine-reference`.")
         var reference: String
         @Option(help: "Bins per angle.")
         var bins: Int = 60
@@ -105,12 +100,8 @@ extension Ensemble {
         }
 
         func run() throws {
-            let energySystem = try system.makeSystem()
-            guard let atoms = energySystem.atoms() else {
-                throw FailureMessage("\(energySystem.plugin.name) gives no topology: φ/ψ need atom names")
-            }
-            let report = try RamachandranReport.compute(samples: samples, reference: reference, atoms: atoms,
-                                                        bins: bins, plot: plot)
+            let report = try RamachandranReport.compute(samples: samples, reference: reference,
+                                                        system: try system.makeSystem(), bins: bins, plot: plot)
             print(report.printed(samples: samples, reference: reference))
             if let json {
                 let encoder = JSONEncoder()

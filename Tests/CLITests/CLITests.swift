@@ -135,12 +135,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["sample", "--plugin", "double-well", "--samples", "5", "--burn-in", "5", "--out", out]).status, 0)
         let wrong = try run(["energy", "--plugin", "lennard-jones", "--param", "preset=lj13", out])
         XCTAssertNotEqual(wrong.status, 0)
-        XCTAssertTrue(wrong.stderr.contains("4 atoms, but lennard-jones has 13 particles"), wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("has 4 atoms, the plugin system has 13"), wrong.stderr)
         let npy = directory.appendingPathComponent("bad.npy").path
         try NumPyArray(shape: [3, 5], values: Array(repeating: 0, count: 15)).write(to: npy)
         let badShape = try run(["energy", "--plugin", "double-well", npy])
         XCTAssertNotEqual(badShape.status, 0)
-        XCTAssertTrue(badShape.stderr.contains("shape [3, 5] does not match double-well"), badShape.stderr)
+        XCTAssertTrue(badShape.stderr.contains("shape [3, 5] does not hold whole configurations of 4 particles × 2 dimensions"), badShape.stderr)
     }
 
     func testNonFiniteEnergyStopsSamplingAndSaysWhen() throws {

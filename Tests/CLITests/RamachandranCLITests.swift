@@ -34,6 +34,12 @@ final class RamachandranCLITests: XCTestCase {
                                              "--param", "solvent=vacuum"])
         XCTAssertEqual(different.status, 0, different.stderr)
         XCTAssertFalse(different.stdout.contains("TV = 0.0000"), different.stdout)
+        // The same numbers through `ensemble evaluate --ramachandran`.
+        let evaluate = try runProcess(exe, ["evaluate", a, "--reference", a, "--plugin", "alanine",
+                                            "--param", "solvent=vacuum", "--ramachandran", "--max-samples", "20"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        XCTAssertTrue(evaluate.stdout.contains("ramachandran_tv: 0\n"), evaluate.stdout)
+        XCTAssertTrue(evaluate.stdout.contains("ramachandran_kl: 0\n"), evaluate.stdout)
         // A plugin without a peptide backbone is a clear error.
         let lj = try runProcess(exe, ["ramachandran", a, "--reference", a, "--plugin", "lennard-jones"])
         XCTAssertNotEqual(lj.status, 0)
