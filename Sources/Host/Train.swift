@@ -57,6 +57,8 @@ extension Ensemble {
         var noiseScale: Double = 2
         @Option(help: "tb/logvar: exploration noise (decays linearly to 0 over the run).")
         var exploration: Double = 0.2
+        @Option(help: "tb/logvar: steps over which the exploration noise decays to 0.")
+        var explorationSteps: Int = 1000
         @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
         var localSearchEvery: Int = 10
         @Option(help: "idem: σ_min of the VE noise.")
@@ -65,6 +67,8 @@ extension Ensemble {
         var sigmaMax: Double = 3
         @Option(help: "idem: Monte-Carlo draws per score target.")
         var monteCarloSamples: Int = 100
+        @Option(help: "idem: training steps between buffer refills by the reverse SDE.")
+        var refillEvery: Int = 50
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
         @Option(help: "Write the checkpoint every this many steps.")
@@ -76,6 +80,7 @@ extension Ensemble {
             }
             if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
+            guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
             if resume {
                 guard FileManager.default.fileExists(atPath: out) else {
@@ -101,6 +106,7 @@ extension Ensemble {
             c.sigmaMin = sigmaMin
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
+            c.refillEvery = refillEvery
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil
@@ -123,7 +129,7 @@ extension Ensemble {
                     throw FailureMessage("\(error)")
                 }
                 trainer = DiffusionTrainer(model: model, system: energySystem,
-                                           explorationHorizon: steps ?? 1000)
+                                           explorationHorizon: explorationSteps)
             }
             let target = steps ?? Int.max
             let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
