@@ -68,7 +68,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["PluginHost"], path: "Tests/TestSupport"),
-        .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "TestSupport"]),
+        .testTarget(name: "PluginHostTests", dependencies: ["PluginHost", "Sampling", "TestSupport"]),
         .testTarget(name: "TrajectoryTests", dependencies: ["Trajectory", "TestSupport"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling", "PluginHost", "TestSupport"]),
         .testTarget(name: "EquivariantTests", dependencies: ["Equivariant", "TestSupport"]),

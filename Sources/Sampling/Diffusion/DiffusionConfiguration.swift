@@ -1,4 +1,4 @@
-@_implementationOnly import Equivariant
+import Equivariant
 import Foundation
 
 /// Which objective trains the drift. All three share one training loop (`DiffusionTrainer`).

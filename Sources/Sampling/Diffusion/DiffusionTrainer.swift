@@ -1,4 +1,4 @@
-@_implementationOnly import Equivariant
+import Equivariant
 import Foundation
 import PluginHost
 
