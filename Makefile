@@ -38,7 +38,7 @@ build: deps
 	$(SWIFT) build -c $(CONFIG)
 
 test: build venv
-	$(SWIFT) test -c $(CONFIG)
+	$(SWIFT) test -c $(CONFIG) --disable-swift-testing  # the suites are XCTest
 
 sample: build
 	@mkdir -p out
