@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test build deps venv bench clean help alanine-reference
+.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -58,6 +58,11 @@ alanine-reference: build
 	wait
 	$(ENSEMBLE) ramachandran out/alanine-reference-2.nc --reference out/alanine-reference.nc --plugin alanine \
 	    --plot out/alanine-reference.svg --json out/alanine-reference-convergence.json
+
+## DW-4: TB and log-variance (+ Langevin preconditioning) against MALA at the same energy budget,
+## evaluated against $(REFERENCE)/test_split_DW4.npy (~25 min on 2 cores). Results in out/dw4/.
+reproduce-dw4: build
+	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-dw4.sh out/dw4
 
 bench: build
 	$(ENSEMBLE) bench
