@@ -140,7 +140,7 @@ extension Ensemble {
             let elapsed = ContinuousClock.now - clock
             results += [("energy_evaluations", Double(energySystem.energyEvaluations)),
                         ("gradient_evaluations", Double(energySystem.gradientEvaluations)),
-                        ("wall_seconds", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)]
+                        ("wall_seconds", elapsed.inSeconds)]
             print("metrics of \(samples) vs \(reference) (n = \(count) each\(doCentre ? ", centred" : "")):")
             for (key, value) in results { print("  \(key): \(formatMetric(value))") }
             if let json {

@@ -30,8 +30,7 @@ struct RamachandranReport: Codable {
             let set = try SampleSet(path: path, system: system)
             let result = ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count,
                                             indices: indices)
-            let top = set.logWeights?.max() ?? 0
-            return (result, set.logWeights.map { $0.map { exp($0 - top) } })
+            return (result, set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights })
         }
         let (sampleAngles, weights) = try angles(samples)
         let (referenceAngles, _) = try angles(reference)

@@ -228,7 +228,7 @@ extension Ensemble.Sample {
         }
         try output.close()
         let elapsed = ContinuousClock.now - clock
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.inSeconds
         print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted)" : "")")
         print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))

@@ -161,7 +161,7 @@ extension Ensemble {
             try save()
             progress.finish()
             let elapsed = ContinuousClock.now - clock
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = elapsed.inSeconds
             let model = trainer.model
             print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,

@@ -297,6 +297,6 @@ public struct MCMCRunner {
             stepSizes: ensemble.stepSizes,
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            seconds: elapsed.inSeconds)
     }
 }

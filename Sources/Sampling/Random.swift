@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 
 /// xoshiro256** seeded through SplitMix64: fast, reproducible across platforms,
@@ -8,14 +9,8 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
 
     /// - Parameter seed: any 64-bit seed; equal seeds give equal streams.
     public init(seed: UInt64) {
-        var s = seed
-        state = (0..<4).map { _ in
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var seeder = SplitMix64(seed: seed)
+        state = (0..<4).map { _ in seeder.next() }
     }
 
     /// An independent stream for `index` (e.g. a chain or an MPI rank), derived from `seed`.

@@ -32,3 +32,10 @@ public enum Statistics {
         return (mean, variance.squareRoot())
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a Double (for wall-time reports).
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
+}

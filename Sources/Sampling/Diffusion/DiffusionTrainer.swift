@@ -140,7 +140,7 @@ public final class DiffusionTrainer {
         state.energyEvaluations = energyEvaluations
         state.gradientEvaluations = gradientEvaluations
         let elapsed = ContinuousClock.now - clock
-        state.trainingSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        state.trainingSeconds += elapsed.inSeconds
         report.step = state.step
         report.energyEvaluations = energyEvaluations
         report.gradientEvaluations = gradientEvaluations
