@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4
+.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4 reproduce-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -61,8 +61,13 @@ alanine-reference: build
 
 ## DW-4: TB and log-variance (+ Langevin preconditioning) against MALA at the same energy budget,
 ## evaluated against $(REFERENCE)/test_split_DW4.npy (~25 min on 2 cores). Results in out/dw4/.
+# The sampler comparison tables of the README (3 seeds × 5 methods, MCMC at equal budget each);
+# restartable: finished runs are skipped. JOBS=2 runs two at a time.
 reproduce-dw4: build
-	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-dw4.sh out/dw4
+	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-table.sh dw4 out/table-dw4
+
+reproduce-lj13: build
+	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-table.sh lj13 out/table-lj13
 
 bench: build
 	$(ENSEMBLE) bench
