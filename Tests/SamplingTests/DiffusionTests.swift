@@ -76,6 +76,31 @@ final class DiffusionTests: XCTestCase {
         XCTAssertLessThanOrEqual(after.meanLogWeight, logZ + 0.01, "the ELBO bounds log Z from below")
     }
 
+    /// A translation-invariant Gaussian, u = ½Σ|x_i − x̄|², in the zero-mean subspace (D' = 4):
+    /// the optimal drift is linear in x_i − x̄, which the EGNN can represent, so training drives
+    /// ESS/N toward 1 (measured 0.88 after 400 steps, K = 10) and log Ẑ onto the analytic
+    /// (D'/2) log 2π within its bootstrap error.
+    func testTrainingDrivesWeightsTowardExactOnACentredGaussian() throws {
+        let system = try harmonicSystem("k=1 temperature=1 particles=3 dimension=2 centred=1")
+        var c = smallConfiguration(.tb)
+        c.noiseScale = 1.5
+        c.exploration = 0
+        c.learningRate = 3e-3
+        let space = DiffusionSpace(particles: 3, dimension: 2, kind: .centred)
+        let model = try DiffusionModel(configuration: c, space: space)
+        var rng = SeededGenerator(seed: 12)
+        let before = ImportanceWeights(logWeights: try model.generate(count: 2000, system: system, rng: &rng).logWeights)
+        let trainer = DiffusionTrainer(model: model, system: system, explorationHorizon: 1)
+        for _ in 0..<400 { try trainer.step() }
+        let after = ImportanceWeights(logWeights: try model.generate(count: 4000, system: system, rng: &rng).logWeights)
+        let logZ = 0.5 * Double(space.effectiveDimension) * log(2 * Double.pi)
+        print("centred Gaussian D'=4: ESS/N before \(before.effectiveSampleFraction), after \(after.effectiveSampleFraction); log Ẑ \(after.logZ) ± \(after.logZError()) vs \(logZ); learned log Z_θ \(model.logZ)")
+        XCTAssertLessThan(before.effectiveSampleFraction, 0.6)
+        XCTAssertGreaterThan(after.effectiveSampleFraction, 0.8)
+        XCTAssertLessThan(abs(after.logZ - logZ), 4 * after.logZError() + 0.005)
+        XCTAssertLessThan(abs(model.logZ - logZ), 0.1, "TB's learned log Z_θ")
+    }
+
     /// dL/dθ and dL/dc (Langevin table) against central finite differences of the TB loss.
     func testPathGradientsMatchFiniteDifferences() throws {
         let system = try doubleWellSystem()

@@ -2,6 +2,8 @@
  * harmonic.c — a complete, minimal `ensemble` energy plugin in plain C.
  *
  *   u(x) = k / (2 kT) · Σ_i |x_i|²      (an isotropic harmonic well)
+ *   u(x) = k / (2 kT) · Σ_i |x_i − x̄|²  with centred=1 (x̄ the particle mean: translation
+ *                                          invariant, a Gaussian in the zero-mean subspace)
  *
  * Build:  cc -O2 -shared -fPIC -I<repo>/Sources/EnsemblePluginABI/include \
  *            harmonic.c -o libharmonic.so
@@ -18,13 +20,13 @@
 #include "ensemble_plugin.h"
 
 struct ensemble_system {
-    int32_t particles, dimension;
+    int32_t particles, dimension, centred;
     double k, kT;
 };
 
 /* Parse "key=value" pairs separated by ';' or whitespace. */
 static ensemble_system *create(const char *parameters, char *error, size_t capacity) {
-    ensemble_system s = {1, 3, 1.0, 1.0};
+    ensemble_system s = {1, 3, 0, 1.0, 1.0};
     char *copy = strdup(parameters ? parameters : "");
     char *save = NULL;
     for (char *token = strtok_r(copy, "; \t\n", &save); token; token = strtok_r(NULL, "; \t\n", &save)) {
@@ -41,8 +43,9 @@ static ensemble_system *create(const char *parameters, char *error, size_t capac
         else if (strcmp(key, "temperature") == 0 && v > 0) s.kT = v;
         else if (strcmp(key, "particles") == 0 && v >= 1) s.particles = (int32_t)v;
         else if (strcmp(key, "dimension") == 0 && v >= 1 && v <= 3) s.dimension = (int32_t)v;
+        else if (strcmp(key, "centred") == 0 && (v == 0 || v == 1)) s.centred = (int32_t)v;
         else {
-            snprintf(error, capacity, "unknown or out-of-range parameter '%s' (valid: k>0, temperature>0, particles>=1, dimension 1-3)", key);
+            snprintf(error, capacity, "unknown or out-of-range parameter '%s' (valid: k>0, temperature>0, particles>=1, dimension 1-3, centred 0/1)", key);
             free(copy); return NULL;
         }
     }
@@ -65,9 +68,11 @@ static int32_t evaluate(const ensemble_system *s, int64_t batch, const double *x
     const int64_t stride = (int64_t)s->particles * s->dimension;
     const double scale = s->k / s->kT;
     for (int64_t b = 0; b < batch; b++) {
-        double sum = 0;
+        double mean[3] = {0, 0, 0}, sum = 0;
+        if (s->centred)
+            for (int64_t i = 0; i < stride; i++) mean[i % s->dimension] += x[b * stride + i] / s->particles;
         for (int64_t i = 0; i < stride; i++) {
-            const double xi = x[b * stride + i];
+            const double xi = x[b * stride + i] - mean[i % s->dimension];
             sum += xi * xi;
             if (grad) grad[b * stride + i] = scale * xi;
         }
@@ -85,7 +90,8 @@ static const ensemble_plugin table = {
     .parameters_help = "k=K            spring constant, energy/length^2 (default 1)\n"
                        "temperature=T  kT in energy units (default 1)\n"
                        "particles=N    number of particles (default 1)\n"
-                       "dimension=D    1, 2 or 3 (default 3)",
+                       "dimension=D    1, 2 or 3 (default 3)\n"
+                       "centred=1      u = k|x - mean|^2 / (2 kT): translation invariant (default 0)",
     .create = create,
     .destroy = destroy,
     .particle_count = particle_count,
