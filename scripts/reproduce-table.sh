@@ -8,8 +8,9 @@
 # The summary table (mean ± sd over seeds) is written by scripts/summarize-table.py.
 #
 # Usage: scripts/reproduce-table.sh dw4|lj13 [OUTDIR]
-# Environment: SEEDS ("1 2 3"), METHODS ("idem tb tb-lp logvar logvar-lp"), STEPS (per system
-# default below), JOBS (parallel runs, default 1; each run uses --threads 1 when JOBS > 1),
+# Environment: SEEDS ("1 2 3"), METHODS ("idem tb tb-lp logvar logvar-lp"), STEPS and IDEM_STEPS
+# (training steps of the path methods and of iDEM, per-system defaults below: an iDEM step
+# regresses one batch and is ~20× cheaper than a path step, so it gets more), JOBS (parallel runs, default 1; each run uses --threads 1 when JOBS > 1),
 # ENSEMBLE_REFERENCE (directory of the test sets, default ../shared/reference).
 # Needs `swift build -c release` first. Runs whose metrics exist are skipped (restartable).
 set -euo pipefail
@@ -24,13 +25,13 @@ refdir="${ENSEMBLE_REFERENCE:-$root/../shared/reference}"
 case "$system" in
   dw4)
     plugin=(--plugin double-well); reference="$refdir/test_split_DW4.npy"
-    steps="${STEPS:-1000}"
+    steps="${STEPS:-1000}"; idem_steps="${IDEM_STEPS:-20000}"
     net=(--hidden 32 --layers 3 --time-steps 30)
     path_batch=64; idem_extra=(--batch 64 --monte-carlo-samples 100 --refill-every 50)
     mcmc=(--sampler mala); mcmc_chains=100; mcmc_replicas=1 ;;
   lj13)
     plugin=(--plugin lennard-jones --param preset=lj13); reference="$refdir/test_split_LJ13-1000.npy"
-    steps="${STEPS:-200}"
+    steps="${STEPS:-200}"; idem_steps="${IDEM_STEPS:-4000}"
     net=(--hidden 32 --layers 3 --time-steps 30)
     path_batch=32; idem_extra=(--batch 32 --monte-carlo-samples 100 --refill-every 25)
     mcmc=(--sampler pt --replicas 8 --max-temperature 5); mcmc_chains=8; mcmc_replicas=8 ;;
@@ -48,9 +49,13 @@ run_one() {
   [ -f "$out/$name.json" ] && [ -f "$out/mcmc-$name.json" ] && return 0
   local args=(--method "${method%-lp}")
   [ "$method" != "${method%-lp}" ] && args+=(--langevin-preconditioning)
-  if [ "$method" = idem ]; then args+=("${idem_extra[@]}"); else args+=(--batch "$path_batch"); fi
-  "$ensemble" train "${plugin[@]}" "${args[@]}" "${net[@]}" --steps "$steps" --seed "$seed" \
-      --threads "$threads" --out "$out/$name.ckpt" --overwrite --checkpoint-every 100 \
+  if [ "$method" = idem ]; then
+    args+=("${idem_extra[@]}" --steps "$idem_steps" --checkpoint-every 1000)
+  else
+    args+=(--batch "$path_batch" --steps "$steps" --checkpoint-every 100)
+  fi
+  "$ensemble" train "${plugin[@]}" "${args[@]}" "${net[@]}" --seed "$seed" \
+      --threads "$threads" --out "$out/$name.ckpt" --overwrite \
       > "$out/$name-train.txt" 2>&1
   "$ensemble" sample --model "$out/$name.ckpt" --samples 2000 --seed "$seed" --threads "$threads" \
       --out "$out/$name.nc" --overwrite > "$out/$name-sample.txt" 2>&1
