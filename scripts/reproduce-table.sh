@@ -11,7 +11,8 @@
 # Environment: SEEDS ("1 2 3"), METHODS ("idem tb tb-lp logvar logvar-lp"), STEPS and IDEM_STEPS
 # (training steps of the path methods and of iDEM, per-system defaults below: an iDEM step
 # regresses one batch and is ~20× cheaper than a path step, so it gets more), JOBS (parallel runs, default 1; each run uses --threads 1 when JOBS > 1),
-# ENSEMBLE_REFERENCE (directory of the test sets, default ../shared/reference).
+# ENSEMBLE_REFERENCE (directory of the test sets, default ../shared/reference), ENSEMBLE (the
+# executable, default .build/release/ensemble).
 # Needs `swift build -c release` first. Runs whose metrics exist are skipped (restartable).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,7 +21,7 @@ out="${2:-$root/out/table-$system}"
 seeds="${SEEDS:-1 2 3}"
 methods="${METHODS:-idem tb tb-lp logvar logvar-lp}"
 jobs="${JOBS:-1}"
-ensemble="$root/.build/release/ensemble"
+ensemble="${ENSEMBLE:-$root/.build/release/ensemble}"
 refdir="${ENSEMBLE_REFERENCE:-$root/../shared/reference}"
 case "$system" in
   dw4)
@@ -47,6 +48,7 @@ evals() { grep -o 'energy evaluations: [0-9]*' "$1" | tail -1 | grep -o '[0-9]*$
 run_one() {
   local method="$1" seed="$2" name="$1-s$2"
   [ -f "$out/$name.json" ] && [ -f "$out/mcmc-$name.json" ] && return 0
+  [ -f "$out/$name.failed" ] && return 0
   local args=(--method "${method%-lp}")
   [ "$method" != "${method%-lp}" ] && args+=(--langevin-preconditioning)
   if [ "$method" = idem ]; then
@@ -56,7 +58,10 @@ run_one() {
   fi
   "$ensemble" train "${plugin[@]}" "${args[@]}" "${net[@]}" --seed "$seed" \
       --threads "$threads" --out "$out/$name.ckpt" --overwrite \
-      > "$out/$name-train.txt" 2>&1
+      > "$out/$name-train.txt" 2>&1 || {
+    # A run that stops (non-finite loss) is a result too: the table counts it.
+    grep -h "Error" "$out/$name-train.txt" | tail -1 > "$out/$name.failed"
+    echo "failed $name: $(cat "$out/$name.failed")"; return 0; }
   "$ensemble" sample --model "$out/$name.ckpt" --samples 2000 --seed "$seed" --threads "$threads" \
       --out "$out/$name.nc" --overwrite > "$out/$name-sample.txt" 2>&1
   "$ensemble" evaluate "$out/$name.nc" --reference "$reference" "${plugin[@]}" --threads "$threads" \

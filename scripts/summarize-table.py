@@ -40,6 +40,12 @@ def fmt_count(values):
 def main():
     out = pathlib.Path(sys.argv[1])
     runs = {}
+    failed = {}
+    for f in sorted(out.glob("*-s*.failed")):
+        m = re.fullmatch(r"(.+)-s(\d+)\.failed", f.name)
+        if m:
+            failed.setdefault(m.group(1), []).append(f"seed {m.group(2)}: {f.read_text().strip()}")
+            runs.setdefault(m.group(1), [])
     for f in sorted(out.glob("*-s*.json")):
         if f.name.startswith("mcmc-"):
             continue
@@ -63,6 +69,9 @@ def main():
             mc = out / f"mcmc-{name}.json"
             if mc.exists():
                 rows["mcmc"].append(json.loads(mc.read_text()))
+        if method in failed:
+            print(f"| {LABELS.get(method, method)}: {len(failed[method])} run(s) stopped | "
+                  + "; ".join(failed[method]) + " |" + " |" * 7)
         for kind, label in (("nn", LABELS.get(method, method)), ("mcmc", "  MCMC, same budget")):
             r = rows[kind]
             if not r:

@@ -61,6 +61,8 @@ extension Ensemble {
         var explorationSteps: Int = 1000
         @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
         var localSearchEvery: Int = 10
+        @Option(help: "tb/logvar: energies above this are clipped in the training loss only (importance weights use the true energy; 0: no clip).")
+        var rewardClip: Double = 1e4
         @Option(help: "idem: σ_min of the VE noise.")
         var sigmaMin: Double = 1e-3
         @Option(help: "idem: σ_max of the VE noise.")
@@ -103,6 +105,7 @@ extension Ensemble {
             c.noiseScale = noiseScale
             c.exploration = exploration
             c.localSearchEvery = localSearchEvery
+            c.rewardClip = rewardClip > 0 ? rewardClip : nil
             c.sigmaMin = sigmaMin
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples

@@ -39,6 +39,11 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var langevinPreconditioning = false
     /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
     public var langevinClip = 100.0
+    /// tb/logvar: the energy in the training residual is min(u, rewardClip). Overlapping
+    /// particles (LJ: u ~ r⁻¹²) otherwise give residuals whose square overflows; the clip only
+    /// shapes the training signal — importance weights always use the true u. nil: no clip
+    /// (checkpoints written before the field existed decode to nil).
+    public var rewardClip: Double? = 1e4
     /// Exploration: extra standard deviation added to the forward policy's noise while
     /// generating training trajectories (decays linearly to 0 over the run).
     public var exploration = 0.2

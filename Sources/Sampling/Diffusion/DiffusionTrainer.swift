@@ -165,8 +165,10 @@ public final class DiffusionTrainer {
                                         exploration: c.exploration * decay)
             state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
         }
-        let residuals = model.pathResiduals(paths)
-        if !fromBuffer { ess = ImportanceWeights(logWeights: residuals.map { -$0 }).effectiveSampleFraction }
+        var trainingPaths = paths
+        if let clip = c.rewardClip { trainingPaths.sampleEnergies = paths.sampleEnergies.map { min($0, clip) } }
+        let residuals = model.pathResiduals(trainingPaths)
+        if !fromBuffer { ess = ImportanceWeights(logWeights: paths.logWeights).effectiveSampleFraction }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         model.zeroGradients()
