@@ -61,8 +61,6 @@ extension Ensemble {
         var explorationSteps: Int = 1000
         @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
         var localSearchEvery: Int = 10
-        @Option(help: "tb/logvar: energies above this are clipped in the training loss only (importance weights use the true energy; 0: no clip).")
-        var rewardClip: Double = 1e4
         @Option(help: "idem: σ_min of the VE noise.")
         var sigmaMin: Double = 1e-3
         @Option(help: "idem: σ_max of the VE noise.")
@@ -73,6 +71,8 @@ extension Ensemble {
         var refillEvery: Int = 50
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
+        @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u; 0: off).")
+        var energyClip: Double = 1e4
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
 
@@ -105,11 +105,11 @@ extension Ensemble {
             c.noiseScale = noiseScale
             c.exploration = exploration
             c.localSearchEvery = localSearchEvery
-            c.rewardClip = rewardClip > 0 ? rewardClip : nil
             c.sigmaMin = sigmaMin
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
+            c.energyClip = energyClip > 0 ? energyClip : nil
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil

@@ -39,11 +39,6 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var langevinPreconditioning = false
     /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
     public var langevinClip = 100.0
-    /// tb/logvar: the energy in the training residual is min(u, rewardClip). Overlapping
-    /// particles (LJ: u ~ r⁻¹²) otherwise give residuals whose square overflows; the clip only
-    /// shapes the training signal — importance weights always use the true u. nil: no clip
-    /// (checkpoints written before the field existed decode to nil).
-    public var rewardClip: Double? = 1e4
     /// Exploration: extra standard deviation added to the forward policy's noise while
     /// generating training trajectories (decays linearly to 0 over the run).
     public var exploration = 0.2
@@ -67,6 +62,11 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: training steps between two buffer refills by the reverse SDE.
     public var refillEvery = 50
     public var seed: UInt64 = 1
+    /// tb/logvar: training reward only — u above this level enters the loss as
+    /// u₀ + log(1 + u − u₀), so r⁻¹² overlaps (u ~ 10¹²) do not swamp the batch or overflow
+    /// its squared residual. The importance weights always use the true u. nil: no
+    /// regularisation (checkpoints written before the field existed decode to nil).
+    public var energyClip: Double? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
 
