@@ -26,6 +26,9 @@ public final class Communicator {
     /// The number of ranks.
     public let size: Int
     private let transport: Transport?
+    /// The failure agreed at a collective, once there was one; later `fail` calls return it
+    /// without communicating (the other ranks have stopped calling collectives).
+    public private(set) var agreedFailure: RankFailure?
 
     /// One rank, no MPI.
     public init() {
@@ -66,6 +69,7 @@ public final class Communicator {
     /// lowest failing rank's message), which every other rank throws from the collective it
     /// is waiting in.
     public func fail(_ message: String) -> RankFailure {
+        if let agreedFailure { return agreedFailure }
         do {
             try agree(failure: message)
         } catch let failure as RankFailure {
@@ -83,7 +87,9 @@ public final class Communicator {
         guard first < size else { return }
         let bytes = transport.broadcast(bytes: Array((failure ?? "").utf8), root: first)
         let text = String(decoding: bytes, as: UTF8.self)
-        throw RankFailure(rank: first, message: size > 1 && first > 0 ? "rank \(first): \(text)" : text)
+        let failure = RankFailure(rank: first, message: first > 0 ? "rank \(first): \(text)" : text)
+        agreedFailure = failure
+        throw failure
     }
 
     // MARK: - Collectives
@@ -150,6 +156,12 @@ public final class Communicator {
         return transport.sendReceive(values, peer: peer)
     }
 
+    /// Collective, last: ends MPI on this rank (MPI_Finalize waits for every rank to get here).
+    /// No communicator call may follow.
+    public func finish() {
+        transport?.finalize()
+    }
+
     /// Ends the run on every rank at once (MPI_Abort), after printing `message`; for
     /// failures that cannot wait for a collective. One rank: prints and exits.
     public func abort(_ message: String, code: Int32 = 1) -> Never {
@@ -170,5 +182,6 @@ protocol Transport: AnyObject {
     func broadcast(bytes: [UInt8], root: Int) -> [UInt8]
     func allMinimum(_ value: Int) -> Int
     func sendReceive(_ values: [Double], peer: Int) -> [Double]
+    func finalize()
     func abort(code: Int32) -> Never
 }

@@ -2,8 +2,10 @@ import CMPI
 import Foundation
 
 /// MPI_COMM_WORLD of Open MPI. Initialised once (MPI_THREAD_FUNNELED: only the main thread
-/// calls MPI; energy worker threads never do) and finalised at exit. MPI's default error
-/// handler aborts the whole job on a communication error, so these calls return no status.
+/// calls MPI; energy worker threads never do) and finalised by `Communicator.finish()`, not at
+/// exit: a rank that exits without finalising (an error before the first collective) makes
+/// mpirun end the whole job instead of leaving the others waiting in MPI_Finalize. MPI's
+/// default error handler aborts the job on a communication error, so calls return no status.
 final class MPITransport: Transport {
     let rank: Int
     let size: Int
@@ -24,12 +26,6 @@ final class MPITransport: Transport {
         var rank: Int32 = 0, size: Int32 = 0
         MPI_Comm_rank(ensemble_mpi_comm_world(), &rank)
         MPI_Comm_size(ensemble_mpi_comm_world(), &size)
-        // Every rank reaches exit (also after an agreed failure), so each finalises there.
-        atexit {
-            var finalized: Int32 = 0
-            MPI_Finalized(&finalized)
-            if finalized == 0 { MPI_Finalize() }
-        }
         return MPITransport(rank: Int(rank), size: Int(size))
     }
 
@@ -99,6 +95,12 @@ final class MPITransport: Transport {
             }
         }
         return received
+    }
+
+    func finalize() {
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { MPI_Finalize() }
     }
 
     func abort(code: Int32) -> Never {

@@ -150,7 +150,6 @@ public final class LangevinEnsemble {
     /// even and odd pairs. Swap m↔m+1 with probability min(1, exp((β_m − β_{m+1})(u_m − u_{m+1}))).
     public func exchange() {
         guard levels > 1 else { return }
-        let n = stride
         for ladder in 0..<ladders {
             var m = exchangeParity
             while m + 1 < levels {
@@ -342,30 +341,44 @@ public struct MCMCRunner {
         var written = 0, recorded = 0
         var series: [Double] = []
         let stride = system.coordinateCount
+        // Recorded steps travel to rank 0 in bundles (one gather per bundle, ~8 MB at most);
+        // one rank passes each step on at once, as before.
+        let bundle = ranks == 1 ? 1 : max(1, min(1000, 1_000_000 / (chains * (stride + 1))))
+        var pending: [Double] = [], pendingSteps = 0
+        func deliver() throws {
+            let parts = try communicator.gather(pending)
+            defer { pending = []; pendingSteps = 0 }
+            guard communicator.isRoot else { return }
+            for step in 0..<pendingSteps {
+                var positions: [Double] = [], energies: [Double] = []
+                for part in parts where !part.isEmpty {
+                    let size = part.count / pendingSteps, count = size / (stride + 1), base = step * size
+                    energies += part[base..<(base + count)]
+                    positions += part[(base + count)..<(base + size)]
+                }
+                let take = min(chains, settings.samples - written)
+                if take < chains {
+                    positions = Array(positions.prefix(take * stride))
+                    energies = Array(energies.prefix(take))
+                }
+                try record(positions, energies)
+                series.append(energies.reduce(0, +) / Double(energies.count))
+                written += take
+            }
+        }
         for t in 0..<production {
             try ensemble.advance()
             if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
             if (t + 1) % settings.thin == 0 && recorded < recordings {
                 recorded += 1
                 // Ranks holding the β = 1 level send [energies, positions] of their chains.
-                let (x, u) = levelBlock.lowerBound == 0 ? ensemble.targetWalkers() : ([], [])
-                let parts = try communicator.gather(u + x)
-                if communicator.isRoot {
-                    var positions: [Double] = [], energies: [Double] = []
-                    for part in parts {
-                        let count = part.count / (stride + 1)
-                        energies += part[0..<count]
-                        positions += part[count...]
-                    }
-                    let take = min(chains, settings.samples - written)
-                    if take < chains {
-                        positions = Array(positions.prefix(take * stride))
-                        energies = Array(energies.prefix(take))
-                    }
-                    try record(positions, energies)
-                    series.append(energies.reduce(0, +) / Double(energies.count))
-                    written += take
+                if levelBlock.lowerBound == 0 {
+                    let (x, u) = ensemble.targetWalkers()
+                    pending += u
+                    pending += x
                 }
+                pendingSteps += 1
+                if pendingSteps == bundle || recorded == recordings { try deliver() }
             }
             if (settings.burnIn + t) % report == 0 { progress(settings.burnIn + t, total) }
         }
