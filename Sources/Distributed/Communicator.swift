@@ -113,16 +113,7 @@ public final class Communicator {
     public func allGather(_ values: [Double]) throws -> [[Double]] {
         try agree(failure: nil)
         guard let transport else { return [values] }
-        let parts = transport.gather(values, root: 0)
-        let counts = transport.broadcast(parts.map { Double($0.count) }, root: 0)
-        let flat = transport.broadcast(Array(parts.joined()), root: 0)
-        var out: [[Double]] = []
-        var offset = 0
-        for count in counts.map({ Int($0) }) {
-            out.append(Array(flat[offset..<(offset + count)]))
-            offset += count
-        }
-        return out
+        return transport.allGather(values)
     }
 
     /// Collective: the element-wise sum over ranks, added in rank order on rank 0 and
@@ -177,6 +168,8 @@ protocol Transport: AnyObject {
     var size: Int { get }
     /// Variable-length gather to `root`, in rank order; [] on the other ranks.
     func gather(_ values: [Double], root: Int) -> [[Double]]
+    /// Variable-length gather to every rank, in rank order.
+    func allGather(_ values: [Double]) -> [[Double]]
     /// Variable-length broadcast from `root`.
     func broadcast(_ values: [Double], root: Int) -> [Double]
     func broadcast(bytes: [UInt8], root: Int) -> [UInt8]

@@ -51,6 +51,22 @@ final class MPITransport: Transport {
         }
     }
 
+    func allGather(_ values: [Double]) -> [[Double]] {
+        var count = Int32(values.count)
+        var counts = [Int32](repeating: 0, count: size)
+        MPI_Allgather(&count, 1, ensemble_mpi_int(), &counts, 1, ensemble_mpi_int(), comm)
+        var displacements = [Int32](repeating: 0, count: size)
+        for i in counts.indices.dropFirst() { displacements[i] = displacements[i - 1] + counts[i - 1] }
+        var received = [Double](repeating: 0, count: max(Int(counts.reduce(0, +)), 1))
+        values.withUnsafeBufferPointer { v in
+            received.withUnsafeMutableBufferPointer { r in
+                _ = MPI_Allgatherv(v.baseAddress, count, ensemble_mpi_double(), r.baseAddress, counts, displacements,
+                                   ensemble_mpi_double(), comm)
+            }
+        }
+        return counts.indices.map { Array(received[Int(displacements[$0])..<Int(displacements[$0] + counts[$0])]) }
+    }
+
     func broadcast(_ values: [Double], root: Int) -> [Double] {
         var count = Int32(values.count)
         MPI_Bcast(&count, 1, ensemble_mpi_int(), Int32(root), comm)

@@ -236,7 +236,7 @@ extension Ensemble.Sample {
         let diffusion: DiffusionModel
         do {
             try checkpoint.check(system: energySystem)
-            diffusion = try checkpoint.makeModel()
+            diffusion = try checkpoint.makeModel(threads: world.isDistributed ? threads : min(2, threads))
         } catch { throw FailureMessage("\(error)") }
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount

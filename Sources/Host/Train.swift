@@ -145,7 +145,8 @@ extension Ensemble {
         /// rank 0 writes the checkpoint and prints.
         func train(world: Communicator) throws {
             let energySystem = try system.makeSystem()
-            let networkThreads = world.isDistributed ? system.threads : 2
+            // The network's threads: --threads per rank under mpirun; alone at most 2 (as before).
+            let networkThreads = world.isDistributed ? system.threads : min(2, system.threads)
             let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)

@@ -4,9 +4,10 @@ import Foundation
 /// Replica exchange for a temperature ladder split over MPI ranks: rank r holds the levels
 /// `MCMCRunner.block(levels, parts: ranks, part: r)` of every ladder (one or more per rank).
 ///
-/// At each exchange rank 0 gathers all energies, decides every neighbouring pair of the
-/// round (even or odd pairs, alternating) with min(1, exp((β_m − β_{m+1})(u_m − u_{m+1})))
-/// from its own generator, and broadcasts the accepted pairs. Pairs inside a rank are swapped
+/// At each exchange every rank gathers all energies and decides every neighbouring pair of
+/// the round (even or odd pairs, alternating) with min(1, exp((β_m − β_{m+1})(u_m − u_{m+1})))
+/// from a generator seeded alike on all ranks: the same inputs, the same arithmetic, so the
+/// same decisions everywhere without a broadcast. Pairs inside a rank are swapped
 /// in place; pairs across a rank boundary swap configurations (positions, gradients, energy)
 /// with the neighbouring rank, so the β = 1 walkers always stay on rank 0.
 final class RankLadderExchange {
@@ -35,32 +36,29 @@ final class RankLadderExchange {
     /// One exchange round. Collective.
     func exchange(_ ensemble: LangevinEnsemble) throws {
         let levels = betas.count
-        let parts = try communicator.gather(ensemble.energies)
-        var decisions: [Double] = []  // accepted pairs as (ladder, m)
-        if communicator.isRoot {
-            // energy[ladder][level] from each rank's [ladder, local level] block.
-            var energy = [[Double]](repeating: [Double](repeating: 0, count: levels), count: ladders)
-            for (r, part) in parts.enumerated() {
-                let block = blocks[r]
-                for ladder in 0..<ladders {
-                    for (i, level) in block.enumerated() { energy[ladder][level] = part[ladder * block.count + i] }
-                }
-            }
+        let parts = try communicator.allGather(ensemble.energies)
+        // energy[ladder][level] from each rank's [ladder, local level] block.
+        var energy = [[Double]](repeating: [Double](repeating: 0, count: levels), count: ladders)
+        for (r, part) in parts.enumerated() {
+            let block = blocks[r]
             for ladder in 0..<ladders {
-                var m = parity
-                while m + 1 < levels {
-                    let logAccept = (betas[m] - betas[m + 1]) * (energy[ladder][m] - energy[ladder][m + 1])
-                    attempted[m] += 1
-                    if log(rng.uniform()) < logAccept {
-                        accepted[m] += 1
-                        decisions += [Double(ladder), Double(m)]
-                    }
-                    m += 2
+                for (i, level) in block.enumerated() { energy[ladder][level] = part[ladder * block.count + i] }
+            }
+        }
+        var decisions: [Double] = []  // accepted pairs as (ladder, m)
+        for ladder in 0..<ladders {
+            var m = parity
+            while m + 1 < levels {
+                let logAccept = (betas[m] - betas[m + 1]) * (energy[ladder][m] - energy[ladder][m + 1])
+                attempted[m] += 1
+                if log(rng.uniform()) < logAccept {
+                    accepted[m] += 1
+                    decisions += [Double(ladder), Double(m)]
                 }
+                m += 2
             }
         }
         parity ^= 1
-        decisions = try communicator.broadcast(decisions)
         apply(decisions, to: ensemble)
     }
 
@@ -98,7 +96,7 @@ final class RankLadderExchange {
         attempted = attempted.map { _ in 0 }
     }
 
-    /// Exchange acceptance of each neighbouring pair (m, m+1) since the last reset (rank 0).
+    /// Exchange acceptance of each neighbouring pair (m, m+1) since the last reset.
     var acceptance: [Double] {
         zip(accepted, attempted).map { $1 > 0 ? Double($0) / Double($1) : .nan }
     }
