@@ -81,8 +81,8 @@ extension Ensemble {
             valueName: "chains|replicas"))
         var distribute: MCMCDistribution?
 
-        /// How the MCMC walkers are split over ranks.
-        var distribution: MCMCDistribution { distribute ?? (sampler == .pt ? .replicas : .chains) }
+        /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
+        var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
@@ -113,7 +113,7 @@ extension Ensemble {
             guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
             let ranks = Communicator.world.size
             if model == nil && ranks > 1 {
-                if distribution == .replicas && sampler == .pt {
+                if distribution == .replicas {
                     guard replicas >= ranks else {
                         throw ValidationError("--replicas \(replicas) is fewer than the \(ranks) ranks; give at least one temperature per rank, or --distribute chains")
                     }

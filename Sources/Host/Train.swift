@@ -98,11 +98,8 @@ extension Ensemble {
             guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
             let ranks = Communicator.world.size
-            if let shards, shards < ranks || shards > batch {
-                throw ValidationError("--shards must be between the number of ranks (\(ranks)) and --batch (\(batch)), got \(shards)")
-            }
-            guard batch >= 2 * ranks else {
-                throw ValidationError("--batch \(batch) is too small for \(ranks) ranks: give at least 2 per rank")
+            if let shards, shards < ranks {
+                throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
             }
             if resume {
                 guard FileManager.default.fileExists(atPath: out) else {
@@ -165,7 +162,10 @@ extension Ensemble {
                 trainer = DiffusionTrainer(model: model, system: energySystem,
                                            explorationHorizon: explorationSteps)
             }
-            let shardCount = shards ?? world.size
+            let shardCount = shards ?? world.size, globalBatch = trainer.configuration.batch
+            guard globalBatch >= 2 * shardCount else {
+                throw FailureMessage("the batch \(globalBatch) is too small for \(shardCount) shards: give at least 2 trajectories per shard")
+            }
             let group = world.isDistributed || shardCount > 1
                 ? DataParallelGroup(communicator: world, shards: shardCount) : nil
             group?.attach(trainer)
@@ -210,7 +210,7 @@ extension Ensemble {
             print("space: \(model.space.kind.rawValue), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
             if let group {
-                print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(batch)")
+                print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
             }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
         }
