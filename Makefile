@@ -10,17 +10,18 @@ ENSEMBLE   := $(BUILD)/ensemble
 VENV       := .venv
 PYTHON     := $(VENV)/bin/python
 REFERENCE  ?= ../shared/reference
-APT_PACKAGES := libopenblas-dev libnetcdf-dev pkg-config
+APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4 reproduce-lj13
+.PHONY: sample test build deps venv bench bench-mpi clean help alanine-reference reproduce-dw4 reproduce-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
 	@echo "make test     build and run all tests (installs apt/pip dependencies when missing)"
 	@echo "make bench    energy, sampler and EGNN throughput benchmarks"
+	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
-## System libraries (OpenBLAS, netCDF), installed only when missing.
+## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
@@ -59,10 +60,9 @@ alanine-reference: build
 	$(ENSEMBLE) ramachandran out/alanine-reference-2.nc --reference out/alanine-reference.nc --plugin alanine \
 	    --plot out/alanine-reference.svg --json out/alanine-reference-convergence.json
 
-## DW-4: TB and log-variance (+ Langevin preconditioning) against MALA at the same energy budget,
-## evaluated against $(REFERENCE)/test_split_DW4.npy (~25 min on 2 cores). Results in out/dw4/.
-# The sampler comparison tables of the README (3 seeds × 5 methods, MCMC at equal budget each);
-# restartable: finished runs are skipped. JOBS=2 runs two at a time.
+## The sampler comparison tables of the README: 3 seeds × 5 methods (iDEM, TB, log-variance,
+## the last two ± Langevin preconditioning), each run followed by MCMC at its energy budget,
+## evaluated against $(REFERENCE)/test_split_*.npy. Restartable; JOBS=2 runs two at a time.
 reproduce-dw4: build
 	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-table.sh dw4 out/table-dw4
 
@@ -72,6 +72,10 @@ reproduce-lj13: build
 bench: build
 	$(ENSEMBLE) bench
 	$(SWIFT) run -c $(CONFIG) Benchmarks egnn
+
+## Sampling and training throughput at 1 and 2 MPI ranks, scaling efficiency (~2 min on 2 cores).
+bench-mpi: build
+	scripts/bench-mpi.sh
 
 clean:
 	rm -rf .build out

@@ -37,18 +37,23 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CNetCDF", path: "Sources/CNetCDF", pkgConfig: "netcdf",
                        providers: [.apt(["libnetcdf-dev"])]),
+        // Open MPI; the predefined handles come through inline accessors in shim.h.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // MARK: - Libraries
         .target(name: "Equivariant", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Trajectory", dependencies: ["CNetCDF"], swiftSettings: fast),
         .target(name: "PluginHost", dependencies: ["EnsemblePluginABI"], swiftSettings: fast),
-        .target(name: "Sampling", dependencies: ["Equivariant", "PluginHost"], swiftSettings: fast),
+        // Ranks of one run: one process alone, or the ranks of mpirun (`Communicator`).
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
+        .target(name: "Sampling", dependencies: ["Equivariant", "PluginHost", "Distributed"], swiftSettings: fast),
 
         // MARK: - Command-line host
         .executableTarget(
             name: "Host",
             dependencies: [
-                "PluginHost", "Sampling", "Trajectory", "Equivariant",
+                "PluginHost", "Sampling", "Trajectory", "Equivariant", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -74,6 +79,7 @@ let package = Package(
         .testTarget(name: "EquivariantTests", dependencies: ["Equivariant", "TestSupport"]),
         .testTarget(name: "AlanineTests", dependencies: ["PluginHost", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Trajectory", "TestSupport"]),
+        .testTarget(name: "MPITests", dependencies: ["Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import PluginHost
 import Sampling
@@ -19,8 +20,15 @@ extension Ensemble {
                 `time` is the MCMC step, `energy` the reduced energy u = U/kT of each frame. The same \
                 --seed gives byte-identical coordinates.
 
+                Many ranks (README, "Many ranks (MPI)"): under `mpirun -np R ensemble sample ...` each rank runs \
+                its share of the chains (or, with --sampler pt, of every ladder's temperatures: --distribute) \
+                with a seed derived from (--seed, rank); rank 0 gathers the frames into the one --out file, in \
+                the order of a one-rank run, and counts energy evaluations over all ranks. With --model each \
+                rank draws its share of --samples. Without mpirun the binary runs as one rank.
+
                 Example:
                   ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
+                  mpirun -np 2 ensemble sample --plugin double-well --samples 5000 --threads 1 --out dw4.nc
                 """)
 
         enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
@@ -68,6 +76,13 @@ extension Ensemble {
         var centreOfMass: CentreOfMass = .auto
         @Flag(help: "Replace an existing output file.")
         var overwrite = false
+        @Option(help: ArgumentHelp(
+            "Under mpirun: split chains or replicas (PT temperatures) over the ranks (default: replicas for pt, chains for mala).",
+            valueName: "chains|replicas"))
+        var distribute: MCMCDistribution?
+
+        /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
+        var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
@@ -96,12 +111,30 @@ extension Ensemble {
                 }
             }
             guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
+            let ranks = Communicator.world.size
+            if model == nil && ranks > 1 {
+                if distribution == .replicas {
+                    guard replicas >= ranks else {
+                        throw ValidationError("--replicas \(replicas) is fewer than the \(ranks) ranks; give at least one temperature per rank, or --distribute chains")
+                    }
+                } else if chains < ranks {
+                    throw ValidationError("--chains \(chains) is fewer than the \(ranks) ranks; give at least one chain per rank")
+                }
+            }
             guard out.hasSuffix(".nc") else { throw ValidationError("--out must end in .nc (AMBER NetCDF), got \(out)") }
-            try checkOutputPath(out, overwrite: overwrite)
+            if Communicator.world.isRoot { try checkOutputPath(out, overwrite: overwrite) }  // rank 0 writes it
         }
 
         func run() throws {
-            if let model { return try runModel(model) }
+            let world = Communicator.world
+            try onEveryRank(world) {
+                if let model { return try runModel(model, world: world) }
+                try runMCMC(world: world)
+            }
+        }
+
+        /// MCMC on every rank; rank 0 writes the gathered frames and the summary.
+        func runMCMC(world: Communicator) throws {
             let energySystem = try makeSystem(plugin: plugin!, parameters: parameters)
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let project: Bool
@@ -122,42 +155,45 @@ extension Ensemble {
                 settings.maxTemperature = maxTemperature
                 settings.exchangeEvery = exchangeEvery
             }
-            let output = try TrajectoryOutput(
+            let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
-            let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
+            let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps,
+                                       enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
             Interrupt.install()
             var step = 0
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
                     system: energySystem, start: start, projectCentreOfMass: project,
+                    communicator: world, distribution: distribution,
                     record: { x, u in
                         step += 1
                         let stride = energySystem.coordinateCount
                         for c in 0..<u.count {
-                            try output.append(Array(x[(c * stride)..<((c + 1) * stride)]),
-                                              time: Double(burnIn + step * thin), values: ["energy": u[c]])
+                            try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
+                                               time: Double(burnIn + step * thin), values: ["energy": u[c]])
                         }
                         if Interrupt.isRequested { throw CancellationError() }
                     },
                     progress: { done, total in progress.update(done) })
             } catch is CancellationError {
                 progress.finish()
-                try output.close()
-                print("interrupted: \(output.frames) frames written to \(out) (closed cleanly)")
+                try output?.close()
+                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly)")
                 throw ExitCode(130)
             } catch {
                 progress.finish()
+                guard let output else { throw error }
                 try? output.close()
                 throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
             }
-            try output.close()
-            printSummary(summary, system: energySystem, project: project)
+            try output?.close()
+            if world.isRoot { printSummary(summary, system: energySystem, project: project, ranks: world.size) }
         }
 
-        func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool) {
+        func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
             print("wrote \(s.frames) frames to \(out) (topology \(URL(fileURLWithPath: out).deletingPathExtension().path).pdb)")
             print(String(format: "energy u = U/kT: %.4f ± %.4f (batch-means standard error)", s.energyMean, s.energyError))
             print(String(format: "acceptance (target level): %.3f, step size %.3g%@", s.acceptance[0], s.stepSizes[0],
@@ -168,15 +204,18 @@ extension Ensemble {
                 let ladder = MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature)
                 print("temperatures (× kT): \(ladder.map { String(format: "%.3g", 1 / $0) }.joined(separator: ", "))")
             }
-            print("energy evaluations: \(s.energyEvaluations), gradient evaluations: \(s.gradientEvaluations)")
-            print(String(format: "wall time: %.2f s (%d threads)", s.seconds, system.threads))
+            print("energy evaluations: \(s.energyEvaluations), gradient evaluations: \(s.gradientEvaluations)\(ranks > 1 ? " (all ranks)" : "")")
+            print(String(format: "wall time: %.2f s (%d threads%@)", s.seconds, system.threads,
+                         ranks > 1 ? " per rank, \(ranks) ranks, \(distribution.rawValue) split" : ""))
         }
     }
 }
 
 extension Ensemble.Sample {
-    /// Samples from a trained diffusion sampler, with importance weights.
-    func runModel(_ path: String) throws {
+    /// Samples from a trained diffusion sampler, with importance weights. With many ranks each
+    /// draws its block of the samples (seed from (seed, rank)); rank 0 gathers them in rank
+    /// order, reweights, resamples and writes.
+    func runModel(_ path: String, world: Communicator) throws {
         let clock = ContinuousClock.now
         let checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
@@ -197,15 +236,16 @@ extension Ensemble.Sample {
         let diffusion: DiffusionModel
         do {
             try checkpoint.check(system: energySystem)
-            diffusion = try checkpoint.makeModel()
+            diffusion = try checkpoint.makeModel(threads: world.isDistributed ? threads : min(2, threads))
         } catch { throw FailureMessage("\(error)") }
-        var rng = SeededGenerator(seed: seed, stream: 7)
+        var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
-        let progress = ProgressBar(label: "sampling", total: samples)
+        let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
+        let progress = ProgressBar(label: "sampling", total: share, enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
         Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
-        while u.count < samples && !Interrupt.isRequested {
-            let chunk = min(256, samples - u.count)
+        while u.count < share && !Interrupt.isRequested {
+            let chunk = min(256, share - u.count)
             let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk)
             x += drawn.samples
             u += drawn.energies
@@ -213,6 +253,19 @@ extension Ensemble.Sample {
             progress.update(u.count)
         }
         progress.finish()
+        var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
+        if world.isDistributed {
+            let parts = try world.gather(u + logW + x)
+            evaluations = try world.sum(evaluations)
+            guard world.isRoot else { return }
+            x = []; u = []; logW = []
+            for part in parts {
+                let count = part.count / (stride + 2)
+                u += part[0..<count]
+                logW += part[count..<(2 * count)]
+                x += part[(2 * count)...]
+            }
+        }
         let weights = ImportanceWeights(logWeights: logW)
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
@@ -234,10 +287,11 @@ extension Ensemble.Sample {
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
         print(String(format: "energy u: mean %.4f, self-normalised reweighted mean %.4f",
                      u.reduce(0, +) / Double(max(1, u.count)), weights.reweightedMean(u)))
-        print("energy evaluations: \(energySystem.energyEvaluations), gradient evaluations: \(energySystem.gradientEvaluations)")
+        print("energy evaluations: \(evaluations[0]), gradient evaluations: \(evaluations[1])\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
         print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))
         if Interrupt.isRequested { throw ExitCode(130) }
     }
 }
+extension MCMCDistribution: ExpressibleByArgument {}

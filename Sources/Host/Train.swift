@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import PluginHost
 import Sampling
@@ -21,9 +22,17 @@ extension Ensemble {
                 --energy-budget count the whole run, resumed steps included. A non-finite loss or gradient stops \
                 training and keeps the last good checkpoint.
 
+                Data-parallel under `mpirun -np R ensemble train ...` (README, "Many ranks (MPI)"): the global \
+                --batch is cut into --shards shards (default R) spread over the ranks; shard k of step s draws \
+                its on-policy trajectories from stream (seed, s, k), gradients are summed over ranks in rank \
+                order and every rank takes the same Adam step. Replay buffers and local search are per rank. \
+                Rank 0 writes the checkpoint; --resume works with any rank count. --threads sets each rank's \
+                energy and network threads.
+
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
                   ensemble sample --model dw4.ckpt --samples 2000 --out dw4.nc
+                  mpirun -np 2 ensemble train --plugin double-well --method tb --steps 2000 --threads 1 --out dw4.ckpt
                 """)
 
         @OptionGroup var system: SystemOptions
@@ -59,6 +68,8 @@ extension Ensemble {
         var exploration: Double = 0.2
         @Option(help: "tb/logvar: steps over which the exploration noise decays to 0.")
         var explorationSteps: Int = 1000
+        @Flag(help: "tb/logvar: train on on-policy trajectories only (no replay buffer steps).")
+        var noReplay = false
         @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
         var localSearchEvery: Int = 10
         @Option(help: "idem: σ_min of the VE noise.")
@@ -75,6 +86,10 @@ extension Ensemble {
         var energyClip: Double = 1e4
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
+        @Option(help: ArgumentHelp(
+            "Data-parallel shards of the batch, each with its own random stream (default: the number of mpirun ranks). The same --shards gives the same training with any rank count that divides the work.",
+            valueName: "S"))
+        var shards: Int?
 
         func validate() throws {
             guard steps != nil || energyBudget != nil else {
@@ -84,11 +99,15 @@ extension Ensemble {
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
             guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+            let ranks = Communicator.world.size
+            if let shards, shards < ranks {
+                throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
+            }
             if resume {
                 guard FileManager.default.fileExists(atPath: out) else {
                     throw ValidationError("--resume: no checkpoint at \(out); train without --resume first")
                 }
-            } else {
+            } else if Communicator.world.isRoot {  // rank 0 writes it
                 try checkOutputPath(out, overwrite: overwrite)
             }
         }
@@ -105,6 +124,7 @@ extension Ensemble {
             c.noiseScale = noiseScale
             c.exploration = exploration
             c.localSearchEvery = localSearchEvery
+            c.useBuffer = !noReplay
             c.sigmaMin = sigmaMin
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
@@ -117,33 +137,53 @@ extension Ensemble {
         }
 
         func run() throws {
+            let world = Communicator.world
+            try onEveryRank(world) { try train(world: world) }
+        }
+
+        /// Training on every rank (data-parallel when there are several ranks or --shards > 1);
+        /// rank 0 writes the checkpoint and prints.
+        func train(world: Communicator) throws {
             let energySystem = try system.makeSystem()
+            // The network's threads: --threads per rank under mpirun; alone at most 2 (as before).
+            let networkThreads = world.isDistributed ? system.threads : min(2, system.threads)
             let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)
-                do { trainer = try checkpoint.makeTrainer(system: energySystem) } catch {
+                do { trainer = try checkpoint.makeTrainer(system: energySystem, threads: networkThreads) } catch {
                     throw FailureMessage("\(error)")
                 }
-                print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))")
+                if world.isRoot { print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))") }
             } else {
                 let space = try diffusionSpace(for: energySystem)
                 let model: DiffusionModel
-                do { model = try DiffusionModel(configuration: makeConfiguration(), space: space) } catch {
+                do {
+                    model = try DiffusionModel(configuration: makeConfiguration(), space: space, threads: networkThreads)
+                } catch {
                     throw FailureMessage("\(error)")
                 }
                 trainer = DiffusionTrainer(model: model, system: energySystem,
                                            explorationHorizon: explorationSteps)
             }
+            let shardCount = shards ?? world.size, globalBatch = trainer.configuration.batch
+            guard globalBatch >= 2 * shardCount else {
+                throw FailureMessage("the batch \(globalBatch) is too small for \(shardCount) shards: give at least 2 trajectories per shard")
+            }
+            let group = world.isDistributed || shardCount > 1
+                ? DataParallelGroup(communicator: world, shards: shardCount) : nil
+            group?.attach(trainer)
             let target = steps ?? Int.max
-            let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
+            let progress = ProgressBar(label: "training", total: steps ?? energyBudget!,
+                                       enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
             Interrupt.install()
             let clock = ContinuousClock.now
             var lastESS = Double.nan, lastLoss = Double.nan
-            func save() throws { try DiffusionCheckpoint(trainer: trainer).write(to: out) }
-            while trainer.state.step < target && trainer.energyEvaluations < (energyBudget ?? Int.max) {
+            func save() throws { if world.isRoot { try DiffusionCheckpoint(trainer: trainer).write(to: out) } }
+            // state.energyEvaluations: the whole run's count (over all ranks), updated each step.
+            while trainer.state.step < target && trainer.state.energyEvaluations < (energyBudget ?? Int.max) {
                 let report: StepReport
                 do {
-                    report = try trainer.step()
+                    report = try group?.step(trainer) ?? trainer.step()
                 } catch let error as DiffusionError {
                     progress.finish()
                     throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
@@ -154,7 +194,7 @@ extension Ensemble {
                                 detail: String(format: "loss %.4g  ESS/N %.3f  energy evals %d", report.loss, lastESS,
                                                report.energyEvaluations))
                 if report.step % checkpointEvery == 0 { try save() }
-                if Interrupt.isRequested {
+                if Interrupt.isRequested && world.isRoot {  // rank 0 stops the others (onEveryRank)
                     try save()
                     progress.finish()
                     print("interrupted at step \(report.step): checkpoint saved to \(out); continue with --resume")
@@ -163,6 +203,7 @@ extension Ensemble {
             }
             try save()
             progress.finish()
+            guard world.isRoot else { return }
             let elapsed = ContinuousClock.now - clock
             let seconds = elapsed.inSeconds
             let model = trainer.model
@@ -170,7 +211,10 @@ extension Ensemble {
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
                          model.configuration.method == .tb ? String(format: ", learned log Z %.4f", model.logZ) : ""))
             print("space: \(model.space.kind.rawValue), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
-            print("energy evaluations: \(trainer.energyEvaluations), gradient evaluations: \(trainer.gradientEvaluations)")
+            print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
+            if let group {
+                print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
+            }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Distributed
 import PluginHost
 
 /// A sampler stopped: the step at which it happened and why.
@@ -48,11 +49,12 @@ public final class LangevinEnsemble {
 
     /// - Parameters:
     ///   - start: one configuration [n·d]; every walker starts there plus `jitter`·N(0,1) noise.
-    ///   - betas: the inverse-temperature ladder, betas[0] = 1 (one element for plain MALA).
+    ///   - betas: the inverse-temperature ladder, betas[0] = 1 (one element for plain MALA); a
+    ///     block of higher levels when the ladder is split over MPI ranks (`RankLadderExchange`).
     ///   - ladders: independent copies of the ladder (chains).
     public init(system: EnergySystem, start: [Double], betas: [Double], ladders: Int, seed: UInt64,
                 initialStepSize: Double = 1e-4, jitter: Double = 0.01, projectCentreOfMass: Bool) throws {
-        precondition(betas.first == 1 && ladders > 0)
+        precondition(!betas.isEmpty && ladders > 0)
         self.system = system
         self.betas = betas
         self.levels = betas.count
@@ -148,7 +150,6 @@ public final class LangevinEnsemble {
     /// even and odd pairs. Swap m↔m+1 with probability min(1, exp((β_m − β_{m+1})(u_m − u_{m+1}))).
     public func exchange() {
         guard levels > 1 else { return }
-        let n = stride
         for ladder in 0..<ladders {
             var m = exchangeParity
             while m + 1 < levels {
@@ -157,16 +158,40 @@ public final class LangevinEnsemble {
                 exchangeAttempted[m] += 1
                 if log(rng.uniform()) < logAccept {
                     exchangeAccepted[m] += 1
-                    energies.swapAt(a, b)
-                    for k in 0..<n {
-                        positions.swapAt(a * n + k, b * n + k)
-                        gradients.swapAt(a * n + k, b * n + k)
-                    }
+                    swapWalkers(a, b)
                 }
                 m += 2
             }
         }
         exchangeParity ^= 1
+    }
+
+    /// Swaps the configurations (positions, energies, gradients) of walkers `a` and `b`.
+    public func swapWalkers(_ a: Int, _ b: Int) {
+        let n = stride
+        energies.swapAt(a, b)
+        for k in 0..<n {
+            positions.swapAt(a * n + k, b * n + k)
+            gradients.swapAt(a * n + k, b * n + k)
+        }
+    }
+
+    /// Walker `w`'s configuration packed as [positions (n·d), gradients (n·d), energy], to move
+    /// it to another rank (`setWalker`).
+    public func walker(_ w: Int) -> [Double] {
+        let n = stride
+        return Array(positions[(w * n)..<((w + 1) * n)]) + Array(gradients[(w * n)..<((w + 1) * n)]) + [energies[w]]
+    }
+
+    /// Replaces walker `w`'s configuration by one packed by `walker(_:)`.
+    public func setWalker(_ w: Int, _ packed: ArraySlice<Double>) {
+        let n = stride, base = packed.startIndex
+        precondition(packed.count == 2 * n + 1)
+        for k in 0..<n {
+            positions[w * n + k] = packed[base + k]
+            gradients[w * n + k] = packed[base + n + k]
+        }
+        energies[w] = packed[base + 2 * n]
     }
 
     /// Forget acceptance counts (call at the end of burn-in).
@@ -243,60 +268,145 @@ public struct MCMCSummary {
     public var seconds: Double
 }
 
+/// How an MCMC run is split over MPI ranks.
+public enum MCMCDistribution: String, Codable, Sendable, CaseIterable {
+    /// Each rank runs a contiguous block of the chains (whole ladders for PT); no communication
+    /// but the gathering of frames. Needs chains ≥ ranks.
+    case chains
+    /// Every rank holds a contiguous block of the temperature levels of every ladder; replica
+    /// exchanges between levels on neighbouring ranks go through the communicator (PT only).
+    /// Needs replicas ≥ ranks.
+    case replicas
+}
+
 /// Runs burn-in with step-size adaptation, then records frames of the β = 1 walkers.
+///
+/// With several ranks (`communicator`) each rank runs its share of the walkers with the seed
+/// `SeededGenerator.rankSeed(seed, rank)`; rank 0 gathers every recorded step's frames in
+/// global chain order and alone calls `record`. One rank reproduces the run without MPI
+/// bit for bit.
 public struct MCMCRunner {
     public var settings: MCMCSettings
     public init(settings: MCMCSettings) { self.settings = settings }
 
+    /// The contiguous block of `count` items that `part` of `parts` owns (sizes differ by at most one).
+    public static func block(_ count: Int, parts: Int, part: Int) -> Range<Int> {
+        let base = count / parts, extra = count % parts
+        let lower = part * base + min(part, extra)
+        return lower..<(lower + base + (part < extra ? 1 : 0))
+    }
+
     /// - Parameters:
-    ///   - record: called with each recorded step's frames ([chains·n·d]) and their energies;
-    ///     frames beyond `samples` are not passed.
+    ///   - communicator: the ranks sharing the run (default: one rank).
+    ///   - distribution: how walkers are split over ranks (ignored with one rank; `.replicas`
+    ///     only for PT).
+    ///   - record: called (on rank 0 only) with each recorded step's frames ([chains·n·d], all
+    ///     ranks' chains in order) and their energies; frames beyond `samples` are not passed.
     ///   - progress: called with (steps done, steps total) now and then.
+    /// - Returns: the summary over all ranks (energy statistics on rank 0 only).
     public func run(system: EnergySystem, start: [Double], projectCentreOfMass: Bool,
+                    communicator: Communicator = Communicator(), distribution: MCMCDistribution = .chains,
                     record: (_ positions: [Double], _ energies: [Double]) throws -> Void,
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> MCMCSummary {
         let clock = ContinuousClock.now
         let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
+        let ranks = communicator.size, rank = communicator.rank
+        let allBetas = settings.betas, chains = settings.chains
+        let splitLevels = ranks > 1 && distribution == .replicas && allBetas.count > 1
+        let chainBlock = splitLevels ? 0..<chains : Self.block(chains, parts: ranks, part: rank)
+        let levelBlock = splitLevels ? Self.block(allBetas.count, parts: ranks, part: rank) : 0..<allBetas.count
+        precondition(!chainBlock.isEmpty && !levelBlock.isEmpty, "more ranks than chains (or PT levels)")
         let ensemble = try LangevinEnsemble(
-            system: system, start: start, betas: settings.betas, ladders: settings.chains, seed: settings.seed,
+            system: system, start: start, betas: Array(allBetas[levelBlock]), ladders: chainBlock.count,
+            seed: SeededGenerator.rankSeed(settings.seed, rank: rank),
             initialStepSize: settings.initialStepSize, projectCentreOfMass: projectCentreOfMass)
+        let ladder = splitLevels
+            ? RankLadderExchange(communicator: communicator, betas: allBetas, ladders: chains, seed: settings.seed)
+            : nil
+        func exchange() throws {
+            if let ladder { try ladder.exchange(ensemble) } else { ensemble.exchange() }
+        }
         let production = settings.productionSteps
+        let recordings = production / settings.thin
         let total = settings.burnIn + production
         let report = max(1, total / 200)
         for t in 0..<settings.burnIn {
             let rates = try ensemble.advance()
             ensemble.adapt(acceptance: rates, gain: max(0.02, 1 / (1 + Double(t) / 20).squareRoot()))
-            if settings.replicas > 1 && (t + 1) % settings.exchangeEvery == 0 { ensemble.exchange() }
+            if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
             if t % report == 0 { progress(t, total) }
         }
         ensemble.resetCounters()
-        var written = 0
+        ladder?.resetCounters()
+        var written = 0, recorded = 0
         var series: [Double] = []
+        let stride = system.coordinateCount
+        // Recorded steps travel to rank 0 in bundles (one gather per bundle, ~8 MB at most);
+        // one rank passes each step on at once, as before.
+        let bundle = ranks == 1 ? 1 : max(1, min(1000, 1_000_000 / (chains * (stride + 1))))
+        var pending: [Double] = [], pendingSteps = 0
+        func deliver() throws {
+            let parts = try communicator.gather(pending)
+            defer { pending = []; pendingSteps = 0 }
+            guard communicator.isRoot else { return }
+            for step in 0..<pendingSteps {
+                var positions: [Double] = [], energies: [Double] = []
+                for part in parts where !part.isEmpty {
+                    let size = part.count / pendingSteps, count = size / (stride + 1), base = step * size
+                    energies += part[base..<(base + count)]
+                    positions += part[(base + count)..<(base + size)]
+                }
+                let take = min(chains, settings.samples - written)
+                if take < chains {
+                    positions = Array(positions.prefix(take * stride))
+                    energies = Array(energies.prefix(take))
+                }
+                try record(positions, energies)
+                series.append(energies.reduce(0, +) / Double(energies.count))
+                written += take
+            }
+        }
         for t in 0..<production {
             try ensemble.advance()
-            if settings.replicas > 1 && (t + 1) % settings.exchangeEvery == 0 { ensemble.exchange() }
-            if (t + 1) % settings.thin == 0 && written < settings.samples {
-                var (x, u) = ensemble.targetWalkers()
-                let take = min(settings.chains, settings.samples - written)
-                if take < settings.chains {
-                    x = Array(x.prefix(take * system.coordinateCount))
-                    u = Array(u.prefix(take))
+            if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
+            if (t + 1) % settings.thin == 0 && recorded < recordings {
+                recorded += 1
+                // Ranks holding the β = 1 level send [energies, positions] of their chains.
+                if levelBlock.lowerBound == 0 {
+                    let (x, u) = ensemble.targetWalkers()
+                    pending += u
+                    pending += x
                 }
-                try record(x, u)
-                series.append(u.reduce(0, +) / Double(u.count))
-                written += take
+                pendingSteps += 1
+                if pendingSteps == bundle || recorded == recordings { try deliver() }
             }
             if (settings.burnIn + t) % report == 0 { progress(settings.burnIn + t, total) }
         }
         progress(total, total)
-        let (mean, error) = Statistics.meanAndError(series)
-        let elapsed = ContinuousClock.now - clock
-        return MCMCSummary(
+        let (mean, error) = communicator.isRoot ? Statistics.meanAndError(series) : (.nan, .nan)
+        var summary = MCMCSummary(
             frames: written, energyMean: mean, energyError: error,
-            acceptance: ensemble.acceptance, exchangeAcceptance: ensemble.exchangeAcceptance,
+            acceptance: ensemble.acceptance, exchangeAcceptance: ladder?.acceptance ?? ensemble.exchangeAcceptance,
             stepSizes: ensemble.stepSizes,
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
-            seconds: elapsed.inSeconds)
+            seconds: 0)
+        if ranks > 1 {
+            let counts = try communicator.sum([summary.energyEvaluations, summary.gradientEvaluations])
+            summary.energyEvaluations = counts[0]
+            summary.gradientEvaluations = counts[1]
+            if splitLevels {
+                // Levels are spread over ranks in order: concatenate.
+                summary.acceptance = Array(try communicator.allGather(summary.acceptance).joined())
+                summary.stepSizes = Array(try communicator.allGather(summary.stepSizes).joined())
+            } else {
+                // The same levels on every rank: chain-weighted means (step sizes: rank 0's).
+                let weight = Double(chainBlock.count) / Double(chains)
+                summary.acceptance = try communicator.sum(summary.acceptance.map { $0 * weight })
+                summary.exchangeAcceptance = try communicator.sum(summary.exchangeAcceptance.map { $0 * weight })
+            }
+        }
+        summary.seconds = (ContinuousClock.now - clock).inSeconds
+        return summary
     }
 }

@@ -18,6 +18,23 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         self.init(seed: seed ^ (index &* 0xD1B5_4A32_D192_ED03) &+ index)
     }
 
+    /// A seed derived from `seed` and `keys` (e.g. a step and a shard) by SplitMix64 mixing:
+    /// distinct key tuples give unrelated streams, the same tuple the same stream.
+    public static func derivedSeed(_ seed: UInt64, _ keys: UInt64...) -> UInt64 {
+        var value = seed
+        for key in keys {
+            var mixer = SplitMix64(seed: value ^ (key &* 0x9E37_79B9_7F4A_7C15))
+            value = mixer.next()
+        }
+        return value
+    }
+
+    /// The seed of an MPI rank: `seed` itself on rank 0 (so one rank reproduces a run
+    /// without mpirun exactly), a SplitMix64 mix of (seed, rank) on the others.
+    public static func rankSeed(_ seed: UInt64, rank: Int) -> UInt64 {
+        rank == 0 ? seed : derivedSeed(seed, 0x5241_4E4B, UInt64(rank))
+    }
+
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = rotl(state[1] &* 5, 7) &* 9

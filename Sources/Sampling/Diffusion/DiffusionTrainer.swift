@@ -85,6 +85,8 @@ public final class DiffusionTrainer {
     public let model: DiffusionModel
     public let system: EnergySystem
     public var state: TrainerState
+    /// Data-parallel ranks sharing each step's batch (nil: this process alone).
+    public internal(set) var group: DataParallelGroup?
     private var systemEnergyStart: Int
     private var systemGradientStart: Int
     private var baseEnergy: Int
@@ -150,7 +152,7 @@ public final class DiffusionTrainer {
     // MARK: - Trajectory balance / log-variance
 
     private func pathStep() throws -> StepReport {
-        let c = configuration, batch = c.batch
+        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
         let fromBuffer = c.useBuffer && state.step % 2 == 1 && state.buffer.count >= batch
         let paths: DiffusionPaths
         var ess = Double.nan
@@ -161,22 +163,35 @@ public final class DiffusionTrainer {
             paths = try model.backwardPaths(from: x, energies: energies, system: system, rng: &state.rng)
         } else {
             let decay = max(0, 1 - Double(state.step) / Double(state.explorationHorizon))
-            paths = try model.samplePIS(batch: batch, system: system, rng: &state.rng,
-                                        exploration: c.exploration * decay)
+            if let group {
+                paths = try group.onPolicyPaths(model: model, system: system, batch: c.batch, step: state.step,
+                                                exploration: c.exploration * decay)
+            } else {
+                paths = try model.samplePIS(batch: batch, system: system, rng: &state.rng,
+                                            exploration: c.exploration * decay)
+            }
             state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
         }
-        var residuals = model.pathResiduals(paths)
-        if !fromBuffer { ess = ImportanceWeights(logWeights: residuals.map { -$0 }).effectiveSampleFraction }
+        let exact = model.pathResiduals(paths)
+        var residuals = exact, offset = 0
         if let u0 = c.energyClip {  // training reward only (u is data: the gradient is unchanged in form)
             for b in residuals.indices where paths.sampleEnergies[b] > u0 {
                 let u = paths.sampleEnergies[b]
                 residuals[b] += u0 + log1p(u - u0) - u
             }
         }
+        var weights = exact.map { -$0 }
+        if let group {  // every rank's, in shard order (both gathers on every rank, always)
+            (residuals, offset) = try group.allResiduals(residuals)
+            weights = try group.allResiduals(weights).all
+        }
+        if !fromBuffer { ess = ImportanceWeights(logWeights: weights).effectiveSampleFraction }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         model.zeroGradients()
-        let tableGradient = model.backpropagate(residualGradient: objective.residualGradient)
+        var tableGradient = model.backpropagate(
+            residualGradient: Array(objective.residualGradient[offset..<(offset + batch)]))
+        try group?.sumGradients(of: model, table: &tableGradient)
         guard model.network.gradients.allSatisfy(\.isFinite), tableGradient.allSatisfy(\.isFinite) else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
         }
@@ -198,10 +213,10 @@ public final class DiffusionTrainer {
 
     /// MALA on prioritised buffer samples; the results enter the buffer.
     private func localSearch() throws {
-        let c = configuration
-        let indices = state.buffer.sampleIndices(c.batch, priority: c.rankPriority, rng: &state.rng)
+        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
+        let indices = state.buffer.sampleIndices(batch, priority: c.rankPriority, rng: &state.rng)
         var x = state.buffer.gather(indices)
-        let result = try LocalSearch.mala(&x, batch: c.batch, steps: c.localSearchSteps,
+        let result = try LocalSearch.mala(&x, batch: batch, steps: c.localSearchSteps,
                                           stepSize: &state.localSearchStepSize, space: model.space,
                                           system: system, rng: &state.rng)
         state.buffer.add(x, logRewards: result.energies.map { -$0 })
@@ -213,7 +228,7 @@ public final class DiffusionTrainer {
     /// their Monte-Carlo score targets S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)),
     /// y_j = x_t + σ(t) ε_j, norm-clipped at `scoreClip`.
     public func denoisingBatch() throws -> DenoisingBatch {
-        let c = configuration, batch = c.batch, stride = model.space.coordinateCount, m = c.monteCarloSamples
+        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch, stride = model.space.coordinateCount, m = c.monteCarloSamples
         let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
         let times = (0..<batch).map { _ in state.rng.uniform() }
@@ -267,7 +282,7 @@ public final class DiffusionTrainer {
     }
 
     private func denoisingStep() throws -> StepReport {
-        let c = configuration, batch = c.batch
+        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
         var ess = Double.nan
         if state.step % c.refillEvery == 0 || state.buffer.count < batch {
             let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
@@ -278,11 +293,12 @@ public final class DiffusionTrainer {
         guard loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         model.zeroGradients()
         model.network.backward(outputGradient: outputGradient)
+        let meanLoss = try group?.averageGradients(of: model, loss: loss, weight: Double(batch) / Double(c.batch)) ?? loss
         guard model.network.gradients.allSatisfy(\.isFinite) else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
         }
         state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
-        return StepReport(step: state.step, loss: loss, essFraction: ess, logZ: .nan,
+        return StepReport(step: state.step, loss: meanLoss, essFraction: ess, logZ: .nan,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }
 }
