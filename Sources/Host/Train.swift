@@ -87,7 +87,7 @@ extension Ensemble {
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
         @Option(help: ArgumentHelp(
-            "Data-parallel shards of the batch, each with its own random stream (default: the number of mpirun ranks). The same --shards gives the same training with any rank count that divides the work.",
+            "Data-parallel shards of the batch, each with its own random stream (default: the number of mpirun ranks). The same --shards gives the same on-policy batches with any rank count; the training is then identical (to round-off) with --no-replay --local-search-every 0, since buffers and local search are per rank.",
             valueName: "S"))
         var shards: Int?
 
