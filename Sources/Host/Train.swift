@@ -71,6 +71,8 @@ extension Ensemble {
         var refillEvery: Int = 50
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
+        @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
+        var graphCutoff: Double?
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
 
@@ -107,6 +109,7 @@ extension Ensemble {
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
+            c.graphCutoff = graphCutoff
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil
@@ -166,18 +169,17 @@ extension Ensemble {
             print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
                          model.configuration.method == .tb ? String(format: ", learned log Z %.4f", model.logZ) : ""))
-            print("space: \(model.space.kind.rawValue), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
+            print("space: \(model.space.kind.rawValue)\(model.space.box.map { ", box \($0)" } ?? ""), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.energyEvaluations), gradient evaluations: \(trainer.gradientEvaluations)")
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
         }
     }
 }
 
-/// The space a sampler of `system` moves in: centred for translation-invariant clusters.
+/// The space a sampler of `system` moves in: the torus when the plugin reports a box,
+/// centred for translation-invariant clusters, else free.
 func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
-    guard system.box == nil else {
-        throw FailureMessage("\(system.plugin.name) is periodic; diffusion samplers support free clusters only so far")
-    }
+    if let box = system.box { return DiffusionSpace(particles: system.particleCount, box: box) }
     var start = system.initialPositions()
     if start == nil {
         var rng = SeededGenerator(seed: 99)

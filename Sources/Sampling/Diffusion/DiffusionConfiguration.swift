@@ -62,13 +62,17 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: training steps between two buffer refills by the reverse SDE.
     public var refillEvery = 50
     public var seed: UInt64 = 1
+    /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
+    /// input positions, < L/2); nil: every pair at its minimum image.
+    public var graphCutoff: Double? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
 
     /// The EGNN of the drift for a space.
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
-                          aggregation: .sum, tanhRange: tanhRange, removeMean: space.kind == .centred)
+                          aggregation: .sum, tanhRange: tanhRange, box: space.box,
+                          cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred)
     }
 
     /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
@@ -81,6 +85,7 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if !(sigmaMin > 0 && sigmaMax > sigmaMin) { try fail("need 0 < sigma-min < sigma-max") }
         if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
         if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
+        if let graphCutoff, !(graphCutoff > 0) { try fail("graph cutoff must be > 0 (got \(graphCutoff))") }
     }
 }
 
