@@ -73,6 +73,8 @@ extension Ensemble {
         var tanhRange: Double?
         @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
         var graphCutoff: Double?
+        @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u).")
+        var energyClip: Double?
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
 
@@ -110,6 +112,7 @@ extension Ensemble {
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
             c.graphCutoff = graphCutoff
+            c.energyClip = energyClip
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil

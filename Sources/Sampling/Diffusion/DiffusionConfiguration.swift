@@ -65,6 +65,10 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
     /// input positions, < L/2); nil: every pair at its minimum image.
     public var graphCutoff: Double? = nil
+    /// tb/logvar: training reward only — u above this level enters the loss as
+    /// u₀ + log(1 + u − u₀), so r⁻¹² overlaps (u ~ 10¹²) do not swamp the batch. The importance
+    /// weights always use the true u. nil: no regularisation.
+    public var energyClip: Double? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
 

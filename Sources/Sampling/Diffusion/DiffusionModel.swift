@@ -72,6 +72,12 @@ public final class DiffusionModel {
         set { logZ = newValue[0]; langevinScale = Array(newValue.dropFirst()) }
     }
 
+    /// The network's field at positions [m, n·d] and times [m] (PIS: NN₁ of the drift;
+    /// iDEM: the score s_θ), for inspection and tests.
+    public func networkField(positions: [Double], times: [Double]) -> [Double] {
+        network.forward(positions: positions, times: times)
+    }
+
     // MARK: - PIS drift
 
     /// clip(−∇u) per configuration, projected: norm clipped at `langevinClip`.

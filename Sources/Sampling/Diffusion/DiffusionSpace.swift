@@ -102,9 +102,9 @@ public struct DiffusionSpace: Codable, Equatable, Sendable {
     /// - free, centred: log N in D' dimensions; ρ = r.
     /// - periodic: the wrapped Gaussian, Σ_coordinates log Σ_k N(r̄ + kL; 0, s²) with r̄ the
     ///   minimum image of r; ρ = Σ_k w_k (r̄ + kL), w_k the images' posterior weights. Images
-    ///   |k| ≤ ⌈4s/L⌉ + 1 are summed (neglected mass < e^{−8}); when s < L/20 only k = 0 is
-    ///   kept (the nearest other image is ≥ L/2 − |r̄| away and |r̄| > 5s has probability
-    ///   < 10⁻⁶, so the neglected log-terms are below e^{−50}).
+    ///   |k| ≤ M = ⌈8s/L⌉ + 1 are summed (every neglected image lies ≥ (M − ½)L > 8s away:
+    ///   relative error < e^{−32}); when s < L/20 only k = 0 is kept (exact up to
+    ///   e^{−L(L−2|r̄|)/2s²}, below e^{−50} for |r̄| < 5s, i.e. for all but 10⁻⁶ of the draws).
     @inline(__always)
     public func logKernel(_ r: UnsafeMutablePointer<Double>, variance: Double) -> Double {
         guard let box else {
@@ -127,7 +127,7 @@ public struct DiffusionSpace: Codable, Equatable, Sendable {
                 }
                 continue
             }
-            let images = Int((4 * s / l).rounded(.up)) + 1
+            let images = Int((8 * s / l).rounded(.up)) + 1
             var i = a
             while i < coordinateCount {
                 let v = Geometry.minimumImage(r[i], edge: l)

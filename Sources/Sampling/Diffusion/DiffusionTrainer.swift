@@ -165,8 +165,14 @@ public final class DiffusionTrainer {
                                         exploration: c.exploration * decay)
             state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
         }
-        let residuals = model.pathResiduals(paths)
+        var residuals = model.pathResiduals(paths)
         if !fromBuffer { ess = ImportanceWeights(logWeights: residuals.map { -$0 }).effectiveSampleFraction }
+        if let u0 = c.energyClip {  // training reward only (u is data: the gradient is unchanged in form)
+            for b in residuals.indices where paths.sampleEnergies[b] > u0 {
+                let u = paths.sampleEnergies[b]
+                residuals[b] += u0 + log1p(u - u0) - u
+            }
+        }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         model.zeroGradients()
