@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4
+.PHONY: sample test build deps venv bench clean help alanine-reference reproduce-dw4 reproduce-periodic
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -63,6 +63,12 @@ alanine-reference: build
 ## evaluated against $(REFERENCE)/test_split_DW4.npy (~25 min on 2 cores). Results in out/dw4/.
 reproduce-dw4: build
 	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-dw4.sh out/dw4
+
+## Periodic LJ fluid (N = 16, ρ = 0.5, T* = 2): TB diffusion sampler on the torus vs a long MALA
+## reference and MALA at equal budget; g(r), energy per particle, ESS; N = 64/256 scaling runs
+## (~20 min on 2 cores). Results in out/periodic/.
+reproduce-periodic: build
+	scripts/reproduce-periodic.sh out/periodic
 
 bench: build
 	$(ENSEMBLE) bench

@@ -41,7 +41,7 @@ struct RDFReport: Codable {
               energy per particle: |Δ| = \(String(format: "%.4f", abs(samples.energyPerParticle - reference.energyPerParticle))) (\(String(format: "%.2f", energyDeviationSigma)) σ)
               g(r): max |Δg| = \(String(format: "%.4f", rdfMaxDeviation)), max |Δg|/σ = \(String(format: "%.2f", rdfMaxSigma)), χ²/bin = \(String(format: "%.3f", rdfChiSquaredPerBin))
               energy evaluations: \(energyEvaluations), wall time \(String(format: "%.2f", wallSeconds)) s
-            """
+            """ + ((samples.ess ?? .infinity) < 10 ? "\n  warning: ESS < 10, the weighted error bars (delta method) are not meaningful" : "")
     }
 }
 

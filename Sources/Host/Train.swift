@@ -75,6 +75,10 @@ extension Ensemble {
         var graphCutoff: Double?
         @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u).")
         var energyClip: Double?
+        @Option(help: "With --langevin-preconditioning: norm clip of ∇log π per configuration.")
+        var langevinClip: Double = 100
+        @Option(help: "With --langevin-preconditioning: initial c(t) (σ²/2 starts as an unadjusted Langevin chain for π).")
+        var langevinInit: Double = 0
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
 
@@ -113,6 +117,8 @@ extension Ensemble {
             c.refillEvery = refillEvery
             c.graphCutoff = graphCutoff
             c.energyClip = energyClip
+            c.langevinClip = langevinClip
+            c.langevinInitialScale = langevinInit == 0 ? nil : langevinInit
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil

@@ -37,6 +37,10 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var gradientNormClip = 100.0
     /// f = NN₁(x,t) + c(t)·clip(∇log π(x)), c a learned per-time-step scalar table.
     public var langevinPreconditioning = false
+    /// Initial value of every c_k (0: the drift starts as the network alone). σ²/2 makes the
+    /// untrained process an unadjusted Langevin chain for π with step σ²Δt/2 (f = (σ²/2)∇log π
+    /// with noise σ√Δt).
+    public var langevinInitialScale: Double? = nil
     /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
     public var langevinClip = 100.0
     /// Exploration: extra standard deviation added to the forward policy's noise while

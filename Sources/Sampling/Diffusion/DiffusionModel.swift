@@ -59,7 +59,7 @@ public final class DiffusionModel {
         self.space = space
         network = try EGNN<Double>(configuration: configuration.network(for: space), seed: configuration.seed,
                                    threads: threads)
-        langevinScale = [Double](repeating: 0, count: configuration.timeSteps)
+        langevinScale = [Double](repeating: configuration.langevinInitialScale ?? 0, count: configuration.timeSteps)
     }
 
     public var steps: Int { configuration.timeSteps }
