@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Periodic Lennard-Jones fluid on the torus (README "Periodic systems on the torus"):
 #  1. a long MALA reference (16 chains),
-#  2. a trajectory-balance diffusion sampler with Langevin preconditioning (uniform prior on
+#  2. a log-variance diffusion sampler with Langevin preconditioning (uniform prior on
 #     the box, wrapped Brownian reference, EGNN on minimum-image displacements),
 #  3. 2000 weighted samples → ESS, reweighted energy per particle and g(r) against the
 #     reference (ensemble rdf, error bars), and the same for MALA at the sampler's budget,
@@ -22,21 +22,22 @@ P16=(--plugin lennard-jones --param particles=16 --param density=0.5 --param tem
 "$E" sample "${P16[@]}" --sampler mala --chains 16 --samples 20000 --thin 50 --burn-in 5000 --seed 1 \
     --out "$out/mcmc16.nc" --overwrite | tee "$out/mcmc16.txt"
 
-# 2. Trajectory balance + Langevin preconditioning on the torus.
-"$E" train "${P16[@]}" --method tb --langevin-preconditioning --steps "$steps" --hidden 32 --layers 2 \
+# 2. Log-variance + Langevin preconditioning on the torus (c(t) starts at 0.25 = σ²: an
+#    unadjusted Langevin chain at twice the step of the noise-consistent one).
+"$E" train "${P16[@]}" --method logvar --langevin-preconditioning --steps "$steps" --hidden 32 --layers 2 \
     --batch 16 --time-steps 100 --noise-scale 0.5 --langevin-init 0.25 --langevin-clip 100 --energy-clip 50 --seed 1 \
-    --out "$out/tb16.ckpt" --overwrite | tee "$out/tb16-train.txt"
+    --out "$out/lv16.ckpt" --overwrite | tee "$out/lv16-train.txt"
 
 # 3. 2000 weighted samples; g(r) and energy per particle (U/(Nε) = T*·u/N) against the reference.
-"$E" sample --model "$out/tb16.ckpt" --samples 2000 --seed 2 --out "$out/tb16.nc" --overwrite | tee "$out/tb16-sample.txt"
-"$E" rdf "$out/tb16.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 \
-    --plot "$out/rdf-tb16.svg" --json "$out/rdf-tb16.json" | tee "$out/rdf-tb16.txt"
-"$E" rdf "$out/tb16.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 --unweighted \
-    --json "$out/rdf-tb16-unweighted.json" | tee "$out/rdf-tb16-unweighted.txt"
+"$E" sample --model "$out/lv16.ckpt" --samples 2000 --seed 2 --out "$out/lv16.nc" --overwrite | tee "$out/lv16-sample.txt"
+"$E" rdf "$out/lv16.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 \
+    --plot "$out/rdf-lv16.svg" --json "$out/rdf-lv16.json" | tee "$out/rdf-lv16.txt"
+"$E" rdf "$out/lv16.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 --unweighted \
+    --json "$out/rdf-lv16-unweighted.json" | tee "$out/rdf-lv16-unweighted.txt"
 
 # MALA at the sampler's budget (training + sampling energy evaluations), 16 chains.
-budget=$(( $(grep -o 'energy evaluations: [0-9]*' "$out/tb16-train.txt" | grep -o '[0-9]*$') \
-         + $(grep -o '^energy evaluations: [0-9]*' "$out/tb16-sample.txt" | grep -o '[0-9]*$') ))
+budget=$(( $(grep -o 'energy evaluations: [0-9]*' "$out/lv16-train.txt" | grep -o '[0-9]*$') \
+         + $(grep -o '^energy evaluations: [0-9]*' "$out/lv16-sample.txt" | grep -o '[0-9]*$') ))
 per_chain=$(( budget / 16 ))
 thin=$(( (per_chain / 2) / 125 )); [ "$thin" -ge 1 ] || thin=1
 burn=$(( per_chain - 125 * thin ))
@@ -45,12 +46,17 @@ burn=$(( per_chain - 125 * thin ))
 "$E" rdf "$out/mala16-budget.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 \
     --json "$out/rdf-mala16-budget.json" | tee "$out/rdf-mala16-budget.txt"
 
-# 4. Scaling toward N = 256 (ρ = 0.5, cutoff 2.5σ): a few steps each, graph cutoff 2σ.
+# 4. Scaling toward N = 256 (ρ = 0.5, cutoff 2.5σ): the same process and network, graph cutoff
+#    2σ, batch 4, a few steps each (time per step, ESS, energy per particle vs a short MALA run).
 for n in 64 256; do
   PN=(--plugin lennard-jones --param particles=$n --param density=0.5 --param temperature=2 --param cutoff=2.5)
-  "$E" train "${PN[@]}" --method tb --langevin-preconditioning --steps "${SCALING_STEPS:-20}" --hidden 32 \
-      --layers 2 --batch 8 --time-steps 100 --noise-scale 0.5 --langevin-init 0.25 --energy-clip 50 --graph-cutoff 2 --seed 1 \
-      --out "$out/tb$n.ckpt" --overwrite | tee "$out/tb$n-train.txt"
-  "$E" sample --model "$out/tb$n.ckpt" --samples 64 --seed 2 --out "$out/tb$n.nc" --overwrite | tee "$out/tb$n-sample.txt"
+  "$E" train "${PN[@]}" --method logvar --langevin-preconditioning --steps "${SCALING_STEPS:-3}" --hidden 32 \
+      --layers 2 --batch 4 --time-steps 100 --noise-scale 0.5 --langevin-init 0.25 --energy-clip 50 \
+      --graph-cutoff 2 --seed 1 --out "$out/lv$n.ckpt" --overwrite | tee "$out/lv$n-train.txt"
+  "$E" sample --model "$out/lv$n.ckpt" --samples 32 --seed 2 --out "$out/lv$n.nc" --overwrite | tee "$out/lv$n-sample.txt"
+  "$E" sample "${PN[@]}" --sampler mala --chains 4 --samples 400 --thin 20 --burn-in 2000 --seed 1 \
+      --out "$out/mala$n.nc" --overwrite | tee "$out/mala$n.txt"
+  "$E" rdf "$out/lv$n.nc" --reference "$out/mala$n.nc" "${PN[@]}" --energy-scale 2 \
+      --json "$out/rdf-lv$n.json" | tee "$out/rdf-lv$n.txt"
 done
 echo "results in $out"
