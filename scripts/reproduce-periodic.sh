@@ -13,7 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/out/periodic}"
-steps="${2:-300}"
+steps="${2:-220}"
 E="$root/.build/release/ensemble"
 mkdir -p "$out"
 P16=(--plugin lennard-jones --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55)
