@@ -73,6 +73,8 @@ extension Ensemble {
         var tanhRange: Double?
         @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
         var graphCutoff: Double?
+        @Flag(help: "With --graph-cutoff: cosine envelope ½(cos(πr/r_c)+1) on every edge (continuous drift across the cutoff).")
+        var smoothCutoff = false
         @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u).")
         var energyClip: Double?
         @Option(help: "With --langevin-preconditioning: norm clip of ∇log π per configuration.")
@@ -116,6 +118,7 @@ extension Ensemble {
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
             c.graphCutoff = graphCutoff
+            c.smoothCutoff = smoothCutoff ? true : nil
             c.energyClip = energyClip
             c.langevinClip = langevinClip
             c.langevinInitialScale = langevinInit == 0 ? nil : langevinInit

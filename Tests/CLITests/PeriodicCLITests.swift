@@ -53,7 +53,7 @@ final class PeriodicCLITests: XCTestCase {
         let model = directory.appendingPathComponent("torus.ckpt").path
         let train = try runProcess(exe, ["train"] + system + [
             "--method", "tb", "--langevin-preconditioning", "--steps", "4", "--hidden", "8", "--layers", "1",
-            "--batch", "4", "--time-steps", "5", "--noise-scale", "0.5", "--graph-cutoff", "1.4",
+            "--batch", "4", "--time-steps", "5", "--noise-scale", "0.5", "--graph-cutoff", "1.4", "--smooth-cutoff",
             "--energy-clip", "50", "--out", model, "--threads", "1"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("space: periodic"), train.stdout)
@@ -63,6 +63,7 @@ final class PeriodicCLITests: XCTestCase {
         let edge = pow(8 / 0.3, 1.0 / 3)
         XCTAssertEqual((space["box"] as? [Double])?.first ?? 0, edge, accuracy: 1e-12)
         XCTAssertEqual((checkpoint["configuration"] as! [String: Any])["graphCutoff"] as? Double, 1.4)
+        XCTAssertEqual((checkpoint["configuration"] as! [String: Any])["smoothCutoff"] as? Bool, true)
 
         let samples = directory.appendingPathComponent("torus.nc").path
         let sample = try runProcess(exe, ["sample", "--model", model, "--samples", "12", "--out", samples, "--threads", "1"])

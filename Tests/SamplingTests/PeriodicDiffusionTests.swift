@@ -116,9 +116,15 @@ final class PeriodicDiffusionTests: XCTestCase {
     /// The drift network on the torus: invariant under translations modulo the box,
     /// equivariant under particle permutations and the cubic box's axis swaps and reflections.
     func testPeriodicDriftSymmetries() throws {
+        try checkPeriodicDriftSymmetries(smooth: false)
+        try checkPeriodicDriftSymmetries(smooth: true)
+    }
+
+    func checkPeriodicDriftSymmetries(smooth: Bool) throws {
         let n = 5, d = 3, edge = 3.0
         var c = configuration(.tb)
         c.graphCutoff = 1.4
+        c.smoothCutoff = smooth
         let model = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: n, box: [edge, edge, edge]))
         var rng = SeededGenerator(seed: 21)
         model.networkParameters = model.networkParameters.map { _ in 0.3 * rng.normal() }

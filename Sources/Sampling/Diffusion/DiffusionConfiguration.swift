@@ -69,6 +69,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
     /// input positions, < L/2); nil: every pair at its minimum image.
     public var graphCutoff: Double? = nil
+    /// With a graph cutoff: weight each edge by the cosine envelope ½(cos(πr/r_c) + 1), so the
+    /// drift is continuous when a pair crosses the cutoff (nil/false: hard cutoff).
+    public var smoothCutoff: Bool? = nil
     /// tb/logvar: training reward only — u above this level enters the loss as
     /// u₀ + log(1 + u − u₀), so r⁻¹² overlaps (u ~ 10¹²) do not swamp the batch. The importance
     /// weights always use the true u. nil: no regularisation.
@@ -80,7 +83,8 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
                           aggregation: .sum, tanhRange: tanhRange, box: space.box,
-                          cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred)
+                          cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred,
+                          envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
     }
 
     /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
