@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test build deps venv bench bench-mpi clean help alanine-reference reproduce-dw4 reproduce-lj13
+.PHONY: sample test build deps venv bench bench-mpi clean help alanine-reference reproduce-dw4 reproduce-lj13 reproduce-periodic
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -68,6 +68,12 @@ reproduce-dw4: build
 
 reproduce-lj13: build
 	ENSEMBLE_REFERENCE=$(REFERENCE) scripts/reproduce-table.sh lj13 out/table-lj13
+
+## Periodic LJ fluid (N = 16, ρ = 0.5, T* = 2): TB diffusion sampler on the torus vs a long MALA
+## reference and MALA at equal budget; g(r), energy per particle, ESS; N = 64/256 scaling runs
+## (~20 min on 2 cores). Results in out/periodic/.
+reproduce-periodic: build
+	scripts/reproduce-periodic.sh out/periodic
 
 bench: build
 	$(ENSEMBLE) bench

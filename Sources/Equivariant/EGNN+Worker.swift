@@ -19,6 +19,9 @@ final class Worker<S: TensorScalar> {
     var nodeScale: [S] = []
 
     let feat = Buffer<S>(), xin = Buffer<S>(), x = Buffer<S>(), attribute = Buffer<S>()
+    /// Cosine envelope c_e of each edge's input distance and dc/da (a = r²); unused when hard.
+    let envelope = Buffer<S>(), envelopeSlope = Buffer<S>()
+    let smooth: Bool
     let gradient: Buffer<S>
     // Per layer.
     var hs: [Buffer<S>] = [], diff: [Buffer<S>] = [], radial: [Buffer<S>] = []
@@ -40,6 +43,7 @@ final class Worker<S: TensorScalar> {
         tanhRange = c.tanhRange.map { S($0) }
         mean = c.aggregation == .mean
         removeMean = c.subtractsMean
+        smooth = c.envelope == .cosine && c.cutoff != nil
         gradient = Buffer<S>(layout.count)
         func make() -> [Buffer<S>] { (0..<c.layers).map { _ in Buffer<S>() } }
         hs = make(); diff = make(); radial = make(); s1 = make(); a1 = make(); s2 = make(); m = make()
@@ -93,6 +97,7 @@ final class Worker<S: TensorScalar> {
         let E = edges
         // Storage.
         feat.reserve(N * features); xin.reserve(N * d); x.reserve(N * d); attribute.reserve(E)
+        envelope.reserve(E); envelopeSlope.reserve(E)
         for l in 0..<layerCount {
             hs[l].reserve(N * H); diff[l].reserve(E * d); radial[l].reserve(E)
             s1[l].reserve(E * H); a1[l].reserve(E * H); s2[l].reserve(E * H); m[l].reserve(E * H)
@@ -144,7 +149,18 @@ final class Worker<S: TensorScalar> {
                 }
                 rr[e] = r
             }
-            if l == 0 { attribute.p.update(from: rr, count: E) }
+            if l == 0 {
+                attribute.p.update(from: rr, count: E)
+                if smooth {
+                    // c = ½(cos(πr/r_c) + 1); dc/da = −π sin(πr/r_c) / (4 r_c r), a = r².
+                    let rc = S(configuration.cutoff!), env = envelope.p, slope = envelopeSlope.p
+                    for e in 0..<E {
+                        let r = rr[e].squareRoot(), w = S.pi * r / rc
+                        env[e] = (S.elementaryCos(w) + 1) / 2
+                        slope[e] = r > 0 ? -S.pi * S.elementarySin(w) / (4 * rc * r) : -S.pi * S.pi / (4 * rc * rc)
+                    }
+                }
+            }
             // edgeMessage, first linear split per node: [A | B] = h · [W_src | W_dst].
             S.gemm(transA: false, transB: false, m: N, n: 2 * H, k: H, alpha: 1, a: hl, lda: H,
                    b: p + L.edgeNode, ldb: 2 * H, beta: 0, c: ab.p, ldc: 2 * H)
@@ -172,7 +188,7 @@ final class Worker<S: TensorScalar> {
                 for k in 0..<d {
                     var acc: S = 0
                     for e in rowStart[i]..<rowStart[i + 1] {
-                        acc += df[e * d + k] / (rr[e].squareRoot() + 1) * ps[e]
+                        acc += df[e * d + k] / (rr[e].squareRoot() + 1) * ps[e] * (smooth ? envelope.p[e] : 1)
                     }
                     xs[i * d + k] += scale * acc
                 }
@@ -186,7 +202,12 @@ final class Worker<S: TensorScalar> {
                     out.update(repeating: 0, count: H)
                     for e in rowStart[i]..<rowStart[i + 1] {
                         let row = mm + e * H
-                        for k in 0..<H { out[k] += row[k] }
+                        if smooth {
+                            let c = envelope.p[e]
+                            for k in 0..<H { out[k] += c * row[k] }
+                        } else {
+                            for k in 0..<H { out[k] += row[k] }
+                        }
                     }
                     let scale = nodeScale[i]
                     if scale != 1 { for k in 0..<H { out[k] *= scale } }
@@ -269,11 +290,20 @@ final class Worker<S: TensorScalar> {
                        b: p + wn1, ldb: H, beta: 1, c: ghp, ldc: H)
                 // dL/dm_e from the aggregation.
                 let g2 = gn2.p
+                let mm = m[l].p
                 for i in 0..<N {
                     let scale = nodeScale[i], gi = g2 + i * H
                     for e in rowStart[i]..<rowStart[i + 1] {
                         let row = gm + e * H
-                        for k in 0..<H { row[k] = scale * gi[k] }
+                        if smooth {
+                            // agg_i = scale Σ_e c_e m_e: dL/dm_e = scale c_e g_i, dL/dc_e = scale g_i·m_e.
+                            let c = envelope.p[e], me = mm + e * H
+                            var gcE: S = 0
+                            for k in 0..<H { row[k] = scale * c * gi[k]; gcE += gi[k] * me[k] }
+                            ga[e] += scale * gcE * envelopeSlope.p[e]
+                        } else {
+                            for k in 0..<H { row[k] = scale * gi[k] }
+                        }
                     }
                 }
             } else {
@@ -291,14 +321,17 @@ final class Worker<S: TensorScalar> {
                         gpsi += g * df[e * d + k] * s
                         gnd += g * df[e * d + k]  // g_nd · diff (before ψ)
                     }
-                    // nd = diff·s, ∂nd/∂diff = s·I − (s²/q)·diff diffᵀ.
-                    let psiE = ps[e]
+                    // nd = diff·s, ∂nd/∂diff = s·I − (s²/q)·diff diffᵀ. With the envelope the
+                    // weight is ψ_e c_e: dL/dψ_e = c_e·gpsi, dL/dc_e = ψ_e·gpsi.
+                    let c: S = smooth ? envelope.p[e] : 1
+                    if smooth { ga[e] += ps[e] * gpsi * envelopeSlope.p[e]; gpsi *= c }
+                    let psiE = ps[e] * c
                     let radialTerm = q > 0 ? psiE * s * s / q * gnd : 0
                     for k in 0..<d {
                         gd[e * d + k] = psiE * s * scale * gxp[i * d + k] - radialTerm * df[e * d + k]
                     }
                     if let range = tanhRange {
-                        let t = psiE / range
+                        let t = ps[e] / range
                         gp[e] = gpsi * range * (1 - t * t)
                     } else {
                         gp[e] = gpsi

@@ -7,6 +7,16 @@ public enum Aggregation: String, Codable, Sendable {
     case mean
 }
 
+/// How an edge's weight falls to zero at the graph cutoff r_c.
+public enum CutoffEnvelope: String, Codable, Sendable {
+    /// Every edge inside the cutoff counts fully (the field jumps when a pair crosses r_c).
+    case hard
+    /// Messages and coordinate weights are multiplied by c(r) = ½(cos(π r/r_c) + 1) of the
+    /// input distance (SchNet/DimeNet-style cosine cutoff): the field is continuous (C¹)
+    /// across the cutoff.
+    case cosine
+}
+
 /// How the diffusion time t enters the node features.
 public enum TimeEmbedding: Codable, Equatable, Sendable {
     /// t itself as one feature (DEM `EGNN_dynamics`: h = t·1).
@@ -53,11 +63,13 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     /// Xavier-uniform gain of the last coordinate layer (DEM/EGNN: 0.001, so
     /// the initial vector field is almost zero).
     public var coordinateGain: Double = 0.001
+    /// Weight of an edge near the cutoff (nil: `.hard`). Only with a `cutoff`.
+    public var envelope: CutoffEnvelope? = nil
 
     public init(particles: Int, dimension: Int, hidden: Int = 64, layers: Int = 4,
                 aggregation: Aggregation = .sum, tanhRange: Double? = nil, typeIds: [Int]? = nil,
                 box: [Double]? = nil, cutoff: Double? = nil, timeEmbedding: TimeEmbedding = .scalar,
-                removeMean: Bool? = nil, coordinateGain: Double = 0.001) {
+                removeMean: Bool? = nil, coordinateGain: Double = 0.001, envelope: CutoffEnvelope? = nil) {
         self.particles = particles
         self.dimension = dimension
         self.hidden = hidden
@@ -70,6 +82,7 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
         self.timeEmbedding = timeEmbedding
         self.removeMean = removeMean
         self.coordinateGain = coordinateGain
+        self.envelope = envelope
     }
 
     /// Number of distinct types (max id + 1), 0 without types.
@@ -107,6 +120,7 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
             }
         }
         if let r = tanhRange, !(r > 0) { try fail("tanhRange must be positive") }
+        if envelope == .cosine && cutoff == nil { try fail("a cosine envelope needs a cutoff") }
     }
 }
 

@@ -18,6 +18,6 @@ struct Ensemble: ParsableCommand {
               vmd lj13.pdb lj13.nc
             """,
         version: "0.1.0",
-        subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, Ramachandran.self,
+        subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, RDF.self, Ramachandran.self,
                       Bench.self])
 }

@@ -82,8 +82,16 @@ extension Ensemble {
         var refillEvery: Int = 50
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
+        @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
+        var graphCutoff: Double?
+        @Flag(help: "With --graph-cutoff: cosine envelope ½(cos(πr/r_c)+1) on every edge (continuous drift across the cutoff).")
+        var smoothCutoff = false
         @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u; 0: off).")
         var energyClip: Double = 1e4
+        @Option(help: "With --langevin-preconditioning: norm clip of ∇log π per configuration.")
+        var langevinClip: Double = 100
+        @Option(help: "With --langevin-preconditioning: initial c(t) (σ²/2 starts as an unadjusted Langevin chain for π).")
+        var langevinInit: Double = 0
         @Option(help: "Write the checkpoint every this many steps.")
         var checkpointEvery: Int = 100
         @Option(help: ArgumentHelp(
@@ -129,7 +137,11 @@ extension Ensemble {
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
+            c.graphCutoff = graphCutoff
+            c.smoothCutoff = smoothCutoff ? true : nil
             c.energyClip = energyClip > 0 ? energyClip : nil
+            c.langevinClip = langevinClip
+            c.langevinInitialScale = langevinInit == 0 ? nil : langevinInit
             c.bufferCapacity = max(c.bufferCapacity, batch)
             let range = tanhRange ?? (method == .idem ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil
@@ -210,7 +222,7 @@ extension Ensemble {
             print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
                          model.configuration.method == .tb ? String(format: ", learned log Z %.4f", model.logZ) : ""))
-            print("space: \(model.space.kind.rawValue), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
+            print("space: \(model.space.kind.rawValue)\(model.space.box.map { ", box \($0)" } ?? ""), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
             if let group {
                 print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
@@ -220,11 +232,10 @@ extension Ensemble {
     }
 }
 
-/// The space a sampler of `system` moves in: centred for translation-invariant clusters.
+/// The space a sampler of `system` moves in: the torus when the plugin reports a box,
+/// centred for translation-invariant clusters, else free.
 func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
-    guard system.box == nil else {
-        throw FailureMessage("\(system.plugin.name) is periodic; diffusion samplers support free clusters only so far")
-    }
+    if let box = system.box { return DiffusionSpace(particles: system.particleCount, box: box) }
     var start = system.initialPositions()
     if start == nil {
         var rng = SeededGenerator(seed: 99)

@@ -90,6 +90,9 @@ public struct DiffusionCheckpoint: Codable {
         guard system.coordinateCount == space.coordinateCount else {
             throw DiffusionError.checkpoint("the system has \(system.coordinateCount) coordinates, the model \(space.coordinateCount)")
         }
+        guard system.box == space.box else {
+            throw DiffusionError.checkpoint("the system's box \(system.box.map { "\($0)" } ?? "none") differs from the model's \(space.box.map { "\($0)" } ?? "none")")
+        }
     }
 
     /// Model and trainer, ready to continue.

@@ -21,10 +21,13 @@ public enum SVGPlot {
         public var label: String
         public var x: [Double]
         public var y: [Double]
-        public init(label: String, x: [Double], y: [Double]) {
+        /// Optional error bars: y ± errors[i] drawn as vertical segments.
+        public var errors: [Double]?
+        public init(label: String, x: [Double], y: [Double], errors: [Double]? = nil) {
             self.label = label
             self.x = x
             self.y = y
+            self.errors = errors
         }
         /// y against 0, 1, 2, … (e.g. a loss per step).
         public init(label: String, y: [Double]) {
@@ -135,7 +138,12 @@ public enum SVGPlot {
         let transformed: [[(Double, Double)]] = series.map { s in
             zip(s.x, s.y).map { x, y in (x, logY ? (y > 0 ? log10(y) : .nan) : y) }
         }
-        let points = transformed.joined().filter { $0.0.isFinite && $0.1.isFinite }
+        var points = transformed.joined().filter { $0.0.isFinite && $0.1.isFinite }
+        for s in series where !logY { if let e = s.errors {
+            for (i, (x, y)) in zip(s.x, s.y).enumerated() where i < e.count && e[i].isFinite {
+                points += [(x, y - e[i]), (x, y + e[i])]
+            }
+        } }
         var xs = (points.map(\.0).min() ?? 0)...(points.map(\.0).max() ?? 1)
         var ys = (points.map(\.1).min() ?? 0)...(points.map(\.1).max() ?? 1)
         if xs.upperBound <= xs.lowerBound { xs = (xs.lowerBound - 0.5)...(xs.upperBound + 0.5) }
@@ -154,6 +162,16 @@ public enum SVGPlot {
             }
             body += "<path class=\"series\" data-label=\"\(escape(series[k].label))\" d=\"\(d.trimmingCharacters(in: .whitespaces))\" "
                 + "fill=\"none\" stroke=\"\(color(k))\" stroke-width=\"1.8\" stroke-linejoin=\"round\"/>\n"
+            if let e = series[k].errors, !logY {
+                var bars = ""
+                for (i, (x, y)) in zip(series[k].x, series[k].y).enumerated()
+                where i < e.count && e[i].isFinite && e[i] > 0 && x.isFinite && y.isFinite {
+                    bars += " M\(f(frame.px(x))),\(f(frame.py(y - e[i]))) L\(f(frame.px(x))),\(f(frame.py(y + e[i])))"
+                }
+                if !bars.isEmpty {
+                    body += "<path class=\"errors\" d=\"\(bars.trimmingCharacters(in: .whitespaces))\" stroke=\"\(color(k))\" stroke-width=\"1\"/>\n"
+                }
+            }
         }
         if series.count > 1 || !(series.first?.label.isEmpty ?? true) {
             body += frame.legend(series.enumerated().map { k, s in (s.label, color(k)) })

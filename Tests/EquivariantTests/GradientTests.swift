@@ -83,6 +83,34 @@ final class GradientTests: XCTestCase {
                                     cutoff: 1.2, coordinateGain: 1), seed: 5)
     }
 
+    func testPeriodic3DCosineEnvelope() throws {
+        try check(EGNNConfiguration(particles: 6, dimension: 3, hidden: 5, layers: 3, tanhRange: 2, box: [3, 3, 3],
+                                    cutoff: 1.3, coordinateGain: 1, envelope: .cosine), seed: 7)
+    }
+
+    func testPeriodic2DCosineEnvelopeMean() throws {
+        try check(EGNNConfiguration(particles: 6, dimension: 2, hidden: 4, layers: 2, aggregation: .mean,
+                                    box: [2.5, 3], cutoff: 1.2, coordinateGain: 1, envelope: .cosine), seed: 8)
+    }
+
+    /// A pair crossing the cutoff: the hard graph makes the field jump, the cosine envelope
+    /// keeps it continuous (the change is O(ε)).
+    func testCosineEnvelopeIsContinuousAcrossTheCutoff() throws {
+        for envelope in [CutoffEnvelope.hard, .cosine] {
+            let config = EGNNConfiguration(particles: 3, dimension: 3, hidden: 6, layers: 3, box: [4, 4, 4], cutoff: 1.5,
+                                           coordinateGain: 1, envelope: envelope)
+            let model = try EGNN<Double>(configuration: config, seed: 9, threads: 1)
+            var rng = TestRandom(seed: 9)
+            for i in model.parameters.indices { model.parameters[i] += 0.1 * rng.normal() }
+            func field(_ r: Double) -> [Double] {
+                model.forward(positions: [1, 1, 1, 1 + r, 1, 1, 1.2, 2.1, 1.3], times: [0.5])
+            }
+            let jump = maxAbsDiff(field(1.5 - 1e-7), field(1.5 + 1e-7))
+            if envelope == .hard { XCTAssertGreaterThan(jump, 1e-4, "the hard cutoff jumps") }
+            else { XCTAssertLessThan(jump, 1e-6, "the cosine envelope is continuous") }
+        }
+    }
+
     /// The default (gain 0.001) initial model: gradients still exact.
     func testDefaultInitialisation() throws {
         try check(EGNNConfiguration(particles: 3, dimension: 3, hidden: 4, layers: 2), seed: 6)

@@ -37,6 +37,10 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var gradientNormClip = 100.0
     /// f = NN₁(x,t) + c(t)·clip(∇log π(x)), c a learned per-time-step scalar table.
     public var langevinPreconditioning = false
+    /// Initial value of every c_k (0: the drift starts as the network alone). σ²/2 makes the
+    /// untrained process an unadjusted Langevin chain for π with step σ²Δt/2 (f = (σ²/2)∇log π
+    /// with noise σ√Δt).
+    public var langevinInitialScale: Double? = nil
     /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
     public var langevinClip = 100.0
     /// Exploration: extra standard deviation added to the forward policy's noise while
@@ -62,6 +66,12 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: training steps between two buffer refills by the reverse SDE.
     public var refillEvery = 50
     public var seed: UInt64 = 1
+    /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
+    /// input positions, < L/2); nil: every pair at its minimum image.
+    public var graphCutoff: Double? = nil
+    /// With a graph cutoff: weight each edge by the cosine envelope ½(cos(πr/r_c) + 1), so the
+    /// drift is continuous when a pair crosses the cutoff (nil/false: hard cutoff).
+    public var smoothCutoff: Bool? = nil
     /// tb/logvar: training reward only — u above this level enters the loss as
     /// u₀ + log(1 + u − u₀), so r⁻¹² overlaps (u ~ 10¹²) do not swamp the batch or overflow
     /// its squared residual. The importance weights always use the true u. nil: no
@@ -73,7 +83,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// The EGNN of the drift for a space.
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
-                          aggregation: .sum, tanhRange: tanhRange, removeMean: space.kind == .centred)
+                          aggregation: .sum, tanhRange: tanhRange, box: space.box,
+                          cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred,
+                          envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
     }
 
     /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
@@ -86,6 +98,7 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if !(sigmaMin > 0 && sigmaMax > sigmaMin) { try fail("need 0 < sigma-min < sigma-max") }
         if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
         if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
+        if let graphCutoff, !(graphCutoff > 0) { try fail("graph cutoff must be > 0 (got \(graphCutoff))") }
     }
 }
 

@@ -59,7 +59,7 @@ public final class DiffusionModel {
         self.space = space
         network = try EGNN<Double>(configuration: configuration.network(for: space), seed: configuration.seed,
                                    threads: threads)
-        langevinScale = [Double](repeating: 0, count: configuration.timeSteps)
+        langevinScale = [Double](repeating: configuration.langevinInitialScale ?? 0, count: configuration.timeSteps)
     }
 
     public var steps: Int { configuration.timeSteps }
@@ -70,6 +70,12 @@ public final class DiffusionModel {
     public var scalars: [Double] {
         get { [logZ] + langevinScale }
         set { logZ = newValue[0]; langevinScale = Array(newValue.dropFirst()) }
+    }
+
+    /// The network's field at positions [m, n·d] and times [m] (PIS: NN₁ of the drift;
+    /// iDEM: the score s_θ), for inspection and tests.
+    public func networkField(positions: [Double], times: [Double]) -> [Double] {
+        network.forward(positions: positions, times: times)
     }
 
     // MARK: - PIS drift
@@ -108,22 +114,30 @@ public final class DiffusionModel {
 
     // MARK: - PIS paths
 
+    /// The first step whose drift is computed: 1 when x_0 = 0 (free/centred: every
+    /// equivariant field vanishes there), 0 on the torus (x_0 is uniform).
+    var firstDriftStep: Int { space.isPeriodic ? 0 : 1 }
+
     /// Runs the forward policy for `batch` trajectories. With `exploration` e > 0 the noise
     /// standard deviation is √(σ² + e²) (off-policy); the stored log-weights are always
     /// those of the policy itself (exact only for e = 0).
+    ///
+    /// Periodic spaces: x_0 ~ U(box) (log p_F gets −log V^n), every step is wrapped, and the
+    /// kernels are wrapped Gaussians (`DiffusionSpace.logKernel`).
     public func samplePIS(batch: Int, system: EnergySystem, rng: inout SeededGenerator,
                           exploration: Double = 0) throws -> DiffusionPaths {
         let stride = space.coordinateCount, K = steps, sigma = configuration.noiseScale
         let precondition = configuration.langevinPreconditioning
-        var x = [Double](repeating: 0, count: batch * stride)
+        var x = space.initialStates(batch: batch, rng: &rng)
         var states = [x]
-        var gradients: [[Double]] = [[]]
-        var logPF = [Double](repeating: 0, count: batch)
+        var gradients: [[Double]] = []
+        var logPF = [Double](repeating: -space.logVolume, count: batch)
         let variance = sigma * sigma * dt
         let scale = (sigma * sigma + exploration * exploration).squareRoot() * dt.squareRoot()
+        var r = [Double](repeating: 0, count: batch * stride)
         for k in 0..<K {
             var f = [Double](repeating: 0, count: batch * stride)
-            if k > 0 {
+            if k >= firstDriftStep {
                 var g: [Double]? = nil
                 if precondition {
                     g = try system.evaluate(x, batch: batch, withGradients: true).gradients
@@ -132,20 +146,17 @@ public final class DiffusionModel {
                     gradients.append([])
                 }
                 f = drift(x, stepIndex: [Int](repeating: k, count: batch), energyGradient: g).drift
+            } else {
+                gradients.append([])
             }
             let e = space.noise(batch: batch, rng: &rng)
             var next = x
-            for b in 0..<batch {
-                var sq = 0.0
-                for i in 0..<stride {
-                    let j = b * stride + i
-                    next[j] = x[j] + f[j] * dt + scale * e[j]
-                    let r = next[j] - x[j] - f[j] * dt
-                    sq += r * r
-                }
-                logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
+            for j in next.indices {
+                next[j] = x[j] + f[j] * dt + scale * e[j]
+                r[j] = next[j] - x[j] - f[j] * dt
             }
-            space.project(&next)
+            for b in 0..<batch { logPF[b] += space.logKernel(&r, configuration: b, variance: variance) }
+            space.constrain(&next)
             x = next
             states.append(x)
         }
@@ -156,44 +167,49 @@ public final class DiffusionModel {
                               energyGradients: gradients, logWeights: logWeights)
     }
 
-    /// log p_B(τ | x_K) of the pinned Brownian reference.
+    /// log p_B(τ | x_K) of the reference process.
+    ///
+    /// - free, centred: the pinned Brownian bridge to 0,
+    ///   Σ_{k≥1} log N(x_k; (t_k/t_{k+1}) x_{k+1}, σ²Δt t_k/t_{k+1}).
+    /// - periodic: the reference starts uniform and takes wrapped Brownian steps, which leaves
+    ///   the uniform law invariant, so its time reversal is the same wrapped Brownian motion:
+    ///   Σ_{k=0}^{K−1} log WN(x_k − x_{k+1}; σ²Δt), and its x_K-marginal is uniform.
     public func backwardLogDensity(_ states: [[Double]], batch: Int) -> [Double] {
         let stride = space.coordinateCount, sigma = configuration.noiseScale
         var out = [Double](repeating: 0, count: batch)
-        for k in 1..<steps {
-            let ratio = time(k) / time(k + 1), variance = sigma * sigma * dt * ratio
+        var r = [Double](repeating: 0, count: batch * stride)
+        for k in (space.isPeriodic ? 0 : 1)..<steps {
+            let ratio = space.isPeriodic ? 1 : time(k) / time(k + 1), variance = sigma * sigma * dt * ratio
             let a = states[k], b = states[k + 1]
-            for t in 0..<batch {
-                var sq = 0.0
-                for i in 0..<stride { let r = a[t * stride + i] - ratio * b[t * stride + i]; sq += r * r }
-                out[t] += space.logNormal(squaredDistance: sq, variance: variance)
-            }
+            for j in r.indices { r[j] = a[j] - ratio * b[j] }
+            for t in 0..<batch { out[t] += space.logKernel(&r, configuration: t, variance: variance) }
         }
         return out
     }
 
     /// Trajectories made by the reference's backward process from given samples x_K
-    /// (the off-policy trajectories of the replay buffer).
+    /// (the off-policy trajectories of the replay buffer). Periodic: wrapped Brownian steps
+    /// down to x_0.
     public func backwardPaths(from samples: [Double], energies: [Double], system: EnergySystem,
                               rng: inout SeededGenerator) throws -> DiffusionPaths {
         let stride = space.coordinateCount, K = steps, sigma = configuration.noiseScale
-        let batch = energies.count
+        let batch = energies.count, first = firstDriftStep
         var states = [[Double]](repeating: [], count: K + 1)
         states[K] = samples
         states[0] = [Double](repeating: 0, count: batch * stride)
-        for k in Swift.stride(from: K - 1, through: 1, by: -1) {
-            let ratio = time(k) / time(k + 1), sd = (sigma * sigma * dt * ratio).squareRoot()
+        for k in Swift.stride(from: K - 1, through: first == 0 ? 0 : 1, by: -1) {
+            let ratio = first == 0 ? 1 : time(k) / time(k + 1), sd = (sigma * sigma * dt * ratio).squareRoot()
             let e = space.noise(batch: batch, rng: &rng)
             var x = states[k + 1]
             for j in x.indices { x[j] = ratio * x[j] + sd * e[j] }
-            space.project(&x)
+            space.constrain(&x)
             states[k] = x
         }
         var gradients: [[Double]] = [[Double]](repeating: [], count: K)
         if configuration.langevinPreconditioning {
-            let all = Array(states[1..<K].joined())
-            let g = try system.evaluate(all, batch: batch * (K - 1), withGradients: true).gradients
-            for k in 1..<K { gradients[k] = Array(g[((k - 1) * batch * stride)..<(k * batch * stride)]) }
+            let all = Array(states[first..<K].joined())
+            let g = try system.evaluate(all, batch: batch * (K - first), withGradients: true).gradients
+            for k in first..<K { gradients[k] = Array(g[((k - first) * batch * stride)..<((k - first + 1) * batch * stride)]) }
         }
         var paths = DiffusionPaths(batch: batch, states: states, sampleEnergies: energies,
                                    energyGradients: gradients, logWeights: [])
@@ -202,36 +218,30 @@ public final class DiffusionModel {
     }
 
     /// r(τ) = log p_F(τ) − log p_B(τ | x_K) + u(x_K) for every path, with one network
-    /// forward over all states k = 1…K−1 (kept for `backpropagate`).
+    /// forward over all states k = first…K−1 (kept for `backpropagate`).
     public func pathResiduals(_ paths: DiffusionPaths) -> [Double] {
         let stride = space.coordinateCount, K = steps, batch = paths.batch, sigma = configuration.noiseScale
+        let first = firstDriftStep
         let variance = sigma * sigma * dt
-        let all = Array(paths.states[1..<K].joined())
-        let index = (1..<K).flatMap { [Int](repeating: $0, count: batch) }
-        let gradient: [Double]? = configuration.langevinPreconditioning ? Array(paths.energyGradients[1..<K].joined()) : nil
+        let all = Array(paths.states[first..<K].joined())
+        let index = (first..<K).flatMap { [Int](repeating: $0, count: batch) }
+        let gradient: [Double]? = configuration.langevinPreconditioning ? Array(paths.energyGradients[first..<K].joined()) : nil
         let (f, clipped) = drift(all, stepIndex: index, energyGradient: gradient)
         clippedGradients = clipped
         savedBatch = batch
         residualDirections = [Double](repeating: 0, count: f.count)
-        var logPF = [Double](repeating: 0, count: batch)
-        // k = 0: zero drift.
-        for b in 0..<batch {
-            var sq = 0.0
-            for i in 0..<stride { let r = paths.states[1][b * stride + i] - paths.states[0][b * stride + i]; sq += r * r }
-            logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
+        var logPF = [Double](repeating: -space.logVolume, count: batch)
+        var r = [Double](repeating: 0, count: batch * stride)
+        if first == 1 {  // k = 0: zero drift at the origin.
+            for j in r.indices { r[j] = paths.states[1][j] - paths.states[0][j] }
+            for b in 0..<batch { logPF[b] += space.logKernel(&r, configuration: b, variance: variance) }
         }
-        for k in 1..<K {
+        for k in first..<K {
             let x = paths.states[k], y = paths.states[k + 1]
-            for b in 0..<batch {
-                var sq = 0.0
-                let base = ((k - 1) * batch + b) * stride
-                for i in 0..<stride {
-                    let r = y[b * stride + i] - x[b * stride + i] - f[base + i] * dt
-                    residualDirections[base + i] = r / (sigma * sigma)  // d log N / d f
-                    sq += r * r
-                }
-                logPF[b] += space.logNormal(squaredDistance: sq, variance: variance)
-            }
+            let offset = (k - first) * batch * stride
+            for j in r.indices { r[j] = y[j] - x[j] - f[offset + j] * dt }
+            for b in 0..<batch { logPF[b] += space.logKernel(&r, configuration: b, variance: variance) }
+            for j in r.indices { residualDirections[offset + j] = r[j] / (sigma * sigma) }  // d log p / d f
         }
         let logPB = backwardLogDensity(paths.states, batch: batch)
         return (0..<batch).map { logPF[$0] - logPB[$0] + paths.sampleEnergies[$0] }
@@ -240,18 +250,18 @@ public final class DiffusionModel {
     /// Back-propagates dL/dr (per path) through the last `pathResiduals`: adds dL/dθ into
     /// `network.gradients` and returns dL/dc (Langevin table, K entries).
     public func backpropagate(residualGradient dr: [Double]) -> [Double] {
-        let stride = space.coordinateCount, batch = savedBatch, K = steps
+        let stride = space.coordinateCount, batch = savedBatch, K = steps, first = firstDriftStep
         precondition(dr.count == batch)
         var outputGradient = residualDirections
-        for k in 1..<K { for b in 0..<batch {
-            let base = ((k - 1) * batch + b) * stride
+        for k in first..<K { for b in 0..<batch {
+            let base = ((k - first) * batch + b) * stride
             for i in 0..<stride { outputGradient[base + i] *= dr[b] }
         } }
         network.backward(outputGradient: outputGradient)
         var tableGradient = [Double](repeating: 0, count: K)
         if configuration.langevinPreconditioning {
-            for k in 1..<K { for b in 0..<batch {
-                let base = ((k - 1) * batch + b) * stride
+            for k in first..<K { for b in 0..<batch {
+                let base = ((k - first) * batch + b) * stride
                 var s = 0.0
                 for i in 0..<stride { s += outputGradient[base + i] * clippedGradients[base + i] }
                 tableGradient[k] += s
@@ -272,22 +282,31 @@ public final class DiffusionModel {
         2 * sigma(t) * sigma(t) * log(configuration.sigmaMax / configuration.sigmaMin)
     }
 
-    /// Reverse SDE (Euler–Maruyama) from x_K ~ N(0, σ_max²) down to t = 0, with the
-    /// path-measure importance weight (SAMPLERS.md, iDEM):
-    ///     log w = −u(x_0) + Σ log q(x_{k+1}|x_k) − log N(x_K; 0, σ_max²) − Σ log p_θ(x_k|x_{k+1}),
-    ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + g² s_θ Δt, g² Δt) at t_{k+1}.
-    /// The returned `states` run from noise to sample (states.last = x_0).
+    /// Reverse SDE (Euler–Maruyama) from x_K ~ N(0, σ_max²) (periodic: x_K ~ U(box)) down to
+    /// t = 0, with the path-measure importance weight (SAMPLERS.md, iDEM):
+    ///     log w = −u(x_0) + Σ log q(x_{k+1}|x_k) − log p_prior(x_K) − Σ log p_θ(x_k|x_{k+1}),
+    ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + g² s_θ Δt, g² Δt) at t_{k+1}
+    /// (wrapped Gaussians on the torus). The returned `states` run from noise to sample
+    /// (states.last = x_0).
     public func sampleReverseSDE(batch: Int, system: EnergySystem, rng: inout SeededGenerator) throws -> DiffusionPaths {
         let stride = space.coordinateCount, K = steps
         let smax = configuration.sigmaMax
-        var x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
-        var states = [x]
+        var x: [Double]
         var logW = [Double](repeating: 0, count: batch)
-        for b in 0..<batch {
-            var sq = 0.0
-            for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
-            logW[b] -= space.logNormal(squaredDistance: sq, variance: smax * smax)
+        if space.isPeriodic {
+            x = space.initialStates(batch: batch, rng: &rng)
+            for b in 0..<batch { logW[b] += space.logVolume }
+        } else {
+            x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
+            for b in 0..<batch {
+                var sq = 0.0
+                for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
+                logW[b] -= space.logNormal(squaredDistance: sq, variance: smax * smax)
+            }
         }
+        var states = [x]
+        var rModel = [Double](repeating: 0, count: batch * stride)
+        var rForward = rModel
         for k in Swift.stride(from: K, through: 1, by: -1) {
             let t = time(k), g2 = diffusionSquared(t)
             let score = network.forward(positions: x, times: [Double](repeating: t, count: batch))
@@ -295,20 +314,16 @@ public final class DiffusionModel {
             var next = x
             let sd = (g2 * dt).squareRoot()
             let qVariance = sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))
-            for b in 0..<batch {
-                var sqModel = 0.0, sqForward = 0.0
-                for i in 0..<stride {
-                    let j = b * stride + i
-                    next[j] = x[j] + g2 * score[j] * dt + sd * e[j]
-                    let r = next[j] - x[j] - g2 * score[j] * dt
-                    sqModel += r * r
-                    let q = x[j] - next[j]
-                    sqForward += q * q
-                }
-                logW[b] += space.logNormal(squaredDistance: sqForward, variance: qVariance)
-                    - space.logNormal(squaredDistance: sqModel, variance: g2 * dt)
+            for j in next.indices {
+                next[j] = x[j] + g2 * score[j] * dt + sd * e[j]
+                rModel[j] = next[j] - x[j] - g2 * score[j] * dt
+                rForward[j] = x[j] - next[j]
             }
-            space.project(&next)
+            for b in 0..<batch {
+                logW[b] += space.logKernel(&rForward, configuration: b, variance: qVariance)
+                    - space.logKernel(&rModel, configuration: b, variance: g2 * dt)
+            }
+            space.constrain(&next)
             x = next
             states.append(x)
         }

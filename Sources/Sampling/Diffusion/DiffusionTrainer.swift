@@ -235,6 +235,7 @@ public final class DiffusionTrainer {
         let noise = model.space.noise(batch: batch, rng: &state.rng)
         var xt = x0
         for b in 0..<batch { let s = model.sigma(times[b]); for i in 0..<stride { xt[b * stride + i] += s * noise[b * stride + i] } }
+        model.space.constrain(&xt)  // periodic: wrapped noise (the energy is periodic, so S_K carries over)
         let draws = model.space.noise(batch: batch * m, rng: &state.rng)
         var y = [Double](repeating: 0, count: batch * m * stride)
         for b in 0..<batch {
@@ -243,6 +244,7 @@ public final class DiffusionTrainer {
                 y[(b * m + j) * stride + i] = xt[b * stride + i] + s * draws[(b * m + j) * stride + i]
             } }
         }
+        model.space.constrain(&y)
         let (u, g) = try system.evaluate(y, batch: batch * m, withGradients: true)
         var target = [Double](repeating: 0, count: batch * stride)
         for b in 0..<batch {

@@ -23,7 +23,7 @@ public enum LocalSearch {
             let e = space.noise(batch: batch, rng: &rng)
             var y = x
             for j in y.indices { y[j] = x[j] - h * g[j] + (2 * h).squareRoot() * e[j] }
-            space.project(&y)
+            space.constrain(&y)
             var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
             space.project(&gy)
             var acceptedNow = 0
@@ -31,7 +31,7 @@ public enum LocalSearch {
                 var forward = 0.0, backward = 0.0
                 for i in 0..<stride {
                     let j = b * stride + i
-                    let delta = y[j] - x[j]
+                    let delta = space.residual(y[j] - x[j], index: i)
                     let f = delta + h * g[j], r = -delta + h * gy[j]
                     forward += f * f
                     backward += r * r
