@@ -27,9 +27,10 @@ def fmt(values, digits=2):
     values = [v for v in values if v == v]
     if not values:
         return "—"
+    f = (lambda v: f"{v:.1e}") if max(abs(v) for v in values) >= 1e4 else (lambda v: f"{v:.{digits}f}")
     if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+        return f(values[0])
+    return f"{f(statistics.mean(values))} ± {f(statistics.stdev(values))}"
 
 
 def fmt_count(values):
