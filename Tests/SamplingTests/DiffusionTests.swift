@@ -99,6 +99,23 @@ final class DiffusionTests: XCTestCase {
         XCTAssertLessThan(abs(model.logZ - logZ), 0.1, "TB's learned log Z_θ")
     }
 
+    /// A drift that overflows stops the process with its own error (naming the time step), before
+    /// non-finite positions reach the plugin; the trainer reports it as a non-finite step.
+    func testDivergingDriftStopsWithAClearError() throws {
+        let system = try harmonicSystem("k=1 temperature=1 particles=3 dimension=2")
+        let model = try DiffusionModel(configuration: smallConfiguration(.tb),
+                                       space: DiffusionSpace(particles: 3, dimension: 2, kind: .free))
+        model.networkParameters = model.networkParameters.map { $0 * 1e200 }
+        var rng = SeededGenerator(seed: 4)
+        XCTAssertThrowsError(try model.samplePIS(batch: 8, system: system, rng: &rng)) { error in
+            guard case DiffusionError.divergedPositions = error else { return XCTFail("got \(error)") }
+        }
+        let trainer = DiffusionTrainer(model: model, system: system)
+        XCTAssertThrowsError(try trainer.step()) { error in
+            XCTAssertTrue("\(error)".contains("non-finite positions"), "\(error)")
+        }
+    }
+
     /// dL/dθ and dL/dc (Langevin table) against central finite differences of the TB loss.
     func testPathGradientsMatchFiniteDifferences() throws {
         let system = try doubleWellSystem()

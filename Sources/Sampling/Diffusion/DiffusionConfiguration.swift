@@ -107,6 +107,8 @@ public enum DiffusionError: Error, CustomStringConvertible {
     case invalidConfiguration(String)
     case nonFinite(step: Int, what: String)
     case checkpoint(String)
+    /// The process left the finite numbers (the drift diverged) at this time step.
+    case divergedPositions(timeStep: Int)
 
     public var description: String {
         switch self {
@@ -114,6 +116,8 @@ public enum DiffusionError: Error, CustomStringConvertible {
         case .nonFinite(let step, let what):
             return "training stopped at step \(step): non-finite \(what); try a smaller --learning-rate"
         case .checkpoint(let s): return "checkpoint: \(s)"
+        case .divergedPositions(let k):
+            return "the drift sent positions to a non-finite value at time step \(k); a tanh-bounded network (--tanh-range 15) or a smaller --learning-rate avoids it"
         }
     }
 }

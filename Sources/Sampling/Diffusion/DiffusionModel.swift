@@ -157,6 +157,7 @@ public final class DiffusionModel {
             }
             for b in 0..<batch { logPF[b] += space.logKernel(&r, configuration: b, variance: variance) }
             space.constrain(&next)
+            guard next.allSatisfy(\.isFinite) else { throw DiffusionError.divergedPositions(timeStep: k) }
             x = next
             states.append(x)
         }
@@ -324,6 +325,7 @@ public final class DiffusionModel {
                     - space.logKernel(&rModel, configuration: b, variance: g2 * dt)
             }
             space.constrain(&next)
+            guard next.allSatisfy(\.isFinite) else { throw DiffusionError.divergedPositions(timeStep: k) }
             x = next
             states.append(x)
         }

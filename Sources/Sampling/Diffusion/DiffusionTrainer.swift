@@ -134,9 +134,13 @@ public final class DiffusionTrainer {
     public func step() throws -> StepReport {
         let clock = ContinuousClock.now
         var report: StepReport
-        switch configuration.method {
-        case .tb, .logvar: report = try pathStep()
-        case .idem: report = try denoisingStep()
+        do {
+            switch configuration.method {
+            case .tb, .logvar: report = try pathStep()
+            case .idem: report = try denoisingStep()
+            }
+        } catch DiffusionError.divergedPositions(let k) {
+            throw DiffusionError.nonFinite(step: state.step, what: "positions (the drift diverged at time step \(k); --tanh-range 15 bounds it)")
         }
         state.step += 1
         state.energyEvaluations = energyEvaluations
