@@ -68,24 +68,21 @@ final class MPITransport: Transport {
     }
 
     func broadcast(_ values: [Double], root: Int) -> [Double] {
-        var count = Int32(values.count)
-        MPI_Bcast(&count, 1, ensemble_mpi_int(), Int32(root), comm)
-        var buffer = rank == root ? values : [Double](repeating: 0, count: Int(count))
-        if count > 0 {
-            buffer.withUnsafeMutableBufferPointer { b in
-                _ = MPI_Bcast(b.baseAddress, count, ensemble_mpi_double(), Int32(root), comm)
-            }
-        }
-        return buffer
+        broadcast(values, datatype: ensemble_mpi_double(), root: root)
     }
 
     func broadcast(bytes: [UInt8], root: Int) -> [UInt8] {
-        var count = Int32(bytes.count)
+        broadcast(bytes, datatype: ensemble_mpi_byte(), root: root)
+    }
+
+    /// The root's array on every rank: its length first, then the elements.
+    private func broadcast<T: Numeric>(_ values: [T], datatype: MPI_Datatype, root: Int) -> [T] {
+        var count = Int32(values.count)
         MPI_Bcast(&count, 1, ensemble_mpi_int(), Int32(root), comm)
-        var buffer = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count))
+        var buffer = rank == root ? values : [T](repeating: 0, count: Int(count))
         if count > 0 {
             buffer.withUnsafeMutableBufferPointer { b in
-                _ = MPI_Bcast(b.baseAddress, count, ensemble_mpi_byte(), Int32(root), comm)
+                _ = MPI_Bcast(b.baseAddress, count, datatype, Int32(root), comm)
             }
         }
         return buffer
