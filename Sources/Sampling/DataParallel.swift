@@ -84,11 +84,19 @@ public final class DataParallelGroup {
         return joined!
     }
 
-    /// Every rank's path residuals in shard order, and where this rank's begin.
-    func allResiduals(_ local: [Double]) throws -> (all: [Double], offset: Int) {
-        let parts = try communicator.allGather(local)
-        let offset = parts[..<communicator.rank].reduce(0) { $0 + $1.count }
-        return (Array(parts.joined()), offset)
+    /// Every rank's path residuals (as trained on) and log-weights (exact), in shard order, from
+    /// one all-gather; and where this rank's begin.
+    func allResiduals(_ residuals: [Double], logWeights: [Double]) throws
+        -> (residuals: [Double], logWeights: [Double], offset: Int) {
+        precondition(residuals.count == logWeights.count)
+        let parts = try communicator.allGather(residuals + logWeights)
+        let offset = parts[..<communicator.rank].reduce(0) { $0 + $1.count / 2 }
+        var all: [Double] = [], weights: [Double] = []
+        for part in parts {
+            all += part[..<(part.count / 2)]
+            weights += part[(part.count / 2)...]
+        }
+        return (all, weights, offset)
     }
 
     /// Sums the network's gradients and the Langevin table's over ranks (rank order).

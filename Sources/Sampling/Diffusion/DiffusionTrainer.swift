@@ -93,6 +93,8 @@ public final class DiffusionTrainer {
     private var baseGradient: Int
 
     public var configuration: DiffusionConfiguration { model.configuration }
+    /// The part of the batch this process handles: all of it, or its ranks' share.
+    var localBatch: Int { group?.share(of: configuration.batch) ?? configuration.batch }
 
     /// A fresh run.
     public init(model: DiffusionModel, system: EnergySystem, explorationHorizon: Int = 1000) {
@@ -156,7 +158,7 @@ public final class DiffusionTrainer {
     // MARK: - Trajectory balance / log-variance
 
     private func pathStep() throws -> StepReport {
-        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
+        let c = configuration, batch = localBatch
         let fromBuffer = c.useBuffer && state.step % 2 == 1 && state.buffer.count >= batch
         let paths: DiffusionPaths
         var ess = Double.nan
@@ -185,10 +187,7 @@ public final class DiffusionTrainer {
             }
         }
         var weights = exact.map { -$0 }
-        if let group {  // every rank's, in shard order (both gathers on every rank, always)
-            (residuals, offset) = try group.allResiduals(residuals)
-            weights = try group.allResiduals(weights).all
-        }
+        if let group { (residuals, weights, offset) = try group.allResiduals(residuals, logWeights: weights) }
         if !fromBuffer { ess = ImportanceWeights(logWeights: weights).effectiveSampleFraction }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
@@ -217,7 +216,7 @@ public final class DiffusionTrainer {
 
     /// MALA on prioritised buffer samples; the results enter the buffer.
     private func localSearch() throws {
-        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
+        let c = configuration, batch = localBatch
         let indices = state.buffer.sampleIndices(batch, priority: c.rankPriority, rng: &state.rng)
         var x = state.buffer.gather(indices)
         let result = try LocalSearch.mala(&x, batch: batch, steps: c.localSearchSteps,
@@ -232,7 +231,7 @@ public final class DiffusionTrainer {
     /// their Monte-Carlo score targets S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)),
     /// y_j = x_t + σ(t) ε_j, norm-clipped at `scoreClip`.
     public func denoisingBatch() throws -> DenoisingBatch {
-        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch, stride = model.space.coordinateCount, m = c.monteCarloSamples
+        let c = configuration, batch = localBatch, stride = model.space.coordinateCount, m = c.monteCarloSamples
         let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
         let times = (0..<batch).map { _ in state.rng.uniform() }
@@ -288,7 +287,7 @@ public final class DiffusionTrainer {
     }
 
     private func denoisingStep() throws -> StepReport {
-        let c = configuration, batch = group?.share(of: c.batch) ?? c.batch
+        let c = configuration, batch = localBatch
         var ess = Double.nan
         if state.step % c.refillEvery == 0 || state.buffer.count < batch {
             let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
