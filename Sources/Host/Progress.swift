@@ -1,6 +1,8 @@
+import Distributed
 import Foundation
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal, and under mpirun
+/// by rank 0 alone.
 final class ProgressBar {
     let label: String
     let total: Int
@@ -8,7 +10,7 @@ final class ProgressBar {
     private let start = Date()
     private var lastDraw = Date.distantPast
 
-    init(label: String, total: Int, enabled: Bool = isatty(STDERR_FILENO) == 1) {
+    init(label: String, total: Int, enabled: Bool = Communicator.world.isRoot && isatty(STDERR_FILENO) == 1) {
         self.label = label
         self.total = max(total, 1)
         self.enabled = enabled

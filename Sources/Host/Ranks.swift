@@ -26,3 +26,9 @@ func onEveryRank<T>(_ world: Communicator, _ body: () throws -> T) throws -> T {
     world.finish()
     return result
 }
+
+extension Communicator {
+    /// Threads of a diffusion sampler's network for `--threads T`: T per rank under mpirun;
+    /// alone at most 2, the network's threads before ranks existed (single-process runs unchanged).
+    func networkThreads(_ threads: Int) -> Int { isDistributed ? threads : min(2, threads) }
+}

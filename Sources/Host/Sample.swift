@@ -159,8 +159,7 @@ extension Ensemble {
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
-            let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps,
-                                       enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
+            let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
             let summary: MCMCSummary
@@ -236,12 +235,12 @@ extension Ensemble.Sample {
         let diffusion: DiffusionModel
         do {
             try checkpoint.check(system: energySystem)
-            diffusion = try checkpoint.makeModel(threads: world.isDistributed ? threads : min(2, threads))
+            diffusion = try checkpoint.makeModel(threads: world.networkThreads(threads))
         } catch { throw FailureMessage("\(error)") }
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
-        let progress = ProgressBar(label: "sampling", total: share, enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
+        let progress = ProgressBar(label: "sampling", total: share)
         Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         while u.count < share && !Interrupt.isRequested {

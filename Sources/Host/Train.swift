@@ -157,8 +157,7 @@ extension Ensemble {
         /// rank 0 writes the checkpoint and prints.
         func train(world: Communicator) throws {
             let energySystem = try system.makeSystem()
-            // The network's threads: --threads per rank under mpirun; alone at most 2 (as before).
-            let networkThreads = world.isDistributed ? system.threads : min(2, system.threads)
+            let networkThreads = world.networkThreads(system.threads)
             let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)
@@ -185,8 +184,7 @@ extension Ensemble {
                 ? DataParallelGroup(communicator: world, shards: shardCount) : nil
             group?.attach(trainer)
             let target = steps ?? Int.max
-            let progress = ProgressBar(label: "training", total: steps ?? energyBudget!,
-                                       enabled: world.isRoot && isatty(STDERR_FILENO) == 1)
+            let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
             Interrupt.install()
             let clock = ContinuousClock.now
             var lastESS = Double.nan, lastLoss = Double.nan
