@@ -29,7 +29,7 @@ case "$system" in
     plugin=(--plugin double-well); reference="$refdir/test_split_DW4.npy"
     steps="${STEPS:-600}"; idem_steps="${IDEM_STEPS:-10000}"
     net=(--hidden 32 --layers 3 --time-steps 30)
-    path_batch=(64); idem_extra=(--batch 64 --monte-carlo-samples 100 --refill-every 50)
+    path_args=(--batch 64); idem_extra=(--batch 64 --monte-carlo-samples 100 --refill-every 50)
     mcmc=(--sampler mala); mcmc_chains=100; mcmc_replicas=1 ;;
   lj13)
     plugin=(--plugin lennard-jones --param preset=lj13); reference="$refdir/test_split_LJ13-1000.npy"
@@ -37,7 +37,7 @@ case "$system" in
     net=(--hidden 32 --layers 3 --time-steps 30)
     # Path methods: reference σ = 1 (LJ-13's coordinate spread; σ = 2 puts most reference
     # samples on overlapping pairs) and the EGNN's tanh-bounded coordinate weights.
-    path_batch=(32 --noise-scale 1 --tanh-range 15)
+    path_args=(--batch 32 --noise-scale 1 --tanh-range 15)
     idem_extra=(--batch 32 --monte-carlo-samples 100 --refill-every 25)
     mcmc=(--sampler pt --replicas 8 --max-temperature 5); mcmc_chains=8; mcmc_replicas=8 ;;
   *) echo "unknown system '$system' (dw4 or lj13)" >&2; exit 2 ;;
@@ -58,7 +58,7 @@ run_one() {
   if [ "$method" = idem ]; then
     args+=("${idem_extra[@]}" --steps "$idem_steps" --checkpoint-every 1000)
   else
-    args+=(--batch "${path_batch[@]}" --steps "$steps" --checkpoint-every 100)
+    args+=("${path_args[@]}" --steps "$steps" --checkpoint-every 100)
   fi
   # An interrupted run continues from its last checkpoint (bit for bit).
   local start=(--overwrite); [ -f "$out/$name.ckpt" ] && start=(--resume)

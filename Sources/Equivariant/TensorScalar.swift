@@ -196,4 +196,4 @@ public func fastExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
 
 /// Whether `Float.gemmBiasSiLU` uses the fused micro-kernel (default on;
 /// `EQUIVARIANT_BLAS_ONLY=1` in the environment turns it off, for comparison).
-nonisolated(unsafe) let useMicroKernel: Bool = ProcessInfo.processInfo.environment["EQUIVARIANT_BLAS_ONLY"] != "1"
+let useMicroKernel: Bool = ProcessInfo.processInfo.environment["EQUIVARIANT_BLAS_ONLY"] != "1"
