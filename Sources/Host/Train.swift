@@ -36,7 +36,7 @@ extension Ensemble {
                 """)
 
         @OptionGroup var system: SystemOptions
-        @Option(help: "Objective: idem, tb or logvar.")
+        @Option(help: "Objective: idem, tb, logvar or dsm (denoising score matching on parallel-tempering data).")
         var method: DiffusionMethod
         @Flag(help: "Drift = NN(x,t) + c(t)·clip(∇log π(x)) (tb, logvar).")
         var langevinPreconditioning = false
@@ -78,8 +78,24 @@ extension Ensemble {
         var sigmaMax: Double = 3
         @Option(help: "idem: Monte-Carlo draws per score target.")
         var monteCarloSamples: Int = 100
-        @Option(help: "idem: training steps between buffer refills by the reverse SDE.")
-        var refillEvery: Int = 50
+        @Option(help: "idem: training steps between buffer refills by the reverse SDE (DEM: 100).")
+        var refillEvery: Int = 100
+        @Option(help: "idem: samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000).")
+        var refillSamples: Int = 1000
+        @Option(help: "idem: prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024).")
+        var initialBuffer: Int = 1024
+        @Option(help: "dsm: parallel-tempering configurations at the target to learn from (their evaluations count in the budget).")
+        var dataSamples: Int = 2000
+        @Option(help: "dsm: PT temperatures per ladder for the data.")
+        var dataReplicas: Int = 8
+        @Option(help: "dsm: highest PT temperature (× kT) for the data.")
+        var dataMaxTemperature: Double = 5
+        @Option(help: "dsm: PT ladders (independent chains) for the data.")
+        var dataChains: Int = 8
+        @Option(help: "dsm: PT steps per chain before recording (step sizes adapt).")
+        var dataBurnIn: Int = 20000
+        @Option(help: "dsm: record every K-th PT step of each chain.")
+        var dataThin: Int = 100
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
         @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
@@ -88,8 +104,8 @@ extension Ensemble {
         var smoothCutoff = false
         @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u; 0: off).")
         var energyClip: Double = 1e4
-        @Option(help: "With --langevin-preconditioning: norm clip of ∇log π per configuration.")
-        var langevinClip: Double = 100
+        @Option(help: "With --langevin-preconditioning: norm clip of each particle's d-vector of ∇log π.")
+        var langevinClip: Double = 20
         @Option(help: "With --langevin-preconditioning: initial c(t) (σ²/2 starts as an unadjusted Langevin chain for π).")
         var langevinInit: Double = 0
         @Option(help: "Write the checkpoint every this many steps.")
@@ -137,13 +153,26 @@ extension Ensemble {
             c.sigmaMax = sigmaMax
             c.monteCarloSamples = monteCarloSamples
             c.refillEvery = refillEvery
+            c.refillSamples = refillSamples
+            c.initialBuffer = initialBuffer
+            if method == .dsm {
+                var data = MCMCSettings()
+                data.samples = dataSamples
+                data.replicas = dataReplicas
+                data.maxTemperature = dataMaxTemperature
+                data.chains = dataChains
+                data.burnIn = dataBurnIn
+                data.thin = dataThin
+                data.seed = SeededGenerator.derivedSeed(seed, 0x4453_4D)  // "DSM"
+                c.data = data
+            }
             c.graphCutoff = graphCutoff
             c.smoothCutoff = smoothCutoff ? true : nil
             c.energyClip = energyClip > 0 ? energyClip : nil
             c.langevinClip = langevinClip
             c.langevinInitialScale = langevinInit == 0 ? nil : langevinInit
-            c.bufferCapacity = max(c.bufferCapacity, batch)
-            let range = tanhRange ?? (method == .idem ? 15 : 0)
+            c.bufferCapacity = max(c.bufferCapacity, batch, method == .dsm ? dataSamples : 0)
+            let range = tanhRange ?? (method.usesVEProcess ? 15 : 0)
             c.tanhRange = range > 0 ? range : nil
             return c
         }
@@ -175,6 +204,9 @@ extension Ensemble {
                 }
                 trainer = DiffusionTrainer(model: model, system: energySystem,
                                            explorationHorizon: explorationSteps)
+                if method == .dsm && world.isRoot {
+                    print("dsm: making \(dataSamples) configurations by parallel tempering (\(dataChains) ladders × \(dataReplicas) temperatures up to \(dataMaxTemperature) kT, burn-in \(dataBurnIn), thin \(dataThin)) before training")
+                }
             }
             let shardCount = shards ?? world.size, globalBatch = trainer.configuration.batch
             guard globalBatch >= 2 * shardCount else {

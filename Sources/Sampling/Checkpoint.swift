@@ -7,7 +7,8 @@ import PluginHost
 /// (RNG, both optimisers, replay buffer, step, budget). JSON (Swift writes doubles with
 /// round-trip precision, so a resume is bit-identical), versioned.
 public struct DiffusionCheckpoint: Codable {
-    public static let currentVersion = 1
+    /// 2: iDEM's buffer schedule and per-particle clips, the dsm method and its data settings.
+    public static let currentVersion = 2
     public var format = "ensemble-diffusion-checkpoint"
     public var version = DiffusionCheckpoint.currentVersion
     public var plugin: String
@@ -53,6 +54,11 @@ public struct DiffusionCheckpoint: Codable {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        struct Header: Decodable { var format: String?; var version: Int? }
+        if let header = try? decoder.decode(Header.self, from: data), let version = header.version,
+           header.format == "ensemble-diffusion-checkpoint", version != currentVersion {
+            throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) only (retrain the model with this build)")
+        }
         let checkpoint: DiffusionCheckpoint
         do {
             checkpoint = try decoder.decode(DiffusionCheckpoint.self, from: data)

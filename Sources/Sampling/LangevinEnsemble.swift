@@ -223,7 +223,7 @@ public final class LangevinEnsemble {
 }
 
 /// What an MCMC run is asked to do.
-public struct MCMCSettings: Codable, Equatable {
+public struct MCMCSettings: Codable, Equatable, Sendable {
     /// Independent chains (PT: independent ladders).
     public var chains = 4
     /// Steps per chain before recording, during which step sizes adapt.

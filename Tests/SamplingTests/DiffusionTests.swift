@@ -197,20 +197,23 @@ final class DiffusionTests: XCTestCase {
         let system = try doubleWellSystem()
         var c = smallConfiguration(.idem)
         c.refillEvery = 20
+        c.refillSamples = 64
+        c.initialBuffer = 128
         c.timeSteps = 50
         c.tanhRange = 15
         c.monteCarloSamples = 64
         let model = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 4, dimension: 2, kind: .centred))
         let trainer = DiffusionTrainer(model: model, system: system)
         try trainer.step()
-        var heldOut = try trainer.denoisingBatch()
+        var heldOut = try trainer.energyMatchingBatch()
         for _ in 0..<3 {
-            let more = try trainer.denoisingBatch()
+            let more = try trainer.energyMatchingBatch()
             heldOut.noised += more.noised; heldOut.times += more.times; heldOut.target += more.target
+            heldOut.weights += more.weights
         }
-        let before = trainer.denoisingLoss(heldOut).loss
+        let before = trainer.regressionLoss(heldOut).loss
         for _ in 0..<200 { try trainer.step() }
-        let after = trainer.denoisingLoss(heldOut).loss
+        let after = trainer.regressionLoss(heldOut).loss
         print("DW-4 idem: held-out regression loss \(before) → \(after); evaluations \(trainer.energyEvaluations) energy")
         XCTAssertLessThan(after, 0.8 * before)
     }

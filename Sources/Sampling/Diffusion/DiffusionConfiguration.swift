@@ -10,6 +10,14 @@ public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
     case tb
     /// Log-variance / VarGrad: the batch variance of the path log-ratio, no log Z.
     case logvar
+    /// Denoising score matching on configurations from the project's own parallel tempering
+    /// (exact target ε/σ, no Monte-Carlo estimator, no clip); sampled by the VE reverse SDE.
+    case dsm
+
+    /// Sampled by the VE reverse SDE (score models) rather than the PIS forward policy.
+    public var usesVEProcess: Bool { self == .idem || self == .dsm }
+    /// Trained on path log-ratios (trajectory balance, log-variance).
+    public var usesPaths: Bool { self == .tb || self == .logvar }
 }
 
 /// Everything that defines a diffusion sampler and its training. Typed, nested, Codable:
@@ -41,8 +49,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// untrained process an unadjusted Langevin chain for π with step σ²Δt/2 (f = (σ²/2)∇log π
     /// with noise σ√Δt).
     public var langevinInitialScale: Double? = nil
-    /// Norm clip of ∇log π per configuration in the Langevin term (gfn-diffusion clips too).
-    public var langevinClip = 100.0
+    /// Norm clip of each particle's d-vector of ∇log π in the Langevin term (per particle, as
+    /// DEM clips its score targets; a per-configuration clip weakens accurate forces).
+    public var langevinClip = 20.0
     /// Exploration: extra standard deviation added to the forward policy's noise while
     /// generating training trajectories (decays linearly to 0 over the run).
     public var exploration = 0.2
@@ -61,10 +70,18 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var sigmaMax = 3.0
     /// iDEM: Monte-Carlo draws per score target.
     public var monteCarloSamples = 100
-    /// iDEM: norm clip of the score target (DEM configs: 20).
+    /// iDEM: norm clip of each particle's d-vector of the score target (DEM: 20).
     public var scoreClip = 20.0
-    /// iDEM: training steps between two buffer refills by the reverse SDE.
-    public var refillEvery = 50
+    /// iDEM: training steps between two buffer refills by the reverse SDE (DEM: 100).
+    public var refillEvery = 100
+    /// iDEM: samples the reverse SDE adds at each refill (DEM: 1000; over all ranks).
+    public var refillSamples = 1000
+    /// iDEM: prior draws N(0, σ_max²) (uniform on a torus) in the buffer before the first
+    /// refill (DEM: 1024; over all ranks).
+    public var initialBuffer = 1024
+    /// dsm: how the parallel-tempering data are made (target-temperature frames; every
+    /// evaluation counts in the training budget). nil for the other methods.
+    public var data: MCMCSettings? = nil
     public var seed: UInt64 = 1
     /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
     /// input positions, < L/2); nil: every pair at its minimum image.
@@ -99,6 +116,13 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
         if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
         if let graphCutoff, !(graphCutoff > 0) { try fail("graph cutoff must be > 0 (got \(graphCutoff))") }
+        if method == .idem && (refillEvery < 1 || refillSamples < 1 || initialBuffer < 1) {
+            try fail("refill interval, refill samples and initial buffer must be ≥ 1")
+        }
+        if method == .dsm {
+            guard let data else { try fail("dsm needs its parallel-tempering data settings") }
+            if data.samples < 2 { try fail("dsm needs at least 2 data samples (got \(data.samples))") }
+        }
     }
 }
 

@@ -80,20 +80,11 @@ public final class DiffusionModel {
 
     // MARK: - PIS drift
 
-    /// clip(−∇u) per configuration, projected: norm clipped at `langevinClip`.
+    /// clip(−∇u), projected; each particle's d-vector norm-clipped at `langevinClip`.
     func clippedScore(_ gradient: [Double], batch: Int) -> [Double] {
-        let stride = space.coordinateCount
         var g = gradient.map { -$0 }
         space.project(&g)
-        for b in 0..<batch {
-            var sq = 0.0
-            for i in 0..<stride { sq += g[b * stride + i] * g[b * stride + i] }
-            let norm = sq.squareRoot()
-            if norm > configuration.langevinClip {
-                let s = configuration.langevinClip / norm
-                for i in 0..<stride { g[b * stride + i] *= s }
-            }
-        }
+        space.clipParticles(&g, maxNorm: configuration.langevinClip)
         return g
     }
 
@@ -278,18 +269,31 @@ public final class DiffusionModel {
         pow(configuration.sigmaMin, 1 - t) * pow(configuration.sigmaMax, t)
     }
 
+    /// Variance of the VE noising kernel x_t = x_0 + √h(t) ε: h(t) = σ(t)² − σ_min² (DEM), so
+    /// that h(0) = 0 and the data are the t = 0 marginal exactly.
+    public func noiseVariance(_ t: Double) -> Double {
+        let s = sigma(t), m = configuration.sigmaMin
+        return max(0, s * s - m * m)
+    }
+
     /// g(t)² = dσ²/dt = 2σ(t)² ln(σ_max/σ_min).
     public func diffusionSquared(_ t: Double) -> Double {
         2 * sigma(t) * sigma(t) * log(configuration.sigmaMax / configuration.sigmaMin)
     }
 
-    /// Reverse SDE (Euler–Maruyama) from x_K ~ N(0, σ_max²) (periodic: x_K ~ U(box)) down to
+    /// Reverse SDE (the "reverse diffusion" discretisation of Song et al. 2021: drift Δσ²_k s_θ,
+    /// noise variance Δσ²_k = σ(t_k)² − σ(t_{k−1})², which equals Euler–Maruyama's g²Δt as K → ∞)
+    /// from x_K ~ N(0, σ_max²) (periodic: x_K ~ U(box)) down to
     /// t = 0, with the path-measure importance weight (SAMPLERS.md, iDEM):
     ///     log w = −u(x_0) + Σ log q(x_{k+1}|x_k) − log p_prior(x_K) − Σ log p_θ(x_k|x_{k+1}),
-    ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + g² s_θ Δt, g² Δt) at t_{k+1}
+    ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + Δσ² s_θ, Δσ²) at t_{k+1}
     /// (wrapped Gaussians on the torus). The returned `states` run from noise to sample
     /// (states.last = x_0).
-    public func sampleReverseSDE(batch: Int, system: EnergySystem, rng: inout SeededGenerator) throws -> DiffusionPaths {
+    /// `score` replaces the network's s_θ (an oracle score in tests); default: the network.
+    /// Without `keepStates` only the samples are kept (states = [x_0]).
+    public func sampleReverseSDE(batch: Int, system: EnergySystem, rng: inout SeededGenerator,
+                                 keepStates: Bool = true,
+                                 score field: (([Double], [Double]) -> [Double])? = nil) throws -> DiffusionPaths {
         let stride = space.coordinateCount, K = steps
         let smax = configuration.sigmaMax
         var x: [Double]
@@ -309,26 +313,30 @@ public final class DiffusionModel {
         var rModel = [Double](repeating: 0, count: batch * stride)
         var rForward = rModel
         for k in Swift.stride(from: K, through: 1, by: -1) {
-            let t = time(k), g2 = diffusionSquared(t)
-            let score = network.forward(positions: x, times: [Double](repeating: t, count: batch))
+            let t = time(k)
+            let times = [Double](repeating: t, count: batch)
+            let score = field?(x, times) ?? network.forward(positions: x, times: times)
             let e = space.noise(batch: batch, rng: &rng)
             var next = x
-            let sd = (g2 * dt).squareRoot()
-            let qVariance = sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))
+            // Δσ²_k = σ(t_k)² − σ(t_{k−1})² = ∫ g² dt over the step (the exact VE increment;
+            // Euler–Maruyama's g(t_k)²Δt overshoots it by 50 % at 30 geometric steps).
+            let variance = sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))
+            let sd = variance.squareRoot()
             for j in next.indices {
-                next[j] = x[j] + g2 * score[j] * dt + sd * e[j]
-                rModel[j] = next[j] - x[j] - g2 * score[j] * dt
+                next[j] = x[j] + variance * score[j] + sd * e[j]
+                rModel[j] = next[j] - x[j] - variance * score[j]
                 rForward[j] = x[j] - next[j]
             }
             for b in 0..<batch {
-                logW[b] += space.logKernel(&rForward, configuration: b, variance: qVariance)
-                    - space.logKernel(&rModel, configuration: b, variance: g2 * dt)
+                logW[b] += space.logKernel(&rForward, configuration: b, variance: variance)
+                    - space.logKernel(&rModel, configuration: b, variance: variance)
             }
             space.constrain(&next)
             guard next.allSatisfy(\.isFinite) else { throw DiffusionError.divergedPositions(timeStep: k) }
             x = next
-            states.append(x)
+            if keepStates { states.append(x) }
         }
+        if !keepStates { states = [x] }
         let energies = try system.evaluate(x, batch: batch, withGradients: false).energies
         for b in 0..<batch { logW[b] -= energies[b] }
         return DiffusionPaths(batch: batch, states: states, sampleEnergies: energies, energyGradients: [],
@@ -342,7 +350,7 @@ public final class DiffusionModel {
         var done = 0
         while done < count {
             let m = min(chunk, count - done)
-            let paths = configuration.method == .idem
+            let paths = configuration.method.usesVEProcess
                 ? try sampleReverseSDE(batch: m, system: system, rng: &rng)
                 : try samplePIS(batch: m, system: system, rng: &rng)
             samples += paths.samples

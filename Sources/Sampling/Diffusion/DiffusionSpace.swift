@@ -56,6 +56,23 @@ public struct DiffusionSpace: Codable, Equatable, Sendable {
         if kind == .centred { Geometry.removeCentreOfMass(&x, particles: particles, dimension: dimension) }
     }
 
+    /// Scales every particle's d-vector of a batch of directions [m, n, d] down to norm ≤
+    /// `maxNorm` (DEM's clip of score targets and of ∇log π: per particle, never the whole
+    /// configuration, which would shrink accurate large restoring forces).
+    public func clipParticles(_ v: inout [Double], maxNorm: Double) {
+        let d = dimension
+        var i = 0
+        while i + d <= v.count {
+            var sq = 0.0
+            for a in 0..<d { sq += v[i + a] * v[i + a] }
+            if sq > maxNorm * maxNorm {
+                let s = maxNorm / sq.squareRoot()
+                for a in 0..<d { v[i + a] *= s }
+            }
+            i += d
+        }
+    }
+
     /// Maps a batch of *positions* onto the space: centred — subtract the particle mean;
     /// periodic — wrap every coordinate into [0, L); free — identity.
     public func constrain(_ x: inout [Double]) {

@@ -45,7 +45,7 @@ public enum PathObjective {
         switch method {
         case .tb: return trajectoryBalance
         case .logvar: return logVariance
-        case .idem: return nil
+        case .idem, .dsm: return nil
         }
     }
 }
@@ -94,7 +94,9 @@ public final class DiffusionTrainer {
 
     public var configuration: DiffusionConfiguration { model.configuration }
     /// The part of the batch this process handles: all of it, or its ranks' share.
-    var localBatch: Int { group?.share(of: configuration.batch) ?? configuration.batch }
+    var localBatch: Int { localShare(of: configuration.batch) }
+    /// This process's share of a count split over the data-parallel ranks.
+    func localShare(of count: Int) -> Int { group?.share(of: count) ?? count }
 
     /// A fresh run.
     public init(model: DiffusionModel, system: EnergySystem, explorationHorizon: Int = 1000) {
@@ -139,7 +141,8 @@ public final class DiffusionTrainer {
         do {
             switch configuration.method {
             case .tb, .logvar: report = try pathStep()
-            case .idem: report = try denoisingStep()
+            case .idem: report = try energyMatchingStep()
+            case .dsm: report = try scoreMatchingStep()
             }
         } catch DiffusionError.divergedPositions(let k) {
             throw DiffusionError.nonFinite(step: state.step, what: "positions (the drift diverged at time step \(k); --tanh-range 15 bounds it)")
@@ -224,93 +227,4 @@ public final class DiffusionTrainer {
                                           system: system, rng: &state.rng)
         state.buffer.add(x, logRewards: result.energies.map { -$0 })
     }
-
-    // MARK: - iDEM
-
-    /// A regression batch of iDEM: noised buffer samples x_t = x_0 + σ(t)ε, t ~ U(0,1), and
-    /// their Monte-Carlo score targets S_K = Σ_j softmax_j(−u(y_j)) · (−∇u(y_j)),
-    /// y_j = x_t + σ(t) ε_j, norm-clipped at `scoreClip`.
-    public func denoisingBatch() throws -> DenoisingBatch {
-        let c = configuration, batch = localBatch, stride = model.space.coordinateCount, m = c.monteCarloSamples
-        let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
-        let x0 = state.buffer.gather(indices)
-        let times = (0..<batch).map { _ in state.rng.uniform() }
-        let noise = model.space.noise(batch: batch, rng: &state.rng)
-        var xt = x0
-        for b in 0..<batch { let s = model.sigma(times[b]); for i in 0..<stride { xt[b * stride + i] += s * noise[b * stride + i] } }
-        model.space.constrain(&xt)  // periodic: wrapped noise (the energy is periodic, so S_K carries over)
-        let draws = model.space.noise(batch: batch * m, rng: &state.rng)
-        var y = [Double](repeating: 0, count: batch * m * stride)
-        for b in 0..<batch {
-            let s = model.sigma(times[b])
-            for j in 0..<m { for i in 0..<stride {
-                y[(b * m + j) * stride + i] = xt[b * stride + i] + s * draws[(b * m + j) * stride + i]
-            } }
-        }
-        model.space.constrain(&y)
-        let (u, g) = try system.evaluate(y, batch: batch * m, withGradients: true)
-        var target = [Double](repeating: 0, count: batch * stride)
-        for b in 0..<batch {
-            let logits = (0..<m).map { -u[b * m + $0] }
-            let lse = ImportanceWeights.logSumExp(logits)
-            for j in 0..<m {
-                let w = exp(logits[j] - lse)
-                for i in 0..<stride { target[b * stride + i] -= w * g[(b * m + j) * stride + i] }
-            }
-        }
-        model.space.project(&target)
-        for b in 0..<batch {
-            var sq = 0.0
-            for i in 0..<stride { sq += target[b * stride + i] * target[b * stride + i] }
-            let norm = sq.squareRoot()
-            if norm > c.scoreClip { for i in 0..<stride { target[b * stride + i] *= c.scoreClip / norm } }
-        }
-        return DenoisingBatch(noised: xt, times: times, target: target)
-    }
-
-    /// λ(t)-weighted regression loss mean_b σ(t_b)² |s_θ(x_t, t_b) − S_b|² and dL/ds
-    /// (runs the network forward; `backward` may follow).
-    public func denoisingLoss(_ regression: DenoisingBatch) -> (loss: Double, outputGradient: [Double]) {
-        let batch = regression.times.count, stride = model.space.coordinateCount
-        let score = model.network.forward(positions: regression.noised, times: regression.times)
-        var loss = 0.0
-        var outputGradient = [Double](repeating: 0, count: score.count)
-        for b in 0..<batch {
-            let s = model.sigma(regression.times[b]), lambda = s * s
-            for i in 0..<stride {
-                let e = score[b * stride + i] - regression.target[b * stride + i]
-                loss += lambda * e * e / Double(batch)
-                outputGradient[b * stride + i] = 2 * lambda * e / Double(batch)
-            }
-        }
-        return (loss, outputGradient)
-    }
-
-    private func denoisingStep() throws -> StepReport {
-        let c = configuration, batch = localBatch
-        var ess = Double.nan
-        if state.step % c.refillEvery == 0 || state.buffer.count < batch {
-            let paths = try model.sampleReverseSDE(batch: batch, system: system, rng: &state.rng)
-            state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
-            ess = ImportanceWeights(logWeights: paths.logWeights).effectiveSampleFraction
-        }
-        let (loss, outputGradient) = denoisingLoss(try denoisingBatch())
-        guard loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
-        model.zeroGradients()
-        model.network.backward(outputGradient: outputGradient)
-        let meanLoss = try group?.averageGradients(of: model, loss: loss, weight: Double(batch) / Double(c.batch)) ?? loss
-        guard model.network.gradients.allSatisfy(\.isFinite) else {
-            throw DiffusionError.nonFinite(step: state.step, what: "gradient")
-        }
-        state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
-        return StepReport(step: state.step, loss: meanLoss, essFraction: ess, logZ: .nan,
-                          energyEvaluations: 0, gradientEvaluations: 0)
-    }
-}
-
-/// Noised points, their times and Monte-Carlo score targets (iDEM regression).
-public struct DenoisingBatch {
-    public var noised: [Double]
-    public var times: [Double]
-    public var target: [Double]
 }

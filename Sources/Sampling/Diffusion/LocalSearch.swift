@@ -14,38 +14,16 @@ public enum LocalSearch {
     public static func mala(_ x: inout [Double], batch: Int, steps: Int, stepSize: inout Double,
                             space: DiffusionSpace, system: EnergySystem,
                             rng: inout SeededGenerator) throws -> (energies: [Double], acceptance: Double) {
-        let stride = space.coordinateCount
-        var (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
-        space.project(&g)
+        let kernel = MALAKernel(space: space, system: system)
+        var state = try kernel.initialize(x)
         var accepted = 0
         for _ in 0..<steps {
-            let h = stepSize
-            let e = space.noise(batch: batch, rng: &rng)
-            var y = x
-            for j in y.indices { y[j] = x[j] - h * g[j] + (2 * h).squareRoot() * e[j] }
-            space.constrain(&y)
-            var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
-            space.project(&gy)
-            var acceptedNow = 0
-            for b in 0..<batch {
-                var forward = 0.0, backward = 0.0
-                for i in 0..<stride {
-                    let j = b * stride + i
-                    let delta = space.residual(y[j] - x[j], index: i)
-                    let f = delta + h * g[j], r = -delta + h * gy[j]
-                    forward += f * f
-                    backward += r * r
-                }
-                let logAlpha = -(uy[b] - u[b]) - (backward - forward) / (4 * h)
-                if log(rng.uniform()) < logAlpha {
-                    acceptedNow += 1
-                    u[b] = uy[b]
-                    for i in 0..<stride { let j = b * stride + i; x[j] = y[j]; g[j] = gy[j] }
-                }
-            }
+            let acceptedNow = try kernel.step(&state, stepSize: stepSize, rng: &rng)
             accepted += acceptedNow
             stepSize *= exp(0.5 * (Double(acceptedNow) / Double(batch) - 0.574))
         }
+        x = state.positions
+        let u = state.energies
         return (u, Double(accepted) / Double(max(1, steps * batch)))
     }
 }

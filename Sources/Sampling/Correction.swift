@@ -1,0 +1,126 @@
+import Foundation
+import PluginHost
+
+/// How a trained sampler's draws are corrected (SMC with MCMC rejuvenation, SAMPLERS.md).
+public struct CorrectionSettings: Codable, Sendable {
+    /// Metropolis-adjusted MALA steps per sample at the target (M).
+    public var steps: Int
+    /// Resample by the importance weights when ESS/N reaches this; below it the weights are
+    /// not usable and every finite-energy sample enters the MCMC as it is.
+    public var resampleThreshold = 0.1
+    /// Initial MALA step size h (adapted toward acceptance 0.574 during the first M/4 steps,
+    /// then frozen, so the last 3M/4 steps are an exact π-invariant kernel).
+    public var initialStepSize = 1e-3
+
+    public init(steps: Int) { self.steps = steps }
+}
+
+/// Statistics of the corrected population after some MCMC steps.
+public struct PopulationSummary: Codable, Sendable {
+    public var steps: Int
+    public var meanEnergy: Double
+    /// Standard error of the mean energy, s/√N (walkers treated as independent).
+    public var energyError: Double
+    /// Share of samples with u > 0 (overlapping particles in a cluster).
+    public var positiveEnergyFraction: Double
+    public var acceptance: Double
+}
+
+/// What a correction did: the weights' state, both checkpoints of the population and the
+/// evaluations it spent.
+public struct CorrectionReport: Codable, Sendable {
+    public var samples: Int
+    public var essFraction: Double
+    public var resampled: Bool
+    /// Samples with a non-finite energy, replaced by uniformly drawn finite ones when not resampling.
+    public var replacedNonFinite: Int
+    public var stepSize: Double
+    public var halfway: PopulationSummary
+    public var final: PopulationSummary
+    /// √W2 between the energy distributions after M/2 and after M steps: of the order of seed
+    /// noise when M sufficed.
+    public var energyW2BetweenHalves: Double
+    public var energyEvaluations: Int
+    public var gradientEvaluations: Int
+    public var seconds: Double
+}
+
+/// Exact correction of any trained sampler: samples → resampling by importance weights where
+/// they are usable → M Metropolis-adjusted MALA steps at the target from every sample.
+/// Exact as N and M grow (the MCMC kernel leaves π invariant once its step size is frozen).
+public struct SMCCorrection {
+    public var settings: CorrectionSettings
+    public var kernel: MALAKernel
+
+    public init(settings: CorrectionSettings, kernel: MALAKernel) {
+        self.settings = settings
+        self.kernel = kernel
+    }
+
+    /// - Parameters: positions [N, n·d], their energies and log-weights.
+    /// - Returns: corrected positions and energies, and the report.
+    public func run(positions: [Double], energies: [Double], logWeights: [Double], rng: inout SeededGenerator,
+                    progress: (Int, Int) -> Void = { _, _ in }) throws
+        -> (positions: [Double], energies: [Double], report: CorrectionReport) {
+        let clock = ContinuousClock.now
+        let system = kernel.system
+        let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
+        let count = energies.count, stride = kernel.space.coordinateCount
+        let weights = ImportanceWeights(logWeights: logWeights)
+        let ess = weights.effectiveSampleFraction
+        let resampled = ess.isFinite && ess >= settings.resampleThreshold
+        var order: [Int]
+        var replaced = 0
+        if resampled {
+            order = weights.resample(count: count, rng: &rng)
+        } else {
+            let finite = energies.indices.filter { energies[$0].isFinite }
+            guard !finite.isEmpty else { throw SamplingError(step: 0, reason: "no sample has a finite energy to correct") }
+            order = energies.indices.map { energies[$0].isFinite ? $0 : finite[Int(rng.next() % UInt64(finite.count))] }
+            replaced = count - finite.count
+        }
+        var start = [Double](); start.reserveCapacity(count * stride)
+        for i in order { start += positions[(i * stride)..<((i + 1) * stride)] }
+        var state = try kernel.initialize(start)
+        var h = settings.initialStepSize
+        let adaptation = max(1, settings.steps / 4), half = settings.steps / 2
+        var halfway = Self.summary(state.energies, steps: 0, acceptance: .nan)
+        var halfwayEnergies = state.energies
+        var accepted = 0, counted = 0
+        for t in 0..<settings.steps {
+            let a = try kernel.step(&state, stepSize: h, rng: &rng)
+            if t < adaptation {
+                h *= exp(Double(a) / Double(count) - 0.574)
+            } else {
+                accepted += a
+                counted += count
+            }
+            if t + 1 == half {
+                halfway = Self.summary(state.energies, steps: half, acceptance: Double(accepted) / Double(max(1, counted)))
+                halfwayEnergies = state.energies
+            }
+            progress(t + 1, settings.steps)
+        }
+        let final = Self.summary(state.energies, steps: settings.steps, acceptance: Double(accepted) / Double(max(1, counted)))
+        let finiteHalf = halfwayEnergies.filter(\.isFinite), finiteFinal = state.energies.filter(\.isFinite)
+        let between = finiteHalf.isEmpty || finiteFinal.isEmpty ? Double.nan
+            : Metrics.wasserstein1D(finiteHalf, finiteFinal).w2
+        let report = CorrectionReport(
+            samples: count, essFraction: ess, resampled: resampled, replacedNonFinite: replaced, stepSize: h,
+            halfway: halfway,
+            final: final, energyW2BetweenHalves: between,
+            energyEvaluations: system.energyEvaluations - energyStart,
+            gradientEvaluations: system.gradientEvaluations - gradientStart,
+            seconds: (ContinuousClock.now - clock).inSeconds)
+        return (state.positions, state.energies, report)
+    }
+
+    static func summary(_ u: [Double], steps: Int, acceptance: Double) -> PopulationSummary {
+        let finite = u.filter(\.isFinite)
+        let (mean, deviation) = Statistics.meanAndDeviation(finite)
+        return PopulationSummary(steps: steps, meanEnergy: mean,
+                                 energyError: deviation / Double(max(1, finite.count)).squareRoot(),
+                                 positiveEnergyFraction: Double(u.filter { !($0 <= 0) }.count) / Double(max(1, u.count)),
+                                 acceptance: acceptance)
+    }
+}

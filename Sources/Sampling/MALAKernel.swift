@@ -1,0 +1,75 @@
+import Foundation
+import PluginHost
+
+/// Metropolis-adjusted Langevin moves of a batch of independent walkers at the target, as a
+/// value (jax-md's `(init_fn, step_fn)`): `initialize` evaluates the walkers, `step` moves
+/// them once. Local search of the off-policy samplers and the exact correction of trained
+/// samplers both run this one kernel.
+///
+///     y = x − h ∇u(x) + √(2h) ε,   accept with min(1, exp(−u(y) + u(x) + log q(x|y) − log q(y|x))),
+///     q(y|x) = N(y; x − h∇u(x), 2h)   (SAMPLERS.md)
+///
+/// Directions (noise, gradients) are projected onto the space, positions are constrained
+/// (centred or wrapped), and displacements in q are the space's (minimum images on a torus).
+public struct MALAKernel {
+    public let space: DiffusionSpace
+    public let system: EnergySystem
+
+    public struct State {
+        /// [walkers, n·d]
+        public var positions: [Double]
+        public var energies: [Double]
+        /// ∇u, projected.
+        var gradients: [Double]
+        public var walkers: Int { energies.count }
+    }
+
+    public init(space: DiffusionSpace, system: EnergySystem) {
+        self.space = space
+        self.system = system
+    }
+
+    public func initialize(_ positions: [Double]) throws -> State {
+        var x = positions
+        space.constrain(&x)
+        let batch = x.count / space.coordinateCount
+        var (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
+        space.project(&g)
+        return State(positions: x, energies: u, gradients: g)
+    }
+
+    /// One move of every walker with step size h; returns how many were accepted.
+    @discardableResult
+    public func step(_ state: inout State, stepSize h: Double, rng: inout SeededGenerator) throws -> Int {
+        let stride = space.coordinateCount, batch = state.walkers
+        let e = space.noise(batch: batch, rng: &rng)
+        var y = state.positions
+        let scale = (2 * h).squareRoot()
+        for j in y.indices { y[j] += -h * state.gradients[j] + scale * e[j] }
+        space.constrain(&y)
+        var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
+        space.project(&gy)
+        var accepted = 0
+        for b in 0..<batch {
+            var forward = 0.0, backward = 0.0
+            for i in 0..<stride {
+                let j = b * stride + i
+                let delta = space.residual(y[j] - state.positions[j], index: i)
+                let f = delta + h * state.gradients[j], r = -delta + h * gy[j]
+                forward += f * f
+                backward += r * r
+            }
+            let logAlpha = -(uy[b] - state.energies[b]) - (backward - forward) / (4 * h)
+            if uy[b].isFinite && log(rng.uniform()) < logAlpha {
+                accepted += 1
+                state.energies[b] = uy[b]
+                for i in 0..<stride {
+                    let j = b * stride + i
+                    state.positions[j] = y[j]
+                    state.gradients[j] = gy[j]
+                }
+            }
+        }
+        return accepted
+    }
+}
