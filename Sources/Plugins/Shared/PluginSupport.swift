@@ -5,6 +5,8 @@
 // crosses between two loaded images. A plugin provides a final class
 // conforming to `PluginSystem` and names it with `typealias ThisSystem = …`;
 // this file builds the `ensemble_plugin` table and exports the entry symbol.
+// It also holds what more than one plugin needs around `evaluate`: the
+// `key=value` parser, batch splitting over threads and the non-finite check.
 import EnsemblePluginABI
 import Foundation
 
@@ -20,6 +22,8 @@ protocol PluginSystem: AnyObject {
     static var version: String { get }
     static var summary: String { get }
     static var parametersHelp: String { get }
+    /// Put before every message written to the host (create and evaluate errors); default none.
+    static var messagePrefix: String { get }
     init(parameters: Parameters) throws
     var particleCount: Int { get }
     var dimension: Int { get }
@@ -31,6 +35,10 @@ protocol PluginSystem: AnyObject {
                   gradients: UnsafeMutablePointer<Double>?) throws
     func atom(_ index: Int) -> (name: String, element: String, residue: String, residueNumber: Int, mass: Double)?
     func initialPositions() -> [Double]?
+}
+
+extension PluginSystem {
+    static var messagePrefix: String { "" }
 }
 
 /// `key=value` pairs separated by ';' or whitespace, checked against a list of valid keys.
@@ -66,6 +74,29 @@ struct Parameters {
 
     func string(_ key: String, default fallback: String) -> String { values[key] ?? fallback }
 
+    /// A string value (a file path, say) as given, or nil when the key is absent.
+    func string(_ key: String) -> String? { values[key] }
+
+    /// One of an enumeration's raw values, compared in lower case.
+    func choice<T: CaseIterable & RawRepresentable>(_ key: String, default fallback: T) throws -> T
+        where T.RawValue == String
+    {
+        guard let text = values[key] else { return fallback }
+        guard let value = T(rawValue: text.lowercased()) else {
+            let valid = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw PluginFailure("parameter '\(key)': unknown value '\(text)' (valid: \(valid))")
+        }
+        return value
+    }
+
+    /// A thread count ≥ 0, where 0 means every active core.
+    func threads(_ key: String = "threads", default fallback: Int) throws -> Int {
+        guard let text = values[key] else { return fallback }
+        guard let value = Int(text) else { throw PluginFailure("parameter '\(key)': '\(text)' is not an integer") }
+        guard value >= 0 else { throw PluginFailure("parameter '\(key)' must be ≥ 0 (0 = all cores), got \(value)") }
+        return value == 0 ? ProcessInfo.processInfo.activeProcessorCount : value
+    }
+
     /// A finite number, optionally restricted to (0, ∞).
     func double(_ key: String, default fallback: Double, positive: Bool = false) throws -> Double {
         guard let text = values[key] else { return fallback }
@@ -97,6 +128,33 @@ struct Parameters {
     }
 }
 
+/// Run `body` over the configurations 0..<batch, split into contiguous chunks run
+/// concurrently: one chunk below `minimumBatch`, else up to `threads` chunks of at least
+/// `perChunk` configurations each. `body` must be safe to run concurrently (own scratch).
+func splitBatch(_ batch: Int, threads: Int, minimumBatch: Int = 64, perChunk: Int = 32,
+                _ body: (Range<Int>) -> Void) {
+    let chunks = batch >= minimumBatch ? max(1, min(threads, batch / perChunk)) : 1
+    if chunks == 1 { body(0..<batch); return }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        body(batch * c / chunks ..< batch * (c + 1) / chunks)
+    }
+}
+
+/// Throw for the first non-finite energy, then the first non-finite gradient component, of
+/// `batch` configurations of `particles` × `dimension` coordinates.
+func requireFinite(batch: Int, particles: Int, dimension: Int, energies: UnsafePointer<Double>,
+                   gradients: UnsafePointer<Double>?) throws {
+    for b in 0..<batch where !energies[b].isFinite {
+        throw PluginFailure(
+            "non-finite energy \(energies[b]) for configuration \(b) (overlapping atoms or non-finite positions?)")
+    }
+    guard let gradients else { return }
+    let stride = particles * dimension
+    for k in 0..<(batch * stride) where !gradients[k].isFinite {
+        throw PluginFailure("non-finite gradient for configuration \(k / stride), atom \(k % stride / dimension)")
+    }
+}
+
 /// Copy `message` into a C buffer of `capacity` bytes, always NUL-terminated.
 func writeMessage(_ message: String, to buffer: UnsafeMutablePointer<CChar>?, capacity: Int) {
     guard let buffer, capacity > 0 else { return }
@@ -114,7 +172,7 @@ func writeFixed<T>(_ text: String, into field: inout T) {
 }
 
 private func describe(_ error: Error) -> String {
-    (error as? PluginFailure)?.message ?? "\(error)"
+    ThisSystem.messagePrefix + ((error as? PluginFailure)?.message ?? "\(error)")
 }
 
 private func system(_ pointer: OpaquePointer?) -> ThisSystem {
@@ -156,8 +214,12 @@ private let pluginTable: UnsafeMutablePointer<ensemble_plugin> = {
         },
         length_unit_angstrom: { system($0).lengthUnitAngstrom },
         evaluate: { pointer, batch, positions, energies, gradients, errorBuffer, capacity in
+            guard pointer != nil else {
+                writeMessage(describe(PluginFailure("NULL system")), to: errorBuffer, capacity: capacity)
+                return 1
+            }
             guard batch >= 0, let positions, let energies else {
-                writeMessage("NULL positions or energies", to: errorBuffer, capacity: capacity)
+                writeMessage(describe(PluginFailure("NULL positions or energies")), to: errorBuffer, capacity: capacity)
                 return 1
             }
             do {

@@ -1,0 +1,1 @@
+../Shared/PluginSupport.swift
