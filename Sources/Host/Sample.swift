@@ -48,6 +48,13 @@ extension Ensemble {
         var model: String?
         @Flag(help: "With --model: multinomial resampling by the importance weights (frames then carry log_weight = log Ẑ).")
         var resample = false
+        enum Process: String, ExpressibleByArgument, CaseIterable { case sde, ode }
+        @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): sde draws by the reverse SDE (weights from the path measure, usually unusable); ode by the probability-flow ODE with exact importance weights (costs D backward passes of the network per step).", valueName: "sde|ode"))
+        var process: Process = .sde
+        @Option(help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
+        var correctSteps: Int = 0
+        @Option(help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
+        var correctThreshold: Double = 0.1
 
         @Option(help: "MCMC method: mala or pt (parallel tempering).")
         var sampler: Sampler = .mala
@@ -95,6 +102,8 @@ extension Ensemble {
         func validate() throws {
             if model == nil && plugin == nil { throw ValidationError("give --plugin NAME (MCMC) or --model MODEL.ckpt") }
             if resample && model == nil { throw ValidationError("--resample needs --model") }
+            if correctSteps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
+            guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
                 throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
             }
@@ -245,7 +254,8 @@ extension Ensemble.Sample {
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         while u.count < share && !Interrupt.isRequested {
             let chunk = min(256, share - u.count)
-            let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk)
+            let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk,
+                                               probabilityFlow: process == .ode)
             x += drawn.samples
             u += drawn.energies
             logW += drawn.logWeights
@@ -268,7 +278,9 @@ extension Ensemble.Sample {
         let weights = ImportanceWeights(logWeights: logW)
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
-        if resample { order = weights.resample(count: u.count, rng: &rng) }
+        let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, space: diffusion.space,
+                                                         system: energySystem, rng: &rng) : nil
+        if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
         let output = try TrajectoryOutput(
             path: out, system: energySystem, variables: ["energy", "log_weight"],
             units: ["energy": "kT", "log_weight": "1"],
@@ -276,7 +288,7 @@ extension Ensemble.Sample {
             overwrite: overwrite)
         for (frame, i) in order.enumerated() {
             try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
-                              values: ["energy": u[i], "log_weight": resample ? logZ : logW[i]])
+                              values: ["energy": u[i], "log_weight": correction != nil ? 0 : resample ? logZ : logW[i]])
         }
         try output.close()
         let elapsed = ContinuousClock.now - clock
@@ -287,6 +299,7 @@ extension Ensemble.Sample {
         print(String(format: "energy u: mean %.4f, self-normalised reweighted mean %.4f",
                      u.reduce(0, +) / Double(max(1, u.count)), weights.reweightedMean(u)))
         print("energy evaluations: \(evaluations[0]), gradient evaluations: \(evaluations[1])\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
+        if let correction { try report(correction) }
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
         print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))

@@ -20,6 +20,42 @@ final class DiffusionCLITests: XCTestCase {
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
+    /// dsm on parallel-tempering data, then `sample --process ode --correct-steps`: exact
+    /// weights, the correction's two checkpoints on screen and in <out>.correction.json, and
+    /// equal weights in the corrected file.
+    func testDenoisingScoreMatchingWithCorrection() throws {
+        let directory = TestPaths.temporaryDirectory("dsm-cli")
+        let model = directory.appendingPathComponent("dw4-dsm.ckpt").path
+        let train = try run(["train", "--plugin", "double-well", "--method", "dsm", "--steps", "30", "--hidden", "16",
+                             "--layers", "2", "--batch", "32", "--time-steps", "10", "--data-samples", "200",
+                             "--data-chains", "4", "--data-replicas", "3", "--data-burn-in", "200", "--data-thin", "5",
+                             "--out", model])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("parallel tempering"), train.stdout)
+        XCTAssertTrue(train.stdout.contains("trained dsm to step 30"), train.stdout)
+        let samples = directory.appendingPathComponent("dw4-dsm.nc").path
+        let sample = try run(["sample", "--model", model, "--samples", "100", "--process", "ode", "--correct-steps", "8",
+                              "--out", samples])
+        XCTAssertEqual(sample.status, 0, sample.stderr)
+        for expected in ["correction: ", "after    4 steps", "after    8 steps", "energy W2 between K/2 and K", "correction evaluations: "] {
+            XCTAssertTrue(sample.stdout.contains(expected), "missing \(expected) in:\n\(sample.stdout)")
+        }
+        let reader = try AmberNetCDFReader(path: samples)
+        XCTAssertEqual(reader.frameCount, 100)
+        XCTAssertEqual(Set(try reader.values(of: "log_weight")), [0])
+        let report = try checkpointJSON(directory.appendingPathComponent("dw4-dsm.correction.json").path)
+        for key in ["ess_fraction", "resampled", "halfway", "final", "energy_w2_between_halves", "energy_evaluations"] {
+            XCTAssertNotNil(report[key], "missing \(key) in the correction report")
+        }
+        XCTAssertEqual((report["final"] as? [String: Any])?["steps"] as? Int, 8)
+        XCTAssertEqual(report["energy_evaluations"] as? Int, 9 * 100)
+        // --correct-steps without --model is refused.
+        let wrong = try run(["sample", "--plugin", "double-well", "--samples", "10", "--correct-steps", "5",
+                             "--out", directory.appendingPathComponent("x.nc").path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("--correct-steps needs --model"), wrong.stderr)
+    }
+
     func testTrainSampleEvaluate() throws {
         let directory = TestPaths.temporaryDirectory("diffusion-cli")
         let model = directory.appendingPathComponent("dw4.ckpt").path

@@ -5,21 +5,16 @@ import PluginHost
 /// route of PTSD / PITA): the project's own parallel tempering makes `data.samples`
 /// configurations at the target on the first step (its evaluations count in the budget);
 /// each step regresses s_θ(x_t, t) on the exact target −ε/√h(t) of x_t = x_0 + √h(t) ε with
-/// λ(t) = h(t), i.e. the loss is the mean over coordinates of |√h s_θ + ε|².
+/// λ(t) = h(t), i.e. the loss is the mean over coordinates of |√h s_θ + ε|². The network
+/// predicts the noise (s_θ = −ε_θ/√h, `DiffusionModel.scoreScale`), so the loss is
+/// |ε_θ(x_t, t) − ε|², the same objective with a well-scaled output.
 extension DiffusionTrainer {
     func scoreMatchingStep() throws -> StepReport {
         if state.buffer.count == 0 { try makeTemperedData() }
         let indices = state.buffer.sampleIndices(localBatch, priority: 0, rng: &state.rng)
         let (xt, times, noise) = noisedBatch(state.buffer.gather(indices))
-        let stride = model.space.coordinateCount
-        var target = noise
-        var weights = [Double](repeating: 0, count: times.count)
-        for b in times.indices {
-            let h = max(model.noiseVariance(times[b]), 1e-300), s = h.squareRoot()
-            weights[b] = h
-            for i in 0..<stride { target[b * stride + i] = -noise[b * stride + i] / s }
-        }
-        let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: target, weights: weights))
+        let weights = [Double](repeating: 1, count: times.count)
+        let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: noise, weights: weights))
         return StepReport(step: state.step, loss: loss, essFraction: .nan, logZ: .nan,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }

@@ -269,6 +269,24 @@ public final class DiffusionModel {
         pow(configuration.sigmaMin, 1 - t) * pow(configuration.sigmaMax, t)
     }
 
+    /// s_θ = scoreScale(t) · network(x, t): 1 for iDEM (the network is the score, DEM), and
+    /// −1/√h(t) for dsm, whose network predicts the noise ε (s = −ε_θ/√h): its output stays of
+    /// order one at every noise level, where a direct score spans 10⁵ (σ_min = 10⁻⁵) to 0.3.
+    public func scoreScale(_ t: Double) -> Double {
+        configuration.method == .dsm ? -1 / max(noiseVariance(t), 1e-300).squareRoot() : 1
+    }
+
+    /// s_θ(x, t) for a batch.
+    public func score(positions x: [Double], times: [Double]) -> [Double] {
+        var s = network.forward(positions: x, times: times)
+        let stride = space.coordinateCount
+        for b in times.indices {
+            let c = scoreScale(times[b])
+            if c != 1 { for i in 0..<stride { s[b * stride + i] *= c } }
+        }
+        return s
+    }
+
     /// Variance of the VE noising kernel x_t = x_0 + √h(t) ε: h(t) = σ(t)² − σ_min² (DEM), so
     /// that h(0) = 0 and the data are the t = 0 marginal exactly.
     public func noiseVariance(_ t: Double) -> Double {
@@ -315,7 +333,7 @@ public final class DiffusionModel {
         for k in Swift.stride(from: K, through: 1, by: -1) {
             let t = time(k)
             let times = [Double](repeating: t, count: batch)
-            let score = field?(x, times) ?? network.forward(positions: x, times: times)
+            let score = field?(x, times) ?? self.score(positions: x, times: times)
             let e = space.noise(batch: batch, rng: &rng)
             var next = x
             // Δσ²_k = σ(t_k)² − σ(t_{k−1})² = ∫ g² dt over the step (the exact VE increment;
@@ -344,14 +362,17 @@ public final class DiffusionModel {
     }
 
     /// Draws samples with the model's own process (PIS or reverse SDE), in chunks of `chunk`.
-    public func generate(count: Int, system: EnergySystem, rng: inout SeededGenerator,
-                         chunk: Int = 256) throws -> (samples: [Double], energies: [Double], logWeights: [Double]) {
+    /// `probabilityFlow`: VE models draw by the probability-flow ODE with exact weights
+    /// (`sampleProbabilityFlow`) instead of the reverse SDE.
+    public func generate(count: Int, system: EnergySystem, rng: inout SeededGenerator, chunk: Int = 256,
+                         probabilityFlow: Bool = false) throws -> (samples: [Double], energies: [Double], logWeights: [Double]) {
         var samples: [Double] = [], energies: [Double] = [], logWeights: [Double] = []
         var done = 0
         while done < count {
             let m = min(chunk, count - done)
             let paths = configuration.method.usesVEProcess
-                ? try sampleReverseSDE(batch: m, system: system, rng: &rng)
+                ? (probabilityFlow ? try sampleProbabilityFlow(batch: m, system: system, rng: &rng)
+                                   : try sampleReverseSDE(batch: m, system: system, rng: &rng, keepStates: false))
                 : try samplePIS(batch: m, system: system, rng: &rng)
             samples += paths.samples
             energies += paths.sampleEnergies

@@ -1,0 +1,52 @@
+import Foundation
+import PluginHost
+import Sampling
+
+extension Ensemble.Sample {
+    /// SMC correction of a trained sampler's draws (on rank 0, after the gather): replaces the
+    /// samples and energies by the corrected ones (equal weights).
+    func correct(_ x: inout [Double], _ u: inout [Double], logWeights: [Double], space: DiffusionSpace,
+                 system: EnergySystem, rng: inout SeededGenerator) throws -> CorrectionReport {
+        var settings = CorrectionSettings(steps: correctSteps)
+        settings.resampleThreshold = correctThreshold
+        let progress = ProgressBar(label: "correcting", total: correctSteps)
+        let result: (positions: [Double], energies: [Double], report: CorrectionReport)
+        do {
+            result = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+                .run(positions: x, energies: u, logWeights: logWeights, rng: &rng,
+                     progress: { done, _ in progress.update(done) })
+        } catch {
+            progress.finish()
+            throw FailureMessage("correction failed: \(error)")
+        }
+        progress.finish()
+        x = result.positions
+        u = result.energies
+        return result.report
+    }
+
+    /// Prints the correction's metrics and writes them to <out>.correction.json.
+    func report(_ r: CorrectionReport) throws {
+        let weights = r.resampled
+            ? String(format: "resampled by the importance weights (ESS/N %.4f ≥ %.3g)", r.essFraction, correctThreshold)
+            : String(format: "weights unusable (ESS/N %.2e < %.3g): samples kept as drawn%@", r.essFraction, correctThreshold,
+                     r.replacedNonFinite > 0 ? ", \(r.replacedNonFinite) non-finite ones replaced" : "")
+        print("correction: \(weights); \(correctSteps) MALA steps per sample, step size \(String(format: "%.3g", r.stepSize)) (adapted over the first quarter)")
+        for s in [r.halfway, r.final] {
+            print(String(format: "  after %4d steps: mean u %.4f ± %.4f, u > 0: %.2f %%, acceptance %.3f",
+                         s.steps, s.meanEnergy, s.energyError, 100 * s.positiveEnergyFraction, s.acceptance))
+        }
+        let drift = abs(r.final.meanEnergy - r.halfway.meanEnergy)
+        let noise = 2 * (r.final.energyError * r.final.energyError + r.halfway.energyError * r.halfway.energyError).squareRoot()
+        print(String(format: "  energy W2 between K/2 and K: %.4f; mean u moved by %.4f (%@)", r.energyW2BetweenHalves, drift,
+                     drift <= noise ? "within 2σ: K looks sufficient" : "more than 2σ: increase --correct-steps"))
+        print("  correction evaluations: \(r.energyEvaluations) energy, \(r.gradientEvaluations) gradient; \(String(format: "%.2f", r.seconds)) s")
+        let path = URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json"
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try encoder.encode(r).write(to: URL(fileURLWithPath: path))
+        print("  written to \(path)")
+    }
+}
