@@ -70,7 +70,7 @@ enum EGNNBenchmark {
             let config = EGNNConfiguration(particles: c.particles, dimension: c.dimension, hidden: c.hidden,
                                            layers: c.layers, aggregation: .sum)
             let net = try! EGNN<Float>(configuration: config, seed: 1, threads: threads)
-            let adam = Adam<Float>(parameterCount: net.parameterCount, learningRate: 1e-4)
+            var adam = Adam<Float>(parameterCount: net.parameterCount, learningRate: 1e-4)
             var rng = SplitMix64(seed: 2)
             let count = c.batch * c.particles * c.dimension
             let x = (0..<count).map { _ in Float(rng.uniform(-1.5, 1.5)) }

@@ -8,8 +8,9 @@
 ///     ema ← δ·ema + (1−δ)·θ                   (when emaDecay δ is set)
 ///
 /// The moments and the EMA have the parameters' flat layout, so they
-/// checkpoint and all-reduce like the parameters.
-public final class Adam<Scalar: TensorScalar> {
+/// checkpoint and all-reduce like the parameters. A value (Codable for Float and Double), so
+/// a checkpoint restores it bit for bit; the project's one Adam.
+public struct Adam<Scalar: TensorScalar> {
     public var learningRate: Double
     public var beta1: Double, beta2: Double, epsilon: Double
     /// Global L2-norm clip of the gradient; nil: no clipping.
@@ -38,7 +39,7 @@ public final class Adam<Scalar: TensorScalar> {
     /// Restores the optimizer state from a checkpoint (moments, EMA and step
     /// count as read from `firstMoment`, `secondMoment`, `ema`, `stepCount`).
     /// - Throws: `EquivariantError.shapeMismatch` when a count differs.
-    public func restore(firstMoment m: [Scalar], secondMoment v: [Scalar], ema e: [Scalar], stepCount t: Int) throws {
+    public mutating func restore(firstMoment m: [Scalar], secondMoment v: [Scalar], ema e: [Scalar], stepCount t: Int) throws {
         guard m.count == firstMoment.count, v.count == secondMoment.count,
               e.isEmpty || e.count == firstMoment.count, t >= 0 else {
             throw EquivariantError.shapeMismatch(
@@ -55,7 +56,7 @@ public final class Adam<Scalar: TensorScalar> {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     @discardableResult
-    public func step(parameters: inout [Scalar], gradients: [Scalar]) -> Double {
+    public mutating func step(parameters: inout [Scalar], gradients: [Scalar]) -> Double {
         precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count,
                      "Adam: expected \(firstMoment.count) parameters and gradients")
         var sq = 0.0
@@ -93,6 +94,43 @@ public final class Adam<Scalar: TensorScalar> {
         return norm
     }
 }
+
+extension Adam: Codable {
+    enum CodingKeys: String, CodingKey {
+        case learningRate, beta1, beta2, epsilon, clipNorm, emaDecay, firstMoment, secondMoment, ema, stepCount
+    }
+
+    /// `ema` and `emaDecay` may be absent (optimizers saved without an EMA).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        beta1 = try c.decode(Double.self, forKey: .beta1)
+        beta2 = try c.decode(Double.self, forKey: .beta2)
+        epsilon = try c.decode(Double.self, forKey: .epsilon)
+        clipNorm = try c.decodeIfPresent(Double.self, forKey: .clipNorm)
+        emaDecay = try c.decodeIfPresent(Double.self, forKey: .emaDecay)
+        firstMoment = try c.decode([Scalar].self, forKey: .firstMoment)
+        secondMoment = try c.decode([Scalar].self, forKey: .secondMoment)
+        ema = try c.decodeIfPresent([Scalar].self, forKey: .ema) ?? []
+        stepCount = try c.decode(Int.self, forKey: .stepCount)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(beta1, forKey: .beta1)
+        try c.encode(beta2, forKey: .beta2)
+        try c.encode(epsilon, forKey: .epsilon)
+        try c.encodeIfPresent(clipNorm, forKey: .clipNorm)
+        try c.encodeIfPresent(emaDecay, forKey: .emaDecay)
+        try c.encode(firstMoment, forKey: .firstMoment)
+        try c.encode(secondMoment, forKey: .secondMoment)
+        if !ema.isEmpty { try c.encode(ema, forKey: .ema) }
+        try c.encode(stepCount, forKey: .stepCount)
+    }
+}
+extension Adam: Equatable {}
+extension Adam: @unchecked Sendable {}
 
 import Foundation
 @inline(__always) private func Foundation_pow(_ a: Double, _ b: Double) -> Double { Foundation.pow(a, b) }

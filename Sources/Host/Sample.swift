@@ -278,6 +278,7 @@ extension Ensemble.Sample {
         let weights = ImportanceWeights(logWeights: logW)
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
+        let rawEnergies = u
         let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, space: diffusion.space,
                                                          system: energySystem, rng: &rng) : nil
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
@@ -296,8 +297,9 @@ extension Ensemble.Sample {
         print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted)" : "")")
         print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
-        print(String(format: "energy u: mean %.4f, self-normalised reweighted mean %.4f",
-                     u.reduce(0, +) / Double(max(1, u.count)), weights.reweightedMean(u)))
+        print(String(format: "energy u (as drawn): mean %.4f, self-normalised reweighted mean %.4f, u > 0: %.2f %%",
+                     rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)), weights.reweightedMean(rawEnergies),
+                     100 * Double(rawEnergies.filter { !($0 <= 0) }.count) / Double(max(1, rawEnergies.count))))
         print("energy evaluations: \(evaluations[0]), gradient evaluations: \(evaluations[1])\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
         if let correction { try report(correction) }
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",

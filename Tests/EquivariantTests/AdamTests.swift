@@ -5,7 +5,7 @@ import XCTest
 final class AdamTests: XCTestCase {
     /// Two steps by hand: lr 0.1, β = (0.9, 0.999), ε = 1e-8.
     func testMatchesHandComputedSteps() {
-        let adam = Adam<Double>(parameterCount: 2, learningRate: 0.1)
+        var adam = Adam<Double>(parameterCount: 2, learningRate: 0.1)
         var p = [1.0, -2.0]
         adam.step(parameters: &p, gradients: [0.5, -3.0])
         // Step 1: m̂ = g, v̂ = g², update = lr·g/(|g| + ε).
@@ -22,7 +22,7 @@ final class AdamTests: XCTestCase {
     }
 
     func testGlobalNormClippingAndEMA() {
-        let adam = Adam<Double>(parameterCount: 2, learningRate: 0.1, clipNorm: 1, emaDecay: 0.5)
+        var adam = Adam<Double>(parameterCount: 2, learningRate: 0.1, clipNorm: 1, emaDecay: 0.5)
         var p = [0.0, 0.0]
         let norm = adam.step(parameters: &p, gradients: [3.0, 4.0])
         XCTAssertEqual(norm, 5, accuracy: 1e-15)
@@ -38,10 +38,10 @@ final class AdamTests: XCTestCase {
 
     /// Restoring the state continues the trajectory exactly.
     func testRestoreContinuesExactly() throws {
-        let a = Adam<Double>(parameterCount: 3, learningRate: 0.01, emaDecay: 0.9)
+        var a = Adam<Double>(parameterCount: 3, learningRate: 0.01, emaDecay: 0.9)
         var p = [0.1, 0.2, 0.3]
         a.step(parameters: &p, gradients: [1, -1, 0.5])
-        let b = Adam<Double>(parameterCount: 3, learningRate: 0.01, emaDecay: 0.9)
+        var b = Adam<Double>(parameterCount: 3, learningRate: 0.01, emaDecay: 0.9)
         try b.restore(firstMoment: a.firstMoment, secondMoment: a.secondMoment, ema: a.ema, stepCount: a.stepCount)
         var q = p
         a.step(parameters: &p, gradients: [0.2, 0.3, -0.4])

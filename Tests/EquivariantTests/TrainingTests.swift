@@ -8,7 +8,7 @@ final class TrainingTests: XCTestCase {
     func testFitsGaussianScore() throws {
         let config = EGNNConfiguration(particles: 4, dimension: 2, hidden: 16, layers: 2, aggregation: .mean)
         let net = try EGNN<Float>(configuration: config, seed: 7, threads: 1)
-        let adam = Adam<Float>(parameterCount: net.parameterCount, learningRate: 3e-3, clipNorm: 10)
+        var adam = Adam<Float>(parameterCount: net.parameterCount, learningRate: 3e-3, clipNorm: 10)
         var rng = TestRandom(seed: 8)
         let batch = 64, n = 4, d = 2
         func loss(_ x: [Float], _ t: [Float]) -> (Float, [Float]) {

@@ -55,11 +55,11 @@ public enum PathObjective {
 public struct TrainerState: Codable, Equatable {
     public var step = 0
     public var rng: SeededGenerator
-    public var optimizer: AdamState
+    public var optimizer: Adam<Double>
     /// log Z_θ.
-    public var scalarOptimizer: AdamState
+    public var scalarOptimizer: Adam<Double>
     /// The Langevin scale table c_k.
-    public var tableOptimizer: AdamState
+    public var tableOptimizer: Adam<Double>
     public var buffer: ReplayBuffer
     public var localSearchStepSize = 1e-3
     public var energyEvaluations = 0
@@ -105,10 +105,10 @@ public final class DiffusionTrainer {
         let c = model.configuration
         state = TrainerState(
             rng: SeededGenerator(seed: c.seed, stream: 1),
-            optimizer: AdamState(count: model.network.parameterCount, learningRate: c.learningRate,
-                                 clipNorm: c.gradientNormClip),
-            scalarOptimizer: AdamState(count: 1, learningRate: c.scalarLearningRate),
-            tableOptimizer: AdamState(count: c.timeSteps, learningRate: c.langevinLearningRate),
+            optimizer: Adam(parameterCount: model.network.parameterCount, learningRate: c.learningRate,
+                            clipNorm: c.gradientNormClip),
+            scalarOptimizer: Adam(parameterCount: 1, learningRate: c.scalarLearningRate),
+            tableOptimizer: Adam(parameterCount: c.timeSteps, learningRate: c.langevinLearningRate),
             buffer: ReplayBuffer(capacity: c.bufferCapacity, stride: model.space.coordinateCount))
         state.explorationHorizon = max(1, explorationHorizon)
         systemEnergyStart = system.energyEvaluations
