@@ -39,7 +39,7 @@ extension Ensemble.Sample {
         let drift = abs(r.final.meanEnergy - r.halfway.meanEnergy)
         let noise = 2 * (r.final.energyError * r.final.energyError + r.halfway.energyError * r.halfway.energyError).squareRoot()
         print(String(format: "  energy W2 between K/2 and K: %.4f; mean u moved by %.4f (%@)", r.energyW2BetweenHalves, drift,
-                     drift <= noise ? "within 2σ: K looks sufficient" : "more than 2σ: increase --correct-steps"))
+                     drift <= noise ? "within 2σ: no drift seen between K/2 and K; slow modes can still hide, so compare with a longer run" : "more than 2σ: increase --correct-steps"))
         print("  correction evaluations: \(r.energyEvaluations) energy, \(r.gradientEvaluations) gradient; \(String(format: "%.2f", r.seconds)) s")
         let path = URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json"
         let encoder = JSONEncoder()

@@ -52,6 +52,8 @@ extension Ensemble {
         var overwrite = false
         @Option(help: "Seed (network initialisation and all sampling).")
         var seed: UInt64 = 1
+        @Option(help: "Network engine: float (EGNN<Float> with the SIMD kernels) or double.")
+        var precision: NetworkPrecision = .float
         @Option(help: "EGNN hidden width.")
         var hidden: Int = 64
         @Option(help: "EGNN layers.")
@@ -140,6 +142,7 @@ extension Ensemble {
             var c = DiffusionConfiguration(method: method)
             c.langevinPreconditioning = langevinPreconditioning
             c.seed = seed
+            c.precision = precision
             c.hidden = hidden
             c.layers = layers
             c.batch = batch
@@ -277,3 +280,4 @@ func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
 }
 
 extension DiffusionMethod: ExpressibleByArgument {}
+extension NetworkPrecision: ExpressibleByArgument {}

@@ -42,8 +42,11 @@ final class MPIRunTests: XCTestCase {
     }
 
     /// Each step's trajectories come in tiny batches, so a few steps move the parameters by ~1e-2.
+    /// The Double engine: the tolerances below are Double round-off (with the default Float
+    /// engine the same runs agree to Float round-off, 2e-7 measured).
     let training = ["train", "--plugin", "double-well", "--batch", "8", "--hidden", "16", "--layers", "2",
-                    "--time-steps", "10", "--no-replay", "--local-search-every", "0", "--threads", "1"]
+                    "--time-steps", "10", "--no-replay", "--local-search-every", "0", "--threads", "1",
+                    "--precision", "double"]
 
     /// 2 ranks × 4 trajectories = 1 rank × 8 in 2 shards, after 6 Adam steps.
     ///

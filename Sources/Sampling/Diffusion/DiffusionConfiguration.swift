@@ -28,6 +28,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var timeSteps = 50
     /// PIS (tb, logvar): diffusion coefficient σ of the pinned-Brownian reference (x_T ~ N(0, σ²T)).
     public var noiseScale = 2.0
+    /// The network's engine: float (EGNN<Float>, SIMD kernels) or double; nil: double
+    /// (checkpoints written before the field existed, and the library's default for tests).
+    public var precision: NetworkPrecision? = nil
     /// EGNN width and depth.
     public var hidden = 64
     public var layers = 3

@@ -32,7 +32,7 @@ public struct DiffusionPaths {
 public final class DiffusionModel {
     public let configuration: DiffusionConfiguration
     public let space: DiffusionSpace
-    let network: EGNN<Double>
+    let network: NetworkField
     /// The EGNN's flat parameters (Equivariant's layout).
     public var networkParameters: [Double] {
         get { network.parameters }
@@ -57,8 +57,11 @@ public final class DiffusionModel {
         try configuration.validate()
         self.configuration = configuration
         self.space = space
-        network = try EGNN<Double>(configuration: configuration.network(for: space), seed: configuration.seed,
-                                   threads: threads)
+        let egnn = configuration.network(for: space)
+        switch configuration.precision ?? .double {
+        case .double: network = try EGNN<Double>(configuration: egnn, seed: configuration.seed, threads: threads)
+        case .float: network = try SinglePrecisionField(configuration: egnn, seed: configuration.seed, threads: threads)
+        }
         langevinScale = [Double](repeating: configuration.langevinInitialScale ?? 0, count: configuration.timeSteps)
     }
 
