@@ -9,7 +9,8 @@ import re
 import statistics
 import sys
 
-LABELS = {"dsm": "tempered-data DSM", "idem": "iDEM (fixed)"}
+LABELS = {"dsm": "tempered-data DSM (reverse SDE)", "dsm-ode": "tempered-data DSM (probability-flow ODE)",
+          "idem": "iDEM (fixed, reverse SDE)"}
 
 
 def number(path, pattern):
@@ -48,9 +49,10 @@ def main():
             train = out / f"{name}-train.txt"
             corrected = out / f"{name}-corrected-sample.txt"
             raw = out / f"{name}-raw-sample.txt"
-            total = number(train, r"energy evaluations: (\d+)") + number(corrected, r"energy evaluations: (\d+)")
-            wall = number(train, r"wall time: ([0-9.]+) s this run") + number(corrected, r"wall time: ([0-9.]+)")
             report = metrics(out / f"{name}-corrected.correction.json")
+            total = number(train, r"energy evaluations: (\d+)") + number(corrected, r"energy evaluations: (\d+)") \
+                + report.get("energy_evaluations", 0)
+            wall = number(train, r"wall time: ([0-9.]+) s this run") + number(corrected, r"wall time: ([0-9.]+)")
             for kind, sample in (("raw", raw), ("corrected", corrected)):
                 m = metrics(out / f"{name}-{kind}.json")
                 if not m:
