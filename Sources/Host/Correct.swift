@@ -9,6 +9,7 @@ extension Ensemble.Sample {
                  system: EnergySystem, rng: inout SeededGenerator) throws -> CorrectionReport {
         var settings = CorrectionSettings(steps: correctSteps)
         settings.resampleThreshold = correctThreshold
+        settings.leapfrogSteps = correctLeapfrog
         let progress = ProgressBar(label: "correcting", total: correctSteps)
         let result: (positions: [Double], energies: [Double], report: CorrectionReport)
         do {
@@ -31,7 +32,8 @@ extension Ensemble.Sample {
             ? String(format: "resampled by the importance weights (ESS/N %.4f ≥ %.3g)", r.essFraction, correctThreshold)
             : String(format: "weights unusable (ESS/N %.2e < %.3g): samples kept as drawn%@", r.essFraction, correctThreshold,
                      r.replacedNonFinite > 0 ? ", \(r.replacedNonFinite) non-finite ones replaced" : "")
-        print("correction: \(weights); \(correctSteps) MALA steps per sample, step size \(String(format: "%.3g", r.stepSize)) (adapted over the first quarter)")
+        let moves = correctLeapfrog > 0 ? "HMC steps (\(correctLeapfrog) leapfrog each)" : "MALA steps"
+        print("correction: \(weights); \(correctSteps) \(moves) per sample, step size \(String(format: "%.3g", r.stepSize)) (adapted over the first quarter)")
         for s in [r.halfway, r.final] {
             print(String(format: "  after %4d steps: mean u %.4f ± %.4f, u > 0: %.2f %%, acceptance %.3f",
                          s.steps, s.meanEnergy, s.energyError, 100 * s.positiveEnergyFraction, s.acceptance))

@@ -53,6 +53,8 @@ extension Ensemble {
         var process: Process = .sde
         @Option(help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
         var correctSteps: Int = 0
+        @Option(help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each).")
+        var correctLeapfrog: Int = 0
         @Option(help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
         var correctThreshold: Double = 0.1
 
@@ -103,6 +105,7 @@ extension Ensemble {
             if model == nil && plugin == nil { throw ValidationError("give --plugin NAME (MCMC) or --model MODEL.ckpt") }
             if resample && model == nil { throw ValidationError("--resample needs --model") }
             if correctSteps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
+            guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
                 throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")

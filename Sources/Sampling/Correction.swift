@@ -8,9 +8,12 @@ public struct CorrectionSettings: Codable, Sendable {
     /// Resample by the importance weights when ESS/N reaches this; below it the weights are
     /// not usable and every finite-energy sample enters the MCMC as it is.
     public var resampleThreshold = 0.1
-    /// Initial MALA step size h (adapted toward acceptance 0.574 during the first M/4 steps,
-    /// then frozen, so the last 3M/4 steps are an exact π-invariant kernel).
+    /// Initial step size (MALA: h; HMC: ε), adapted toward the kernel's target acceptance
+    /// during the first M/4 steps, then frozen, so the last 3M/4 steps are an exact
+    /// π-invariant kernel.
     public var initialStepSize = 1e-3
+    /// Leapfrog steps L per proposal: 0 runs MALA; L ≥ 1 runs HMC (L gradient evaluations per step).
+    public var leapfrogSteps = 0
 
     public init(steps: Int) { self.steps = steps }
 }
@@ -46,7 +49,7 @@ public struct CorrectionReport: Codable, Sendable {
 }
 
 /// Exact correction of any trained sampler: samples → resampling by importance weights where
-/// they are usable → M Metropolis-adjusted MALA steps at the target from every sample.
+/// they are usable → M Metropolis-adjusted MALA (or HMC) steps at the target from every sample.
 /// Exact as N and M grow (the MCMC kernel leaves π invariant once its step size is frozen).
 public struct SMCCorrection {
     public var settings: CorrectionSettings
@@ -82,15 +85,18 @@ public struct SMCCorrection {
         var start = [Double](); start.reserveCapacity(count * stride)
         for i in order { start += positions[(i * stride)..<((i + 1) * stride)] }
         var state = try kernel.initialize(start)
-        var h = settings.initialStepSize
+        var h = settings.leapfrogSteps > 0 ? (2 * settings.initialStepSize).squareRoot() : settings.initialStepSize
+        let hmc = settings.leapfrogSteps > 0
+            ? HMCKernel(space: kernel.space, system: system, leapfrogSteps: settings.leapfrogSteps) : nil
+        let target = hmc == nil ? 0.574 : 0.7
         let adaptation = max(1, settings.steps / 4), half = settings.steps / 2
         var halfway = Self.summary(state.energies, steps: 0, acceptance: .nan)
         var halfwayEnergies = state.energies
         var accepted = 0, counted = 0
         for t in 0..<settings.steps {
-            let a = try kernel.step(&state, stepSize: h, rng: &rng)
+            let a = try hmc?.step(&state, stepSize: h, rng: &rng) ?? kernel.step(&state, stepSize: h, rng: &rng)
             if t < adaptation {
-                h *= exp(Double(a) / Double(count) - 0.574)
+                h *= exp(Double(a) / Double(count) - target)
             } else {
                 accepted += a
                 counted += count

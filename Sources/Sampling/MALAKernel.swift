@@ -73,3 +73,55 @@ public struct MALAKernel {
         return accepted
     }
 }
+
+/// Hamiltonian Monte Carlo moves of a batch of independent walkers at the target (unit mass,
+/// L leapfrog steps of size ε per proposal, accepted with min(1, exp(H₀ − H₁)), H = u + |p|²/2);
+/// momenta live in the space's tangent space (projected), positions are constrained after every
+/// drift. Same value form and state as `MALAKernel`; each proposal costs L gradient evaluations.
+public struct HMCKernel {
+    public let space: DiffusionSpace
+    public let system: EnergySystem
+    public let leapfrogSteps: Int
+
+    public init(space: DiffusionSpace, system: EnergySystem, leapfrogSteps: Int) {
+        precondition(leapfrogSteps >= 1)
+        self.space = space
+        self.system = system
+        self.leapfrogSteps = leapfrogSteps
+    }
+
+    /// One proposal per walker with step size ε; returns how many were accepted.
+    @discardableResult
+    public func step(_ state: inout MALAKernel.State, stepSize eps: Double, rng: inout SeededGenerator) throws -> Int {
+        let stride = space.coordinateCount, batch = state.walkers
+        var p = space.noise(batch: batch, rng: &rng)
+        var kinetic0 = [Double](repeating: 0, count: batch)
+        for b in 0..<batch { for i in 0..<stride { kinetic0[b] += 0.5 * p[b * stride + i] * p[b * stride + i] } }
+        var x = state.positions, g = state.gradients, u = state.energies
+        for j in p.indices { p[j] -= 0.5 * eps * g[j] }
+        for l in 0..<leapfrogSteps {
+            for j in x.indices { x[j] += eps * p[j] }
+            space.constrain(&x)
+            (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
+            space.project(&g)
+            let scale = l == leapfrogSteps - 1 ? 0.5 * eps : eps
+            for j in p.indices { p[j] -= scale * g[j] }
+        }
+        var accepted = 0
+        for b in 0..<batch {
+            var kinetic = 0.0
+            for i in 0..<stride { kinetic += 0.5 * p[b * stride + i] * p[b * stride + i] }
+            let logAlpha = state.energies[b] + kinetic0[b] - u[b] - kinetic
+            if u[b].isFinite && log(rng.uniform()) < logAlpha {
+                accepted += 1
+                state.energies[b] = u[b]
+                for i in 0..<stride {
+                    let j = b * stride + i
+                    state.positions[j] = x[j]
+                    state.gradients[j] = g[j]
+                }
+            }
+        }
+        return accepted
+    }
+}

@@ -84,6 +84,25 @@ final class CorrectionTests: XCTestCase {
         XCTAssertEqual(report.energyEvaluations, 61 * n)
     }
 
+    /// The HMC variant (5 leapfrog steps per proposal) relaxes the same wrong start to ⟨u⟩ = 3
+    /// and counts its 5 gradient evaluations per step.
+    func testHMCCorrectionRelaxesWrongSamplesToTarget() throws {
+        let system = try centredHarmonic()
+        var rng = SeededGenerator(seed: 14)
+        let n = 2000
+        let x = space.noise(batch: n, rng: &rng).map { $0 * 2 / 2.0.squareRoot() }
+        let u = try system.evaluate(x, batch: n, withGradients: false).energies
+        var settings = CorrectionSettings(steps: 40)
+        settings.initialStepSize = 0.02
+        settings.leapfrogSteps = 5
+        let (_, _, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+            .run(positions: x, energies: u, logWeights: [Double](repeating: 0, count: n), rng: &rng)
+        print("HMC correction: ⟨u⟩ \(report.final.meanEnergy) ± \(report.final.energyError) (exact 3), acceptance \(report.final.acceptance), step \(report.stepSize)")
+        XCTAssertTrue(report.resampled, "equal weights are usable (ESS/N = 1)")
+        XCTAssertEqual(report.final.meanEnergy, 3, accuracy: 4 * report.final.energyError)
+        XCTAssertEqual(report.energyEvaluations, (1 + 40 * 5) * n)
+    }
+
     /// With usable weights (exact log-weights of a too-wide Gaussian proposal) the correction
     /// resamples by them: already after 0 MCMC steps the population is π-distributed.
     func testCorrectionResamplesByUsableWeights() throws {
