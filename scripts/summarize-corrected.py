@@ -3,6 +3,7 @@
 samples and parallel tempering at the same total budget (mean ± sd over seeds), with the
 budget, wall time, ESS/N and the marginal cost of 1000 more corrected samples. Standard
 library only."""
+import importlib.util
 import json
 import pathlib
 import re
@@ -13,20 +14,15 @@ LABELS = {"dsm": "tempered-data DSM (reverse SDE)", "dsm-ode": "tempered-data DS
           "idem": "iDEM (fixed, reverse SDE)"}
 
 
-def number(path, pattern):
-    m = re.findall(pattern, path.read_text()) if path.exists() else []
-    return float(m[-1]) if m else float("nan")
+def _table_helpers():
+    """number() and fmt() of summarize-table.py (one definition of each)."""
+    spec = importlib.util.spec_from_file_location("summarize_table", pathlib.Path(__file__).with_name("summarize-table.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.number, module.fmt
 
 
-def fmt(values, digits=2):
-    values = [v for v in values if v == v]
-    if not values:
-        return "—"
-    f = (lambda v: f"{v:.2e}") if max(abs(v) for v in values) >= 1e4 or 0 < max(abs(v) for v in values) < 1e-2 \
-        else (lambda v: f"{v:.{digits}f}")
-    if len(values) == 1:
-        return f(values[0])
-    return f"{f(statistics.mean(values))} ± {f(statistics.stdev(values))}"
+number, fmt = _table_helpers()
 
 
 def metrics(path):

@@ -22,6 +22,16 @@ public struct MALAKernel {
         /// ∇u, projected.
         var gradients: [Double]
         public var walkers: Int { energies.count }
+
+        /// Walker b moves to its proposal (y, u, ∇u of the whole batch).
+        mutating func accept(_ b: Int, positions y: [Double], energies u: [Double], gradients g: [Double]) {
+            let stride = positions.count / walkers
+            energies[b] = u[b]
+            for j in (b * stride)..<((b + 1) * stride) {
+                positions[j] = y[j]
+                gradients[j] = g[j]
+            }
+        }
     }
 
     public init(space: DiffusionSpace, system: EnergySystem) {
@@ -62,12 +72,7 @@ public struct MALAKernel {
             let logAlpha = -(uy[b] - state.energies[b]) - (backward - forward) / (4 * h)
             if uy[b].isFinite && log(rng.uniform()) < logAlpha {
                 accepted += 1
-                state.energies[b] = uy[b]
-                for i in 0..<stride {
-                    let j = b * stride + i
-                    state.positions[j] = y[j]
-                    state.gradients[j] = gy[j]
-                }
+                state.accept(b, positions: y, energies: uy, gradients: gy)
             }
         }
         return accepted
@@ -114,12 +119,7 @@ public struct HMCKernel {
             let logAlpha = state.energies[b] + kinetic0[b] - u[b] - kinetic
             if u[b].isFinite && log(rng.uniform()) < logAlpha {
                 accepted += 1
-                state.energies[b] = u[b]
-                for i in 0..<stride {
-                    let j = b * stride + i
-                    state.positions[j] = x[j]
-                    state.gradients[j] = g[j]
-                }
+                state.accept(b, positions: x, energies: u, gradients: g)
             }
         }
         return accepted
