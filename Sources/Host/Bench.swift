@@ -43,7 +43,7 @@ extension Ensemble {
                 ?? [("lennard-jones", "preset=lj13", "LJ-13"), ("lennard-jones", "preset=lj55", "LJ-55")]
             print("threads: \(threads), batch: \(batch)")
             for (name, parameterString, title) in cases {
-                let system = try discovery.plugin(named: name).makeSystem(parameters: parameterString)
+                let system = try discovery.pluginWarningOfShadows(named: name).makeSystem(parameters: parameterString)
                 system.threads = threads
                 let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
                 var rng = SeededGenerator(seed: 1)

@@ -28,6 +28,7 @@ struct SampleSet {
             }
             let raw = try reader.allCoordinates()
             count = reader.frameCount
+            try SampleSet.checkCompatible(reader, coordinates: raw, system: system)
             var x = [Double](repeating: 0, count: count * n * d)
             let unit = system.lengthUnitAngstrom
             for f in 0..<count { for i in 0..<n { for k in 0..<d {

@@ -32,9 +32,15 @@ extension Ensemble {
                     for line in plugin.parametersHelp.split(separator: "\n") { print("    \(line)") }
                 }
             }
-            if !discovery.failures.isEmpty {
+            let shadowed = discovery.failures.filter { if case .duplicateName = $0.error { true } else { false } }
+            let broken = discovery.failures.filter { if case .duplicateName = $0.error { false } else { true } }
+            if !shadowed.isEmpty {
+                print("\nshadowed (same name as a plugin found earlier in the search order; the earlier one is used):")
+                for failure in shadowed { print("  \(failure.error)") }
+            }
+            if !broken.isEmpty {
                 print("\nnot loaded:")
-                for failure in discovery.failures { print("  \(failure.error)") }
+                for failure in broken { print("  \(failure.error)") }
             }
         }
     }

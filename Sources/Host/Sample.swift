@@ -180,12 +180,16 @@ extension Ensemble {
             } catch is CancellationError {
                 progress.finish()
                 try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly)")
-                throw ExitCode(130)
+                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                throw Interrupt.exitCode
             } catch {
                 progress.finish()
                 guard let output else { throw error }
                 try? output.close()
+                if output.frames == 0 {  // an empty file would only block the rerun
+                    try? FileManager.default.removeItem(atPath: out)
+                    throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
+                }
                 throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
             }
             try output?.close()
@@ -281,7 +285,7 @@ extension Ensemble.Sample {
         try output.close()
         let elapsed = ContinuousClock.now - clock
         let seconds = elapsed.inSeconds
-        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted)" : "")")
+        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted by \(Interrupt.signalName))" : "")")
         print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
         print(String(format: "energy u: mean %.4f, self-normalised reweighted mean %.4f",
@@ -290,7 +294,7 @@ extension Ensemble.Sample {
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
         print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))
-        if Interrupt.isRequested { throw ExitCode(130) }
+        if Interrupt.isRequested { throw Interrupt.exitCode }
     }
 }
 extension MCMCDistribution: ExpressibleByArgument {}

@@ -161,6 +161,7 @@ extension Ensemble {
             let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)
+                try checkResume(against: checkpoint)
                 do { trainer = try checkpoint.makeTrainer(system: energySystem, threads: networkThreads) } catch {
                     throw FailureMessage("\(error)")
                 }
@@ -207,8 +208,8 @@ extension Ensemble {
                 if Interrupt.isRequested && world.isRoot {  // rank 0 stops the others (onEveryRank)
                     try save()
                     progress.finish()
-                    print("interrupted at step \(report.step): checkpoint saved to \(out); continue with --resume")
-                    throw ExitCode(130)
+                    print("interrupted at step \(report.step) (\(Interrupt.signalName)): checkpoint saved to \(out); continue with --resume")
+                    throw Interrupt.exitCode
                 }
             }
             try save()
