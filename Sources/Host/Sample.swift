@@ -80,6 +80,9 @@ extension Ensemble {
             "Under mpirun: split chains or replicas (PT temperatures) over the ranks (default: replicas for pt, chains for mala).",
             valueName: "chains|replicas"))
         var distribute: MCMCDistribution?
+        @Option(help: ArgumentHelp("Also write everything the summary prints (and the convergence diagnostics) as JSON.",
+                                   valueName: "path.json"))
+        var json: String?
 
         /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
         var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
@@ -162,6 +165,7 @@ extension Ensemble {
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
+            let series = ChainSeries()
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
@@ -169,6 +173,7 @@ extension Ensemble {
                     communicator: world, distribution: distribution,
                     record: { x, u in
                         step += 1
+                        series.append(u)
                         let stride = energySystem.coordinateCount
                         for c in 0..<u.count {
                             try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
@@ -193,7 +198,10 @@ extension Ensemble {
                 throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
             }
             try output?.close()
-            if world.isRoot { printSummary(summary, system: energySystem, project: project, ranks: world.size) }
+            if world.isRoot {
+                printSummary(summary, system: energySystem, project: project, ranks: world.size)
+                try reportMCMC(summary, series: series, system: energySystem, project: project, ranks: world.size)
+            }
         }
 
         func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
@@ -294,6 +302,19 @@ extension Ensemble.Sample {
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
         print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))
+        if let json {
+            try writeJSON(ModelSampleReport(
+                model: path, method: checkpoint.configuration.method.rawValue, plugin: energySystem.plugin.name,
+                pluginParameters: energySystem.parameters, out: out, frames: output.frames, resampled: resample,
+                interrupted: Interrupt.isRequested, ess: weights.effectiveSampleSize, essFraction: weights.effectiveSampleFraction,
+                logZ: logZ, logZError: logZError, elbo: weights.meanLogWeight,
+                energyMean: u.reduce(0, +) / Double(max(1, u.count)), reweightedEnergyMean: weights.reweightedMean(u),
+                energyEvaluations: evaluations[0], gradientEvaluations: evaluations[1],
+                trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
+                trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
+                trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads), to: json)
+            print("wrote \(json)")
+        }
         if Interrupt.isRequested { throw Interrupt.exitCode }
     }
 }

@@ -238,4 +238,38 @@ final class NewcomerCLITests: XCTestCase {
         let missingList = try run(["plugins", "--plugin-dir", "/nonexistent-plugins"])
         XCTAssertNotEqual(missingList.status, 0)
     }
+
+    // Item 2: a run too short for its answer used to say nothing (LJ-13 PT 4σ off under mpirun).
+    // Every `sample` now prints τ, ESS and split-R̂, says NOT CONVERGED when a check fails, and
+    // puts the same numbers in --json.
+    func testSamplePrintsConvergenceDiagnosticsAndSaysWhenTooShort() throws {
+        let directory = TestPaths.temporaryDirectory("convergence")
+        let out = directory.appendingPathComponent("short.nc").path, json = directory.appendingPathComponent("short.json").path
+        let short = try run(["sample", "--plugin", "lennard-jones", "--param", "preset=lj13", "--sampler", "pt",
+                             "--samples", "400", "--burn-in", "500", "--thin", "5", "--threads", "1", "--out", out, "--json", json])
+        XCTAssertEqual(short.status, 0, short.stderr)
+        XCTAssertTrue(short.stdout.contains("convergence of energy u (4 chains × 100 frames): autocorrelation time τ = "), short.stdout)
+        XCTAssertTrue(short.stdout.contains("NOT CONVERGED: "), short.stdout)
+        XCTAssertTrue(short.stdout.contains("ESS "), short.stdout)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        XCTAssertEqual(object["converged"] as? Bool, false)
+        XCTAssertEqual(object["frames"] as? Int, 400)
+        XCTAssertNotNil(object["energy_mean"] as? Double)
+        XCTAssertEqual((object["exchange_acceptance"] as? [Double])?.count, 7)
+        let convergence = try XCTUnwrap(object["convergence"] as? [String: Any])
+        let ess = try XCTUnwrap(convergence["effective_sample_size"] as? Double)
+        let tau = try XCTUnwrap(convergence["integrated_autocorrelation_time"] as? Double)
+        XCTAssertEqual(ess, 400 / tau, accuracy: 1e-6 * ess)
+        XCTAssertNotNil(convergence["split_r_hat"] as? Double)
+        XCTAssertFalse((convergence["problems"] as? [String] ?? []).isEmpty)
+
+        // A fast-mixing Gaussian (the C example plugin) run long enough passes every check.
+        let plugins = TestPaths.temporaryDirectory("convergence-plugin")
+        _ = try buildHarmonicPlugin(in: plugins)
+        let long = try run(["sample", "--plugin-dir", plugins.path, "--plugin", "harmonic", "--param", "k=2",
+                            "--samples", "20000", "--out", directory.appendingPathComponent("long.nc").path])
+        XCTAssertEqual(long.status, 0, long.stderr)
+        XCTAssertTrue(long.stdout.contains("converged by these checks (split-R̂ ≤ 1.01, ESS ≥ 400, chains ≥ 50 τ)"), long.stdout)
+        XCTAssertFalse(long.stdout.contains("NOT CONVERGED"), long.stdout)
+    }
 }
