@@ -19,5 +19,5 @@ struct Ensemble: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, RDF.self, Ramachandran.self,
-                      Bench.self])
+                      Bench.self, PlotTraining.self])
 }

@@ -98,6 +98,11 @@ extension Ensemble {
             "Data-parallel shards of the batch, each with its own random stream (default: the number of mpirun ranks). The same --shards gives the same on-policy batches with any rank count; the training is then identical (to round-off) with --no-replay --local-search-every 0, since buffers and local search are per rank.",
             valueName: "S"))
         var shards: Int?
+        @Option(help: ArgumentHelp("Off a terminal: a progress line on stderr every N steps (0: none). Every step also goes to <out>.log.jsonl.",
+                                   valueName: "N"))
+        var logEvery: Int = 10
+        @Option(help: ArgumentHelp("Also write the final summary as JSON.", valueName: "path.json"))
+        var json: String?
 
         func validate() throws {
             guard steps != nil || energyBudget != nil else {
@@ -107,6 +112,7 @@ extension Ensemble {
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
             guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+            guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size
             if let shards, shards < ranks {
                 throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
@@ -186,6 +192,8 @@ extension Ensemble {
             group?.attach(trainer)
             let target = steps ?? Int.max
             let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
+            let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
+                                                     printEvery: logEvery, totalSteps: steps) : nil
             Interrupt.install()
             let clock = ContinuousClock.now
             var lastESS = Double.nan, lastLoss = Double.nan
@@ -200,6 +208,7 @@ extension Ensemble {
                     throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
                 }
                 lastLoss = report.loss
+                log?.record(report, trainer: trainer)
                 if report.essFraction.isFinite { lastESS = report.essFraction }
                 progress.update(steps != nil ? report.step : report.energyEvaluations,
                                 detail: String(format: "loss %.4g  ESS/N %.3f  energy evals %d", report.loss, lastESS,
@@ -227,6 +236,10 @@ extension Ensemble {
                 print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
             }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
+            print("training log: \(TrainingLog.path(for: out)) (one JSON line per step; plot it with `ensemble plot-training \(out)`)")
+            if let json {
+                try writeTrainReport(trainer: trainer, lastLoss: lastLoss, lastESS: lastESS, seconds: seconds, ranks: world.size, to: json)
+            }
         }
     }
 }

@@ -272,4 +272,62 @@ final class NewcomerCLITests: XCTestCase {
         XCTAssertTrue(long.stdout.contains("converged by these checks (split-R̂ ≤ 1.01, ESS ≥ 400, chains ≥ 50 τ)"), long.stdout)
         XCTAssertFalse(long.stdout.contains("NOT CONVERGED"), long.stdout)
     }
+
+    // Item 9: train printed nothing off a terminal until the end and kept no history.
+    func testTrainingLogProgressLinesAndPlot() throws {
+        let directory = TestPaths.temporaryDirectory("training-log")
+        let model = directory.appendingPathComponent("dw4.ckpt").path, json = directory.appendingPathComponent("train.json").path
+        let small = ["--plugin", "double-well", "--method", "tb", "--hidden", "16", "--layers", "2", "--batch", "16",
+                     "--time-steps", "8", "--threads", "1"]
+        let train = try run(["train"] + small + ["--steps", "12", "--log-every", "4", "--out", model, "--json", json])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        // Off a terminal: a line every 4 steps on stderr, no bar.
+        let progress = train.stderr.split(separator: "\n").filter { $0.hasPrefix("step ") }
+        XCTAssertEqual(progress.map { String($0.split(separator: " ")[1]) }, ["4/12", "8/12", "12/12"], train.stderr)
+        XCTAssertFalse(train.stderr.contains("█"))
+        XCTAssertTrue(train.stdout.contains("training log: \(model).log.jsonl"), train.stdout)
+
+        func log() throws -> [[String: Any]] {
+            try String(contentsOfFile: model + ".log.jsonl", encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        var lines = try log()
+        XCTAssertEqual(lines.map { $0["step"] as? Int }, Array(1...12))
+        var evaluations = 0
+        for line in lines {
+            for key in ["loss", "wall_seconds", "learning_rate", "log_z"] { XCTAssertNotNil(line[key] as? Double, "\(key) in \(line)") }
+            let e = try XCTUnwrap(line["energy_evaluations"] as? Int)
+            XCTAssertGreaterThanOrEqual(e, evaluations)
+            evaluations = e
+            XCTAssertNotNil(line["gradient_evaluations"] as? Int)
+            if let ess = line["ess_fraction"] as? Double { XCTAssertTrue(ess > 0 && ess <= 1, "\(ess)") }
+        }
+        XCTAssertTrue(lines.contains { $0["ess_fraction"] != nil }, "on-policy steps log ESS/N")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        XCTAssertEqual(summary["step"] as? Int, 12)
+        XCTAssertEqual(summary["energy_evaluations"] as? Int, evaluations)
+        XCTAssertEqual(summary["training_log"] as? String, model + ".log.jsonl")
+
+        // Steps logged after the last checkpoint (then lost) are dropped on --resume.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: model + ".log.jsonl"))
+        try handle.seekToEnd()
+        handle.write(Data("{\"energy_evaluations\":1,\"gradient_evaluations\":1,\"learning_rate\":0.001,\"loss\":1,\"step\":13,\"wall_seconds\":1}\n".utf8))
+        try handle.close()
+        let resumed = try run(["train", "--plugin", "double-well", "--method", "tb", "--steps", "15", "--resume", "--out", model])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        lines = try log()
+        XCTAssertEqual(lines.map { $0["step"] as? Int }, Array(1...15))
+
+        let svg = directory.appendingPathComponent("training.svg").path
+        let plot = try run(["plot-training", model, "--plot", svg])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        let text = try String(contentsOfFile: svg, encoding: .utf8)
+        for label in ["data-label=\"loss per step\"", "data-label=\"on-policy batch ESS/N\"", "training step", "15 steps"] {
+            XCTAssertTrue(text.contains(label), "missing \(label)")
+        }
+        let missing = try run(["plot-training", directory.appendingPathComponent("none.ckpt").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("no training log at"), missing.stderr)
+    }
 }
