@@ -152,14 +152,23 @@ extension Ensemble {
             }
             if let plot {
                 let prefix = plot.hasSuffix(".svg") ? String(plot.dropLast(4)) : plot
+                let unit = energySystem.lengthUnitAngstrom
+                let lengthLabel = unit == 1 ? "Å" : String(format: "plugin length unit, 1 unit = %.4g Å", unit)
                 let energyPlot = SVGPlot.histogram(
                     [.init(label: "generated", samples: energies), .init(label: "reference", samples: referenceEnergies)],
-                    title: "energy u = U/kT (n = \(count))", xLabel: "u")
+                    title: "energy (n = \(count) each)", xLabel: "reduced energy u = U/kT (dimensionless)",
+                    yLabel: "probability density (per unit of u)",
+                    notes: [String(format: "energy W2 = %.4g (√ of the 1-D W2², ASBS \"E-W2\"; W2² = %.4g)", energyW2.w2, energyW2.squared),
+                            String(format: "mean u: generated %.4f, reference %.4f",
+                                   energies.reduce(0, +) / Double(count), referenceEnergies.reduce(0, +) / Double(count))])
                 try SVGPlot.write(energyPlot, to: prefix + "-energy.svg")
                 let distancePlot = SVGPlot.histogram(
                     [.init(label: "generated", samples: Metrics.pairDistances(generated, particles: n, dimension: d)),
                      .init(label: "reference", samples: Metrics.pairDistances(ref, particles: n, dimension: d))],
-                    bins: 100, title: "interatomic distances (n = \(count))", xLabel: "distance")
+                    bins: 100, title: "interatomic distances (n = \(count) configurations each)",
+                    xLabel: "distance r (\(lengthLabel))", yLabel: "probability density (per length unit)",
+                    notes: [String(format: "distance TV = %.4f (200 shared bins)", tv),
+                            String(format: "coordinate W2: aligned %.4g, unaligned %.4g (length units)", aligned, unaligned)])
                 try SVGPlot.write(distancePlot, to: prefix + "-distances.svg")
                 print("wrote \(prefix)-energy.svg, \(prefix)-distances.svg")
             }

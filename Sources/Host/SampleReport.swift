@@ -98,7 +98,7 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
 /// `value` as pretty JSON, snake_case keys, sorted; non-finite numbers as the strings "nan", "inf".
 func jsonData<T: Encodable>(_ value: T) throws -> Data {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return try encoder.encode(value)

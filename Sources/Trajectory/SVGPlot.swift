@@ -138,8 +138,7 @@ public enum SVGPlot {
             allNotes.append("range clipped to " + (range == nil ? "the 0.5–99.5 % quantiles" : "\(formatTick(lo, step: binWidth))…\(formatTick(hi, step: binWidth))")
                 + ": " + zip(series, outside).map { "\($0.label) \($1)" }.joined(separator: ", ") + " samples outside")
         }
-        body += frame.notes(allNotes)
-        return document(width: width, height: height, title: title, body: body)
+        return withNotes(document(width: width, height: height, title: title, body: body), allNotes)
     }
 
     // MARK: - Line plots
@@ -148,7 +147,7 @@ public enum SVGPlot {
     /// - Parameter logY: plot log10(y) (non-positive y break the line); tick labels show 10^k.
     public static func linePlot(_ series: [LineSeries], title: String, xLabel: String, yLabel: String,
                                 logY: Bool = false, notes: [String] = [], legendCorner: LegendCorner = .topRight,
-                                notesCorner: LegendCorner = .topLeft, width: Int = 720, height: Int = 450) -> String {
+                                width: Int = 720, height: Int = 450) -> String {
         let transformed: [[(Double, Double)]] = series.map { s in
             zip(s.x, s.y).map { x, y in (x, logY ? (y > 0 ? log10(y) : .nan) : y) }
         }
@@ -190,8 +189,7 @@ public enum SVGPlot {
         if series.count > 1 || !(series.first?.label.isEmpty ?? true) {
             body += frame.legend(series.enumerated().map { k, s in (s.label, color(k)) }, corner: legendCorner)
         }
-        body += frame.notes(notes, corner: notesCorner)
-        return document(width: width, height: height, title: title, body: body)
+        return withNotes(document(width: width, height: height, title: title, body: body), notes)
     }
 
     // MARK: - Heatmaps
@@ -292,6 +290,11 @@ public enum SVGPlot {
         return String(format: "#%02x%02x%02x", Int(r * 255), Int(g * 255), Int(b * 255))
     }
 
+    /// `chart` with lines of text (metric values, caveats) below it.
+    static func withNotes(_ chart: String, _ notes: [String]) -> String {
+        notes.isEmpty ? chart : row([chart], title: "", notes: notes)
+    }
+
     /// Charts made by this type side by side in one SVG, under a common title, with lines of
     /// text (metrics) below them.
     public static func row(_ charts: [String], title: String, notes: [String] = []) -> String {
@@ -300,9 +303,9 @@ public enum SVGPlot {
             return Int(svg[range.upperBound...].prefix { $0.isNumber }) ?? 0
         }
         let widths = charts.map { size($0, "width") }, heights = charts.map { size($0, "height") }
-        let top = 34, bottom = 14 + 18 * notes.count
+        let top = title.isEmpty ? 0 : 34, bottom = notes.isEmpty ? 0 : 14 + 18 * notes.count
         let width = widths.reduce(0, +), height = (heights.max() ?? 0) + top + bottom
-        var body = "<text class=\"title\" x=\"\(width / 2)\" y=\"24\" font-size=\"17\" font-weight=\"bold\" "
+        var body = title.isEmpty ? "" : "<text class=\"title\" x=\"\(width / 2)\" y=\"24\" font-size=\"17\" font-weight=\"bold\" "
             + "text-anchor=\"middle\">\(escape(title))</text>\n"
         var x = 0
         for (k, chart) in charts.enumerated() {
@@ -312,7 +315,7 @@ public enum SVGPlot {
             x += widths[k]
         }
         for (i, note) in notes.enumerated() {
-            body += "<text class=\"note\" x=\"16\" y=\"\(height - bottom + 16 + 18 * i)\" font-size=\"13\">\(escape(note))</text>\n"
+            body += "<text class=\"note\" x=\"16\" y=\"\(height - bottom + 14 + 18 * i)\" font-size=\"13\">\(escape(note))</text>\n"
         }
         return document(width: width, height: height, title: title, body: body)
     }

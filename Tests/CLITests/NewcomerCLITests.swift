@@ -330,4 +330,57 @@ final class NewcomerCLITests: XCTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("no training log at"), missing.stderr)
     }
+
+    // Items 10–11: plots with units and metric values; one JSON key style; --json for plugins and bench.
+    func testPlotsCarryUnitsAndMetricsAndEveryCommandWritesSnakeCaseJSON() throws {
+        let directory = TestPaths.temporaryDirectory("plots-json")
+        let a = directory.appendingPathComponent("a.nc").path, b = directory.appendingPathComponent("b.nc").path
+        let lj13 = ["--plugin", "lennard-jones", "--param", "preset=lj13"]
+        for (path, seed) in [(a, "1"), (b, "2")] {
+            XCTAssertEqual(try run(["sample"] + lj13 + ["--samples", "200", "--burn-in", "300", "--seed", seed,
+                                                       "--threads", "1", "--out", path]).status, 0)
+        }
+        let prefix = directory.appendingPathComponent("m").path
+        let evaluate = try run(["evaluate", a, "--reference", b] + lj13 + ["--plot", prefix, "--max-samples", "100"])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        let energy = try String(contentsOfFile: prefix + "-energy.svg", encoding: .utf8)
+        for expected in ["reduced energy u = U/kT (dimensionless)", "energy W2 = ", "mean u: generated "] {
+            XCTAssertTrue(energy.contains(expected), "missing \(expected)")
+        }
+        let distances = try String(contentsOfFile: prefix + "-distances.svg", encoding: .utf8)
+        for expected in ["distance r (plugin length unit, 1 unit = 3.405 Å)", "distance TV = ", "coordinate W2: aligned ",
+                         "range clipped to the 0.5–99.5 % quantiles"] {
+            XCTAssertTrue(distances.contains(expected), "missing \(expected)")
+        }
+
+        func object(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        }
+        func assertSnakeCase(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for (key, inner) in dictionary {
+                    XCTAssertEqual(key, key.lowercased(), "\(path): key \(key) is not snake_case")
+                    assertSnakeCase(inner, path)
+                }
+            } else if let array = value as? [Any] {
+                array.forEach { assertSnakeCase($0, path) }
+            }
+        }
+        let plugins = directory.appendingPathComponent("plugins.json").path
+        XCTAssertEqual(try run(["plugins", "--json", plugins]).status, 0)
+        let listing = try object(plugins)
+        let names = (listing["plugins"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        XCTAssertTrue(Set(names).isSuperset(of: ["lennard-jones", "double-well"]), "\(names)")
+        XCTAssertNotNil((listing["plugins"] as? [[String: Any]])?.first?["parameters_help"] as? String)
+        let bench = directory.appendingPathComponent("bench.json").path
+        let benchRun = try run(["bench", "--plugin", "double-well", "--batch", "16", "--repeats", "1", "--chains", "2",
+                                "--threads", "1", "--json", bench])
+        XCTAssertEqual(benchRun.status, 0, benchRun.stderr)
+        let results = try XCTUnwrap(try object(bench)["results"] as? [[String: Any]])
+        XCTAssertGreaterThan(results.first?["energy_gradient_per_second"] as? Double ?? 0, 0)
+        let sampleJSON = directory.appendingPathComponent("sample.json").path
+        XCTAssertEqual(try run(["sample"] + lj13 + ["--samples", "20", "--burn-in", "10", "--threads", "1", "--out",
+                                                   directory.appendingPathComponent("c.nc").path, "--json", sampleJSON]).status, 0)
+        for path in [plugins, bench, sampleJSON] { assertSnakeCase(try object(path), path) }
+    }
 }
