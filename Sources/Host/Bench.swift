@@ -24,8 +24,10 @@ extension Ensemble {
         var parameters: [String] = []
         @Option(help: "Configurations per evaluate call.")
         var batch: Int = 1024
-        @Option(help: "Threads that evaluate energies.")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(name: .customLong("threads"), help: ArgumentHelp(
+            "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+        var threadCount: Int?
+        var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
         @Option(help: "Timed repetitions (best is reported).")
         var repeats: Int = 5
         @Option(help: "MALA chains for the steps/s measurement.")

@@ -13,8 +13,8 @@ struct Ensemble: ParsableCommand {
 
             Start here:
               ensemble plugins
-              ensemble sample --plugin lennard-jones --param preset=lj13 --sampler mala \\
-                  --samples 2000 --out lj13.nc
+              ensemble sample --plugin lennard-jones --param preset=lj13 \\
+                --sampler pt --samples 2000 --out lj13.nc
               vmd lj13.pdb lj13.nc
             """,
         version: "0.1.0",

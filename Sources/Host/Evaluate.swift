@@ -61,7 +61,7 @@ extension Ensemble {
         static let configuration = CommandConfiguration(
             abstract: "Compare samples with a reference set: energy W2, aligned/unaligned coordinate W2, distance TV, ESS, log Ẑ.",
             discussion: """
-                Conventions (shared/METRICS.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
+                Conventions (docs/metrics.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
                 "E-W2"), energy_w2_squared the square (DEM); x_w2_aligned permutes (Hungarian) and rotates \
                 (Kabsch, reflections allowed) each reference configuration onto each generated one, then \
                 solves the exact assignment between the sets; x_w2 is the same on centred coordinates \
@@ -70,7 +70,9 @@ extension Ensemble {
                 smaller count is used for both. ESS and log Ẑ use all frames when the file has log_weight.
 
                 Example:
-                  ensemble evaluate dw4.nc --reference test_split_DW4.npy --plugin double-well --json m.json
+                  ensemble evaluate dw4.nc --reference out/reference/dw4.nc \\
+                    --plugin double-well --json m.json --plot m
+                  # `make reference` makes out/reference/dw4.nc by parallel tempering
                 """)
 
         @Argument(help: ArgumentHelp("Generated samples (.nc or .npy).", valueName: "samples"))

@@ -48,8 +48,10 @@ struct SystemOptions: ParsableArguments {
         "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
     var parameters: [String] = []
 
-    @Option(help: "Threads that evaluate energies (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: ArgumentHelp(
+        "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+    var threadCount: Int?
+    var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
         for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {

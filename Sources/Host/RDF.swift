@@ -60,9 +60,10 @@ extension Ensemble {
                 e.g. the plugin's temperature, for U/(nε)).
 
                 Example:
-                  ensemble rdf out/torus/tb.nc --reference out/torus/mcmc.nc --plugin lennard-jones \\
-                      --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55 \\
-                      --energy-scale 2 --plot out/torus/rdf.svg --json out/torus/rdf.json
+                  ensemble rdf tb.nc --reference mcmc.nc --plugin lennard-jones \\
+                    --param particles=16 --param density=0.5 \\
+                    --param temperature=2 --param cutoff=1.55 \\
+                    --energy-scale 2 --plot rdf.svg --json rdf.json
                 """)
 
         @Argument(help: ArgumentHelp("Samples (.nc or .npy).", valueName: "samples"))

@@ -127,9 +127,13 @@ extension Ensemble {
                 e.g. --plugin alanine. Frames with a `log_weight` variable are importance-weighted.
 
                 Example:
-                  make alanine-reference
-                  ensemble ramachandran out/ala.nc --reference out/alanine-reference.nc \\
-                      --plugin alanine --plot out/ala-rama.svg --json out/ala-rama.json
+                  ensemble sample --plugin alanine --sampler pt --samples 2000 \\
+                    --seed 1 --out ala.nc
+                  ensemble sample --plugin alanine --sampler pt --samples 2000 \\
+                    --seed 2 --out ala2.nc
+                  ensemble ramachandran ala.nc --reference ala2.nc \\
+                    --plugin alanine --plot rama.svg --json rama.json
+                  # a longer reference: make alanine-reference (~40 min on 2 cores)
                 """)
 
         @OptionGroup var system: SystemOptions

@@ -28,7 +28,8 @@ extension Ensemble {
 
                 Example:
                   ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
-                  mpirun -np 2 ensemble sample --plugin double-well --samples 5000 --threads 1 --out dw4.nc
+                  mpirun -np 2 ensemble sample --plugin double-well --samples 5000 \\
+                    --threads 1 --out dw4.nc
                 """)
 
         enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
@@ -41,8 +42,10 @@ extension Ensemble {
         @Option(name: .customLong("param"), help: ArgumentHelp(
             "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
         var parameters: [String] = []
-        @Option(help: "Threads that evaluate energies (default: all cores).")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(name: .customLong("threads"), help: ArgumentHelp(
+            "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+        var threadCount: Int?
+        var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
         @Option(help: ArgumentHelp("Draw from a trained diffusion sampler (ensemble train) instead of MCMC.",
                                    valueName: "model.ckpt"))
         var model: String?
@@ -70,7 +73,8 @@ extension Ensemble {
         var maxTemperature: Double = 5
         @Option(help: "PT: steps between exchange attempts.")
         var exchangeEvery: Int = 10
-        @Option(help: "Initial MALA step size h (adapted during burn-in).")
+        @Option(help: ArgumentHelp("Initial MALA step size h, in (plugin length unit)², as in y = x − h∇u + √(2h)ξ (adapted during --burn-in).",
+                                   valueName: "h"))
         var stepSize: Double = 1e-4
         @Option(help: "Zero-centre-of-mass moves: auto (detect translation invariance), on, off.")
         var centreOfMass: CentreOfMass = .auto

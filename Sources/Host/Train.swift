@@ -32,7 +32,8 @@ extension Ensemble {
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
                   ensemble sample --model dw4.ckpt --samples 2000 --out dw4.nc
-                  mpirun -np 2 ensemble train --plugin double-well --method tb --steps 2000 --threads 1 --out dw4.ckpt
+                  mpirun -np 2 ensemble train --plugin double-well --method tb \\
+                    --steps 2000 --threads 1 --out dw4.ckpt
                 """)
 
         @OptionGroup var system: SystemOptions
