@@ -43,14 +43,15 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // MARK: - Libraries
-        // Statistics of sample sets (convergence diagnostics), with no project dependency.
+        // Statistics of sample sets: batch means, convergence diagnostics (τ, ESS, split-R̂),
+        // Ramachandran histograms and basin populations; no project dependency (Sampling re-exports it).
         .target(name: "Analysis", swiftSettings: fast),
         .target(name: "Equivariant", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Trajectory", dependencies: ["CNetCDF"], swiftSettings: fast),
         .target(name: "PluginHost", dependencies: ["EnsemblePluginABI"], swiftSettings: fast),
         // Ranks of one run: one process alone, or the ranks of mpirun (`Communicator`).
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
-        .target(name: "Sampling", dependencies: ["Equivariant", "PluginHost", "Distributed"], swiftSettings: fast),
+        .target(name: "Sampling", dependencies: ["Analysis", "Equivariant", "PluginHost", "Distributed"], swiftSettings: fast),
 
         // MARK: - Command-line host
         .executableTarget(

@@ -383,4 +383,30 @@ final class NewcomerCLITests: XCTestCase {
                                                    directory.appendingPathComponent("c.nc").path, "--json", sampleJSON]).status, 0)
         for path in [plugins, bench, sampleJSON] { assertSnakeCase(try object(path), path) }
     }
+
+    // Item 13: --help examples were hard-wrapped inside commands (copy-paste broke), --threads
+    // showed two defaults, --step-size had no unit.
+    func testHelpExamplesAreWholeCommandsAndOptionsSayTheirDefaultsOnce() throws {
+        for command in ["", "plugins", "energy", "sample", "train", "evaluate", "rdf", "ramachandran", "bench", "plot-training"] {
+            let help = try run((command.isEmpty ? [] : [command]) + ["--help"], environment: ["COLUMNS": "80"])
+            XCTAssertEqual(help.status, 0, command)
+            var inExample = false, exampleLines = 0
+            for line in help.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("Example:") || line.hasPrefix("Start here:") { inExample = true; continue }
+                if line.hasPrefix("USAGE:") { inExample = false }
+                guard inExample, !line.isEmpty else { continue }
+                exampleLines += 1
+                // A wrapped line would start at column 0; every example line is indented.
+                XCTAssertTrue(line.hasPrefix("  "), "`ensemble \(command) --help`: example line wrapped: \(line)")
+                XCTAssertFalse(line.contains("../shared"), "`ensemble \(command) --help` needs ../shared: \(line)")
+            }
+            if command != "plugins" { XCTAssertGreaterThan(exampleLines, 0, "`ensemble \(command) --help` has an example") }
+        }
+        let sample = try run(["sample", "--help"], environment: ["COLUMNS": "200"]).stdout
+        let threads = try XCTUnwrap(sample.split(separator: "\n").first { $0.hasPrefix("  --threads <") })
+        XCTAssertFalse(threads.contains("(default:"), "one default, in words: \(threads)")
+        XCTAssertTrue(threads.contains("every core of this machine"), String(threads))
+        let stepSize = try XCTUnwrap(sample.split(separator: "\n").first { $0.hasPrefix("  --step-size <") })
+        XCTAssertTrue(stepSize.contains("(plugin length unit)²"), String(stepSize))
+    }
 }
