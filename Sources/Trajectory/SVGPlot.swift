@@ -309,9 +309,16 @@ public enum SVGPlot {
             + "text-anchor=\"middle\">\(escape(title))</text>\n"
         var x = 0
         for (k, chart) in charts.enumerated() {
-            let inner = chart.replacingOccurrences(of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", with: "")
-                .replacingOccurrences(of: "<svg xmlns=\"http://www.w3.org/2000/svg\" ", with: "<svg x=\"\(x)\" y=\"\(top)\" ")
-            body += inner
+            // The chart's content (after its <svg ...> tag, before </svg>) as a translated group,
+            // its gradient ids made unique within the row.
+            var inner = Substring(chart)
+            if let open = chart.range(of: "<svg "), let close = chart[open.upperBound...].firstIndex(of: ">"),
+               let end = chart.range(of: "</svg>", options: .backwards) {
+                inner = chart[chart.index(after: close)..<end.lowerBound]
+            }
+            let content = String(inner).replacingOccurrences(of: "id=\"colorbar-", with: "id=\"c\(k)-colorbar-")
+                .replacingOccurrences(of: "url(#colorbar-", with: "url(#c\(k)-colorbar-")
+            body += "<g transform=\"translate(\(x) \(top))\">\n\(content)</g>\n"
             x += widths[k]
         }
         for (i, note) in notes.enumerated() {
