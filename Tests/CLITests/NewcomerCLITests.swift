@@ -409,4 +409,29 @@ final class NewcomerCLITests: XCTestCase {
         let stepSize = try XCTUnwrap(sample.split(separator: "\n").first { $0.hasPrefix("  --step-size <") })
         XCTAssertTrue(stepSize.contains("(plugin length unit)²"), String(stepSize))
     }
+
+    // Item 9: the terminal bar was redrawn without clearing, so a shorter line kept the tail of
+    // a longer one ("energy evals 266885216" for 26 700). Run under a pseudo-terminal (script(1)).
+    func testTerminalProgressBarClearsTheLineOnEveryRedraw() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            throw XCTSkip("script(1) not found (util-linux): cannot run under a pseudo-terminal")
+        }
+        try requireBuilt(TestPaths.ensembleExecutable)
+        let model = TestPaths.temporaryDirectory("bar").appendingPathComponent("bar.ckpt").path
+        let command = [ensemble, "train", "--plugin", "double-well", "--method", "tb", "--hidden", "8", "--layers", "1",
+                       "--batch", "8", "--time-steps", "4", "--steps", "3000", "--threads", "1", "--out", model]
+        let result = try runProcess("/usr/bin/script", ["-qec", command.joined(separator: " "), "/dev/null"])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let text = result.stdout
+        XCTAssertTrue(text.contains("training █"), "a bar on a terminal:\n\(text)")
+        let scalars = Array(text.unicodeScalars)
+        var redraws = 0
+        for (i, c) in scalars.enumerated() where c == "\r" && i + 1 < scalars.count && scalars[i + 1] != "\n" {
+            redraws += 1
+            XCTAssertEqual(String(String.UnicodeScalarView(scalars[(i + 1)..<min(i + 5, scalars.count)])), "\u{1B}[2K",
+                           "a redraw that does not clear the line")
+        }
+        XCTAssertGreaterThan(redraws, 1)
+        XCTAssertFalse(text.split(separator: "\n").contains { $0.hasPrefix("step ") }, "no plain progress lines on a terminal")
+    }
 }
