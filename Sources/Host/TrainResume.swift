@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Sampling
 
@@ -13,7 +14,8 @@ extension Ensemble.Train {
 
     /// With --resume, every option that shapes the model or its training and that was given on
     /// the command line must agree with the checkpoint (options left out take the checkpoint's
-    /// values), and --steps / --energy-budget must lie beyond what was already done.
+    /// values), and --steps / --energy-budget must not lie below what was already done (--steps
+    /// equal to the steps done is a finished run: a message and exit status 0).
     /// - Throws: `FailureMessage` naming the option, its value and the checkpoint's.
     func checkResume(against checkpoint: DiffusionCheckpoint, given: Set<String> = givenOptions()) throws {
         let stored = checkpoint.configuration, asked = makeConfiguration()
@@ -53,7 +55,14 @@ extension Ensemble.Train {
                 """)
         }
         let done = checkpoint.state.step
-        if let steps, steps <= done {
+        if let steps, steps == done {
+            // Restartable scripts rerun the same command: a finished run is done, not an error.
+            if Communicator.world.isRoot {
+                print("\(out) already holds \(done) steps (--steps \(steps) counts the whole run): nothing to train; give a larger --steps to continue")
+            }
+            throw ExitCode.success
+        }
+        if let steps, steps < done {
             throw FailureMessage("--resume: --steps \(steps) counts the whole run, and \(out) already holds \(done) steps: give --steps larger than \(done) to train further")
         }
         if let energyBudget, energyBudget <= checkpoint.state.energyEvaluations {

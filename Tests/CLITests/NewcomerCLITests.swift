@@ -60,6 +60,11 @@ final class NewcomerCLITests: XCTestCase {
         XCTAssertTrue(tooFew.stderr.contains("--steps 3 counts the whole run, and \(model) already holds 4 steps"), tooFew.stderr)
         XCTAssertFalse(tooFew.stdout.contains("nan"), tooFew.stdout)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model)), before, "refused runs leave the checkpoint alone")
+        // The same --steps again (a restartable script's rerun) is a finished run, not an error.
+        let again = try run(["train", "--method", "tb", "--plugin", "double-well", "--steps", "4", "--resume", "--out", model])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("already holds 4 steps (--steps 4 counts the whole run): nothing to train"), again.stdout)
+        XCTAssertFalse(again.stdout.contains("nan"), again.stdout)
 
         // Options left out take the checkpoint's values; the same values given again are fine.
         let resumed = try run(["train", "--method", "tb", "--plugin", "double-well", "--hidden", "16", "--steps", "6",
@@ -318,6 +323,17 @@ final class NewcomerCLITests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         lines = try log()
         XCTAssertEqual(lines.map { $0["step"] as? Int }, Array(1...15))
+
+        // sample --model --json: the importance-sampling summary.
+        let drawn = directory.appendingPathComponent("drawn.json").path
+        let sample = try run(["sample", "--model", model, "--samples", "64", "--threads", "1", "--json", drawn,
+                              "--out", directory.appendingPathComponent("drawn.nc").path])
+        XCTAssertEqual(sample.status, 0, sample.stderr)
+        let drawnReport = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: drawn))) as! [String: Any]
+        XCTAssertEqual(drawnReport["frames"] as? Int, 64)
+        for key in ["ess", "ess_fraction", "log_z", "log_z_error", "elbo", "reweighted_energy_mean"] {
+            XCTAssertNotNil(drawnReport[key] as? Double, "\(key) in \(drawnReport.keys)")
+        }
 
         let svg = directory.appendingPathComponent("training.svg").path
         let plot = try run(["plot-training", model, "--plot", svg])
