@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Equivariant", targets: ["Equivariant"]),
         .library(name: "Sampling", targets: ["Sampling"]),
         .library(name: "Trajectory", targets: ["Trajectory"]),
+        .library(name: "Analysis", targets: ["Analysis"]),
         // Energy plugins: shared libraries loaded with dlopen by the host.
         .library(name: "LennardJones", type: .dynamic, targets: ["LennardJones"]),
         .library(name: "DoubleWell", type: .dynamic, targets: ["DoubleWell"]),
@@ -42,18 +43,21 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
 
         // MARK: - Libraries
+        // Statistics of sample sets: batch means, convergence diagnostics (τ, ESS, split-R̂),
+        // Ramachandran histograms and basin populations; no project dependency (Sampling re-exports it).
+        .target(name: "Analysis", swiftSettings: fast),
         .target(name: "Equivariant", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Trajectory", dependencies: ["CNetCDF"], swiftSettings: fast),
         .target(name: "PluginHost", dependencies: ["EnsemblePluginABI"], swiftSettings: fast),
         // Ranks of one run: one process alone, or the ranks of mpirun (`Communicator`).
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fast),
-        .target(name: "Sampling", dependencies: ["Equivariant", "PluginHost", "Distributed"], swiftSettings: fast),
+        .target(name: "Sampling", dependencies: ["Analysis", "Equivariant", "PluginHost", "Distributed"], swiftSettings: fast),
 
         // MARK: - Command-line host
         .executableTarget(
             name: "Host",
             dependencies: [
-                "PluginHost", "Sampling", "Trajectory", "Equivariant", "Distributed",
+                "PluginHost", "Sampling", "Trajectory", "Equivariant", "Distributed", "Analysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -79,6 +83,7 @@ let package = Package(
         .testTarget(name: "EquivariantTests", dependencies: ["Equivariant", "TestSupport"]),
         .testTarget(name: "AlanineTests", dependencies: ["PluginHost", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Trajectory", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport"]),
         .testTarget(name: "MPITests", dependencies: ["Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

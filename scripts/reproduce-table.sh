@@ -4,7 +4,7 @@
 # for several seeds, and for every trained run an MCMC run (MALA for DW-4, parallel tempering
 # for LJ-13) given the same number of energy evaluations as that run's training + sampling.
 # 2000 generated samples per run; metrics on 1000 vs 1000 configurations of the reference test
-# set (shared/METRICS.md conventions: E-W2 √, aligned W2 with Hungarian permutation + Kabsch).
+# set (docs/metrics.md conventions: E-W2 √, aligned W2 with Hungarian permutation + Kabsch).
 # The summary table (mean ± sd over seeds) is written by scripts/summarize-table.py.
 #
 # Usage: scripts/reproduce-table.sh dw4|lj13 [OUTDIR]

@@ -24,12 +24,36 @@ extension Ensemble {
         var parameters: [String] = []
         @Option(help: "Configurations per evaluate call.")
         var batch: Int = 1024
-        @Option(help: "Threads that evaluate energies.")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(name: .customLong("threads"), help: ArgumentHelp(
+            "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+        var threadCount: Int?
+        var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
         @Option(help: "Timed repetitions (best is reported).")
         var repeats: Int = 5
         @Option(help: "MALA chains for the steps/s measurement.")
         var chains: Int = 64
+        @Option(help: ArgumentHelp("Also write the measurements as JSON.", valueName: "path.json"))
+        var json: String?
+
+        /// One measured system (`--json`).
+        struct Measurement: Codable {
+            var system: String
+            var plugin: String
+            var pluginParameters: String
+            var energyGradientPerSecond: Double
+            var energyOnlyPerSecond: Double
+            var msPerBatch: Double
+            var malaStepsPerSecond: Double
+            var malaChainStepsPerSecond: Double
+        }
+        struct Report: Codable {
+            var command = "bench"
+            var threads: Int
+            var batch: Int
+            var chains: Int
+            var repeats: Int
+            var results: [Measurement]
+        }
 
         func validate() throws {
             guard batch > 0, threads > 0, repeats > 0, chains > 0 else {
@@ -42,8 +66,9 @@ extension Ensemble {
             let cases: [(String, String, String)] = plugin.map { [($0, parameters.joined(separator: ";"), $0)] }
                 ?? [("lennard-jones", "preset=lj13", "LJ-13"), ("lennard-jones", "preset=lj55", "LJ-55")]
             print("threads: \(threads), batch: \(batch)")
+            var results: [Measurement] = []
             for (name, parameterString, title) in cases {
-                let system = try discovery.plugin(named: name).makeSystem(parameters: parameterString)
+                let system = try discovery.pluginWarningOfShadows(named: name).makeSystem(parameters: parameterString)
                 system.threads = threads
                 let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
                 var rng = SeededGenerator(seed: 1)
@@ -62,6 +87,15 @@ extension Ensemble {
                 let seconds = try best(max(1, repeats / 2)) { for _ in 0..<steps { try ensemble.advance() } }
                 print(String(format: "%@ MALA, %d chains: %.0f steps/s (%.0f chain-steps/s)",
                              title, chains, Double(steps) / seconds, Double(steps * chains) / seconds))
+                results.append(Measurement(
+                    system: title, plugin: name, pluginParameters: parameterString,
+                    energyGradientPerSecond: Double(batch) / withGradient, energyOnlyPerSecond: Double(batch) / energyOnly,
+                    msPerBatch: withGradient * 1e3, malaStepsPerSecond: Double(steps) / seconds,
+                    malaChainStepsPerSecond: Double(steps * chains) / seconds))
+            }
+            if let json {
+                try writeJSON(Report(threads: threads, batch: batch, chains: chains, repeats: repeats, results: results), to: json)
+                print("wrote \(json)")
             }
         }
 

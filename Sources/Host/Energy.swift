@@ -11,10 +11,11 @@ extension Ensemble {
             discussion: """
                 TRAJECTORY is an AMBER NetCDF file (coordinates in Å, converted with the plugin's length unit) \
                 or a NumPy .npy file of shape (frames, particles·dimension) in the plugin's own units, as the \
-                benchmark sets in ../shared/reference are. The evaluation count goes to stderr.
+                public benchmark test sets are (README, "Reference samples"). The evaluation count goes to stderr.
 
                 Example:
-                  ensemble energy --plugin double-well ../shared/reference/test_split_DW4.npy > dw4.csv
+                  ensemble sample --plugin double-well --samples 5000 --out dw4.nc
+                  ensemble energy --plugin double-well dw4.nc > dw4.csv
                 """)
 
         @OptionGroup var system: SystemOptions

@@ -13,11 +13,11 @@ struct Ensemble: ParsableCommand {
 
             Start here:
               ensemble plugins
-              ensemble sample --plugin lennard-jones --param preset=lj13 --sampler mala \\
-                  --samples 2000 --out lj13.nc
+              ensemble sample --plugin lennard-jones --param preset=lj13 \\
+                --sampler pt --samples 2000 --out lj13.nc
               vmd lj13.pdb lj13.nc
             """,
         version: "0.1.0",
         subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, RDF.self, Ramachandran.self,
-                      Bench.self])
+                      Bench.self, PlotTraining.self])
 }

@@ -28,6 +28,7 @@ struct SampleSet {
             }
             let raw = try reader.allCoordinates()
             count = reader.frameCount
+            try SampleSet.checkCompatible(reader, coordinates: raw, system: system)
             var x = [Double](repeating: 0, count: count * n * d)
             let unit = system.lengthUnitAngstrom
             for f in 0..<count { for i in 0..<n { for k in 0..<d {
@@ -60,7 +61,7 @@ extension Ensemble {
         static let configuration = CommandConfiguration(
             abstract: "Compare samples with a reference set: energy W2, aligned/unaligned coordinate W2, distance TV, ESS, log Ẑ.",
             discussion: """
-                Conventions (shared/METRICS.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
+                Conventions (docs/metrics.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
                 "E-W2"), energy_w2_squared the square (DEM); x_w2_aligned permutes (Hungarian) and rotates \
                 (Kabsch, reflections allowed) each reference configuration onto each generated one, then \
                 solves the exact assignment between the sets; x_w2 is the same on centred coordinates \
@@ -69,7 +70,9 @@ extension Ensemble {
                 smaller count is used for both. ESS and log Ẑ use all frames when the file has log_weight.
 
                 Example:
-                  ensemble evaluate dw4.nc --reference test_split_DW4.npy --plugin double-well --json m.json
+                  ensemble evaluate dw4.nc --reference out/reference/dw4.nc \\
+                    --plugin double-well --json m.json --plot m
+                  # `make reference` makes out/reference/dw4.nc by parallel tempering
                 """)
 
         @Argument(help: ArgumentHelp("Generated samples (.nc or .npy).", valueName: "samples"))
@@ -151,14 +154,23 @@ extension Ensemble {
             }
             if let plot {
                 let prefix = plot.hasSuffix(".svg") ? String(plot.dropLast(4)) : plot
+                let unit = energySystem.lengthUnitAngstrom
+                let lengthLabel = unit == 1 ? "Å" : String(format: "plugin length unit, 1 unit = %.4g Å", unit)
                 let energyPlot = SVGPlot.histogram(
                     [.init(label: "generated", samples: energies), .init(label: "reference", samples: referenceEnergies)],
-                    title: "energy u = U/kT (n = \(count))", xLabel: "u")
+                    title: "energy (n = \(count) each)", xLabel: "reduced energy u = U/kT (dimensionless)",
+                    yLabel: "probability density (per unit of u)",
+                    notes: [String(format: "energy W2 = %.4g (√ of the 1-D W2², ASBS \"E-W2\"; W2² = %.4g)", energyW2.w2, energyW2.squared),
+                            String(format: "mean u: generated %.4f, reference %.4f",
+                                   energies.reduce(0, +) / Double(count), referenceEnergies.reduce(0, +) / Double(count))])
                 try SVGPlot.write(energyPlot, to: prefix + "-energy.svg")
                 let distancePlot = SVGPlot.histogram(
                     [.init(label: "generated", samples: Metrics.pairDistances(generated, particles: n, dimension: d)),
                      .init(label: "reference", samples: Metrics.pairDistances(ref, particles: n, dimension: d))],
-                    bins: 100, title: "interatomic distances (n = \(count))", xLabel: "distance")
+                    bins: 100, title: "interatomic distances (n = \(count) configurations each)",
+                    xLabel: "distance r (\(lengthLabel))", yLabel: "probability density (per length unit)",
+                    notes: [String(format: "distance TV = %.4f (200 shared bins)", tv),
+                            String(format: "coordinate W2: aligned %.4g, unaligned %.4g (length units)", aligned, unaligned)])
                 try SVGPlot.write(distancePlot, to: prefix + "-distances.svg")
                 print("wrote \(prefix)-energy.svg, \(prefix)-distances.svg")
             }

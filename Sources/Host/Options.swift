@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import PluginHost
 
@@ -9,8 +10,30 @@ struct PluginSearchOptions: ParsableArguments {
         valueName: "dir"))
     var pluginDirectories: [String] = []
 
+    func validate() throws {
+        for directory in pluginDirectories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--plugin-dir \(directory): no such directory (give a directory that holds plugin .so files)")
+            }
+        }
+    }
+
     func discover() -> PluginLoader.Discovery {
         PluginLoader.discover(in: PluginLoader.searchDirectories(explicit: pluginDirectories))
+    }
+}
+
+extension PluginLoader.Discovery {
+    /// The plugin called `name`; when other files carry the same name, a warning on stderr says
+    /// which file wins (the first in search order) and which are ignored.
+    func pluginWarningOfShadows(named name: String) throws -> Plugin {
+        let plugin = try plugin(named: name)
+        for case let (_, .duplicateName(path, duplicate, first)) in failures where duplicate == name && Communicator.world.isRoot {
+            FileHandle.standardError.write(Data(
+                "warning: two plugins are named '\(name)': using \(first) (found first: --plugin-dir, then $ENSEMBLE_PLUGIN_PATH, then the executable's directory), ignoring \(path)\n".utf8))
+        }
+        return plugin
     }
 }
 
@@ -25,8 +48,10 @@ struct SystemOptions: ParsableArguments {
         "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
     var parameters: [String] = []
 
-    @Option(help: "Threads that evaluate energies (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: ArgumentHelp(
+        "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+    var threadCount: Int?
+    var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
         for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
@@ -43,7 +68,7 @@ struct SystemOptions: ParsableArguments {
         let discovery = search.discover()
         let chosen: Plugin
         do {
-            chosen = try discovery.plugin(named: plugin)
+            chosen = try discovery.pluginWarningOfShadows(named: plugin)
         } catch {
             let broken = discovery.failures.map { "\n  not loaded: \($0.error)" }.joined()
             throw FailureMessage("\(error)\(broken)")
@@ -55,6 +80,7 @@ struct SystemOptions: ParsableArguments {
             throw FailureMessage("\(error)\nparameters of '\(chosen.name)':\n\(chosen.parametersHelp)")
         }
         system.threads = threads
+        FatalSignals.watch(plugin: chosen)
         return system
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Distributed
 import Foundation
 
@@ -28,7 +29,7 @@ final class ProgressBar {
         let elapsed = now.timeIntervalSince(start)
         let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%% %d/%d  %.0fs elapsed, eta %.0fs %@",
+        let line = String(format: "\r\u{1B}[2K%@ %@ %3.0f%% %d/%d  %.0fs elapsed, eta %.0fs %@",
                           label, bar, fraction * 100, done, total, elapsed, eta, detail)
         FileHandle.standardError.write(Data(line.utf8))
         if done >= total { finish() }
@@ -40,13 +41,22 @@ final class ProgressBar {
     }
 }
 
-/// Set by SIGINT: long loops stop at the next safe point and close their files.
+/// Set by SIGINT (Ctrl-C) or SIGTERM (what batch schedulers send before killing a job): long
+/// loops stop at the next safe point, checkpoint or close their files, say so, and exit with
+/// 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
 enum Interrupt {
     nonisolated(unsafe) static var requested: Int32 = 0
 
     static func install() {
-        signal(SIGINT) { _ in Interrupt.requested = 1 }
+        signal(SIGINT) { _ in Interrupt.requested = SIGINT }
+        signal(SIGTERM) { _ in Interrupt.requested = SIGTERM }
     }
 
     static var isRequested: Bool { requested != 0 }
+
+    /// "SIGINT" or "SIGTERM", for messages.
+    static var signalName: String { requested == SIGTERM ? "SIGTERM" : "SIGINT" }
+
+    /// The exit code after an interrupt: 128 + the signal.
+    static var exitCode: ExitCode { ExitCode(128 + (requested == 0 ? SIGINT : requested)) }
 }

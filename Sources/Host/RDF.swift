@@ -60,9 +60,10 @@ extension Ensemble {
                 e.g. the plugin's temperature, for U/(nε)).
 
                 Example:
-                  ensemble rdf out/torus/tb.nc --reference out/torus/mcmc.nc --plugin lennard-jones \\
-                      --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55 \\
-                      --energy-scale 2 --plot out/torus/rdf.svg --json out/torus/rdf.json
+                  ensemble rdf tb.nc --reference mcmc.nc --plugin lennard-jones \\
+                    --param particles=16 --param density=0.5 \\
+                    --param temperature=2 --param cutoff=1.55 \\
+                    --energy-scale 2 --plot rdf.svg --json rdf.json
                 """)
 
         @Argument(help: ArgumentHelp("Samples (.nc or .npy).", valueName: "samples"))
@@ -126,19 +127,24 @@ extension Ensemble {
                 func series(_ s: RDFReport.Set, _ label: String) -> SVGPlot.LineSeries {
                     SVGPlot.LineSeries(label: label, x: s.rdf.radii, y: s.rdf.g, errors: s.rdf.error.map { 2 * $0 })
                 }
+                let unit = energySystem.lengthUnitAngstrom
                 let svg = SVGPlot.linePlot(
                     [series(generated, "\(URL(fileURLWithPath: samples).lastPathComponent)\(generated.weighted ? String(format: " (weighted, ESS %.0f)", generated.ess ?? 0) : "")"),
                      series(ref, "reference \(URL(fileURLWithPath: reference).lastPathComponent)")],
-                    title: "g(r), \(energySystem.plugin.name) n = \(n) (bars: ±2σ)", xLabel: "r", yLabel: "g(r)")
+                    title: "g(r), \(energySystem.plugin.name) n = \(n) (bars: ±2σ)",
+                    xLabel: unit == 1 ? "r (Å)" : String(format: "r (plugin length unit, 1 unit = %.4g Å)", unit),
+                    yLabel: "g(r) (1 = ideal gas)",
+                    notes: [String(format: "energy per particle (u/n × %@): samples %.4f ± %.4f, reference %.4f ± %.4f (%.1fσ apart)",
+                                   formatMetric(energyScale), generated.energyPerParticle, generated.energyPerParticleError,
+                                   ref.energyPerParticle, ref.energyPerParticleError, report.energyDeviationSigma),
+                            String(format: "g(r): max |Δg| = %.3f, max |Δg|/σ = %.2f, χ²/bin = %.2f", report.rdfMaxDeviation,
+                                   report.rdfMaxSigma, report.rdfChiSquaredPerBin)],
+                    legendCorner: .bottomRight)
                 try SVGPlot.write(svg, to: plot)
                 print("wrote \(plot)")
             }
             if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+                try writeJSON(report, to: json)
                 print("wrote \(json)")
             }
         }

@@ -1,10 +1,11 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import PluginHost
 import Sampling
 import Trajectory
 
-/// φ/ψ histograms of a sample set and a reference, their KL and TV, and plots.
+/// φ/ψ histograms of a sample set and a reference, their KL and TV, basin populations, and a plot.
 struct RamachandranReport: Codable {
     var frames: Int
     var referenceFrames: Int
@@ -14,12 +15,21 @@ struct RamachandranReport: Codable {
     var tv: Double
     /// Whether the samples were weighted by their `log_weight` (self-normalised).
     var weighted: Bool
+    /// Basin populations (αR, β/PII, αL; Sources/Analysis/BasinPopulations.swift) of both sets.
+    var basins: [String: Double]
+    var referenceBasins: [String: Double]
+    /// Bin edges of both angles, degrees (bins + 1 values from −180 to 180).
+    var binEdgesDegrees: [Double]
+    /// Probabilities per bin, φ-major: index = φ bin × bins + ψ bin.
+    var histogram: [Double]
+    var referenceHistogram: [Double]
 
     /// - Parameters:
     ///   - samples, reference: trajectories (.nc or .npy) of the plugin's molecule.
     ///   - system: a 3-D plugin system whose topology (names and residue numbers) locates
     ///     φ = C–N–CA–C and ψ = N–CA–C–N.
-    ///   - plot: when given, writes `plot` (samples) and `plot` with `-reference` before the extension.
+    ///   - plot: when given, one SVG with samples, reference and their difference side by side
+    ///     (degrees; the two densities on one shared log colour scale), KL, TV and basin populations.
     static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
                         plot: String?) throws -> RamachandranReport {
         guard let atoms = system.atoms(), system.dimension == 3 else {
@@ -36,34 +46,74 @@ struct RamachandranReport: Codable {
         let (referenceAngles, _) = try angles(reference)
         let model = RamachandranHistogram(angles: sampleAngles, weights: weights, bins: bins)
         let target = RamachandranHistogram(angles: referenceAngles, bins: bins)
-        if let plot {
-            let referencePlot = URL(fileURLWithPath: plot).deletingPathExtension().path + "-reference.svg"
-            for (path, histogram, title) in [(plot, model, "samples: \(URL(fileURLWithPath: samples).lastPathComponent)"),
-                                             (referencePlot, target, "reference: \(URL(fileURLWithPath: reference).lastPathComponent)")] {
-                // Grid rows are ψ (bottom = −π), columns φ.
-                var values = [Double](repeating: 0, count: bins * bins)
-                let p = histogram.probabilities
-                for i in 0..<bins { for j in 0..<bins { values[j * bins + i] = p[i * bins + j] } }
-                let grid = SVGPlot.Grid(columns: bins, rows: bins, values: values,
-                                        xRange: -Double.pi...Double.pi, yRange: -Double.pi...Double.pi)
-                try SVGPlot.write(SVGPlot.heatmap(grid, title: "Ramachandran, \(title)", xLabel: "φ (rad)",
-                                                  yLabel: "ψ (rad)", colorLabel: "log₁₀ probability", scale: .logarithmic),
-                                  to: path)
-            }
+        let degrees = 180 / Double.pi
+        func basins(_ angles: [(phi: Double, psi: Double)], _ weights: [Double]?) -> [String: Double] {
+            let p = RamachandranBasin.populations(phi: angles.map { $0.phi * degrees }, psi: angles.map { $0.psi * degrees },
+                                                  weights: weights)
+            return Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, $0.value) })
         }
-        return RamachandranReport(frames: sampleAngles.count, referenceFrames: referenceAngles.count, bins: bins,
-                                  kl: klDivergence(reference: target, model: model),
-                                  tv: totalVariation(target, model), weighted: weights != nil)
+        let report = RamachandranReport(
+            frames: sampleAngles.count, referenceFrames: referenceAngles.count, bins: bins,
+            kl: klDivergence(reference: target, model: model), tv: totalVariation(target, model), weighted: weights != nil,
+            basins: basins(sampleAngles, weights), referenceBasins: basins(referenceAngles, nil),
+            binEdgesDegrees: (0...bins).map { -180 + 360 * Double($0) / Double(bins) },
+            histogram: model.probabilities, referenceHistogram: target.probabilities)
+        if let plot {
+            try SVGPlot.write(report.figure(samples: samples, reference: reference), to: plot)
+        }
+        return report
+    }
+
+    /// Samples, reference and samples − reference side by side, with the numbers underneath.
+    func figure(samples: String, reference: String) -> String {
+        // Grid rows are ψ (bottom = −180°), columns φ; the histograms are φ-major.
+        func grid(_ p: [Double]) -> SVGPlot.Grid {
+            var values = [Double](repeating: 0, count: bins * bins)
+            for i in 0..<bins { for j in 0..<bins { values[j * bins + i] = p[i * bins + j] } }
+            return SVGPlot.Grid(columns: bins, rows: bins, values: values, xRange: -180...180, yRange: -180...180)
+        }
+        let positive = (histogram + referenceHistogram).filter { $0 > 0 }
+        let shared = log10(positive.min() ?? 1e-6)...log10(positive.max() ?? 1)
+        let difference = zip(histogram, referenceHistogram).map { $0 - $1 }
+        let largest = max(difference.map(abs).max() ?? 0, 1e-12)
+        let ticks: [Double] = [-180, -120, -60, 0, 60, 120, 180]
+        func name(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
+        let panels = [
+            SVGPlot.heatmap(grid(histogram), title: "samples: \(name(samples))", xLabel: "φ (degrees)", yLabel: "ψ (degrees)",
+                            colorLabel: "log₁₀ probability per bin", scale: .logarithmic, range: shared,
+                            xTicks: ticks, yTicks: ticks, width: 500, height: 440),
+            SVGPlot.heatmap(grid(referenceHistogram), title: "reference: \(name(reference))", xLabel: "φ (degrees)",
+                            yLabel: "ψ (degrees)", colorLabel: "log₁₀ probability per bin", scale: .logarithmic,
+                            range: shared, xTicks: ticks, yTicks: ticks, width: 500, height: 440),
+            SVGPlot.heatmap(grid(difference), title: "samples − reference", xLabel: "φ (degrees)", yLabel: "ψ (degrees)",
+                            colorLabel: "probability difference per bin", scale: .linear, range: -largest...largest,
+                            palette: .diverging, xTicks: ticks, yTicks: ticks, width: 500, height: 440),
+        ]
+        func populations(_ p: [String: Double]) -> String {
+            RamachandranBasin.allCases.map { String(format: "%@ %.3f", $0.rawValue, p[$0.rawValue] ?? 0) }.joined(separator: ", ")
+        }
+        let notes = [
+            String(format: "KL(reference ‖ samples) = %.4f nats, TV = %.4f  (%d×%d bins of %.0f°; %d sample frames%@, %d reference frames)",
+                   kl, tv, bins, bins, 360 / Double(bins), frames, weighted ? ", importance-weighted" : "", referenceFrames),
+            "basin populations, samples: " + populations(basins) + ";  reference: " + populations(referenceBasins),
+            "basins: φ ≥ 0 αL; φ < 0 and −120° ≤ ψ < 50° αR; else β/PII. Densities share one colour scale; white: no frame.",
+        ]
+        return SVGPlot.row(panels, title: "Ramachandran plot (φ = C–N–CA–C, ψ = N–CA–C–N)", notes: notes)
     }
 
     func printed(samples: String, reference: String) -> String {
-        """
-        Ramachandran (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−π, π]²
-          samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""))
-          reference: \(reference) (\(referenceFrames) frames)
-          KL(reference ‖ samples) = \(String(format: "%.4f", kl)) nats (floor 1e-10)
-          TV = \(String(format: "%.4f", tv))
-        """
+        func populations(_ p: [String: Double]) -> String {
+            RamachandranBasin.allCases.map { String(format: "%@ %.3f", $0.rawValue, p[$0.rawValue] ?? 0) }.joined(separator: ", ")
+        }
+        return """
+            Ramachandran (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−180°, 180°]²
+              samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""))
+              reference: \(reference) (\(referenceFrames) frames)
+              KL(reference ‖ samples) = \(String(format: "%.4f", kl)) nats (floor 1e-10)
+              TV = \(String(format: "%.4f", tv))
+              basin populations, samples:   \(populations(basins))
+              basin populations, reference: \(populations(referenceBasins))
+            """
     }
 }
 
@@ -77,9 +127,13 @@ extension Ensemble {
                 e.g. --plugin alanine. Frames with a `log_weight` variable are importance-weighted.
 
                 Example:
-                  make alanine-reference
-                  ensemble ramachandran out/ala.nc --reference out/alanine-reference.nc \\
-                      --plugin alanine --plot out/ala-rama.svg --json out/ala-rama.json
+                  ensemble sample --plugin alanine --sampler pt --samples 2000 \\
+                    --seed 1 --out ala.nc
+                  ensemble sample --plugin alanine --sampler pt --samples 2000 \\
+                    --seed 2 --out ala2.nc
+                  ensemble ramachandran ala.nc --reference ala2.nc \\
+                    --plugin alanine --plot rama.svg --json rama.json
+                  # a longer reference: make alanine-reference (~40 min on 2 cores)
                 """)
 
         @OptionGroup var system: SystemOptions
@@ -89,7 +143,7 @@ extension Ensemble {
         var reference: String
         @Option(help: "Bins per angle.")
         var bins: Int = 60
-        @Option(help: "Write the φ/ψ heatmaps (SVG): this file and <name>-reference.svg.")
+        @Option(help: "Write the φ/ψ plot (SVG): samples, reference and their difference side by side, KL/TV and basin populations.")
         var plot: String?
         @Option(help: "Write the numbers as JSON.")
         var json: String?
@@ -103,9 +157,7 @@ extension Ensemble {
                                                         system: try system.makeSystem(), bins: bins, plot: plot)
             print(report.printed(samples: samples, reference: reference))
             if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+                try writeJSON(report, to: json)
             }
         }
     }

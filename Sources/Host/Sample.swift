@@ -28,7 +28,8 @@ extension Ensemble {
 
                 Example:
                   ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
-                  mpirun -np 2 ensemble sample --plugin double-well --samples 5000 --threads 1 --out dw4.nc
+                  mpirun -np 2 ensemble sample --plugin double-well --samples 5000 \\
+                    --threads 1 --out dw4.nc
                 """)
 
         enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
@@ -41,8 +42,10 @@ extension Ensemble {
         @Option(name: .customLong("param"), help: ArgumentHelp(
             "A plugin parameter KEY=VALUE (repeatable), e.g. --param preset=lj13.", valueName: "key=value"))
         var parameters: [String] = []
-        @Option(help: "Threads that evaluate energies (default: all cores).")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @Option(name: .customLong("threads"), help: ArgumentHelp(
+            "Threads that evaluate energies; without it, every core of this machine.", valueName: "n"))
+        var threadCount: Int?
+        var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
         @Option(help: ArgumentHelp("Draw from a trained diffusion sampler (ensemble train) instead of MCMC.",
                                    valueName: "model.ckpt"))
         var model: String?
@@ -79,7 +82,8 @@ extension Ensemble {
         var maxTemperature: Double = 5
         @Option(help: "PT: steps between exchange attempts.")
         var exchangeEvery: Int = 10
-        @Option(help: "Initial MALA step size h (adapted during burn-in).")
+        @Option(help: ArgumentHelp("Initial MALA step size h, in (plugin length unit)², as in y = x − h∇u + √(2h)ξ (adapted during --burn-in).",
+                                   valueName: "h"))
         var stepSize: Double = 1e-4
         @Option(help: "Zero-centre-of-mass moves: auto (detect translation invariance), on, off.")
         var centreOfMass: CentreOfMass = .auto
@@ -89,6 +93,9 @@ extension Ensemble {
             "Under mpirun: split chains or replicas (PT temperatures) over the ranks (default: replicas for pt, chains for mala).",
             valueName: "chains|replicas"))
         var distribute: MCMCDistribution?
+        @Option(help: ArgumentHelp("Also write everything the summary prints (and the convergence diagnostics) as JSON.",
+                                   valueName: "path.json"))
+        var json: String?
 
         /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
         var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
@@ -174,6 +181,7 @@ extension Ensemble {
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
+            let series = ChainSeries()
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
@@ -181,6 +189,7 @@ extension Ensemble {
                     communicator: world, distribution: distribution,
                     record: { x, u in
                         step += 1
+                        series.append(u)
                         let stride = energySystem.coordinateCount
                         for c in 0..<u.count {
                             try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
@@ -192,16 +201,23 @@ extension Ensemble {
             } catch is CancellationError {
                 progress.finish()
                 try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly)")
-                throw ExitCode(130)
+                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                throw Interrupt.exitCode
             } catch {
                 progress.finish()
                 guard let output else { throw error }
                 try? output.close()
+                if output.frames == 0 {  // an empty file would only block the rerun
+                    try? FileManager.default.removeItem(atPath: out)
+                    throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
+                }
                 throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
             }
             try output?.close()
-            if world.isRoot { printSummary(summary, system: energySystem, project: project, ranks: world.size) }
+            if world.isRoot {
+                printSummary(summary, system: energySystem, project: project, ranks: world.size)
+                try reportMCMC(summary, series: series, system: energySystem, project: project, ranks: world.size)
+            }
         }
 
         func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
@@ -297,7 +313,7 @@ extension Ensemble.Sample {
         try output.close()
         let elapsed = ContinuousClock.now - clock
         let seconds = elapsed.inSeconds
-        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted)" : "")")
+        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted by \(Interrupt.signalName))" : "")")
         print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
         print(String(format: "energy u (as drawn): mean %.4f, self-normalised reweighted mean %.4f, u > 0: %.2f %%",
@@ -308,7 +324,20 @@ extension Ensemble.Sample {
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))
         print(String(format: "wall time: %.2f s (%d threads)", seconds, energySystem.threads))
-        if Interrupt.isRequested { throw ExitCode(130) }
+        if let json {
+            try writeJSON(ModelSampleReport(
+                model: path, method: checkpoint.configuration.method.rawValue, plugin: energySystem.plugin.name,
+                pluginParameters: energySystem.parameters, out: out, frames: output.frames, resampled: resample,
+                interrupted: Interrupt.isRequested, ess: weights.effectiveSampleSize, essFraction: weights.effectiveSampleFraction,
+                logZ: logZ, logZError: logZError, elbo: weights.meanLogWeight,
+                energyMean: u.reduce(0, +) / Double(max(1, u.count)), reweightedEnergyMean: weights.reweightedMean(u),
+                energyEvaluations: evaluations[0], gradientEvaluations: evaluations[1],
+                trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
+                trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
+                trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads), to: json)
+            print("wrote \(json)")
+        }
+        if Interrupt.isRequested { throw Interrupt.exitCode }
     }
 }
 extension MCMCDistribution: ExpressibleByArgument {}

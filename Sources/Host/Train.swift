@@ -32,7 +32,8 @@ extension Ensemble {
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
                   ensemble sample --model dw4.ckpt --samples 2000 --out dw4.nc
-                  mpirun -np 2 ensemble train --plugin double-well --method tb --steps 2000 --threads 1 --out dw4.ckpt
+                  mpirun -np 2 ensemble train --plugin double-well --method tb \\
+                    --steps 2000 --threads 1 --out dw4.ckpt
                 """)
 
         @OptionGroup var system: SystemOptions
@@ -116,6 +117,11 @@ extension Ensemble {
             "Data-parallel shards of the batch, each with its own random stream (default: the number of mpirun ranks). The same --shards gives the same on-policy batches with any rank count; the training is then identical (to round-off) with --no-replay --local-search-every 0, since buffers and local search are per rank.",
             valueName: "S"))
         var shards: Int?
+        @Option(help: ArgumentHelp("Off a terminal: a progress line on stderr every N steps (0: none). Every step also goes to <out>.log.jsonl.",
+                                   valueName: "N"))
+        var logEvery: Int = 10
+        @Option(help: ArgumentHelp("Also write the final summary as JSON.", valueName: "path.json"))
+        var json: String?
 
         func validate() throws {
             guard steps != nil || energyBudget != nil else {
@@ -125,6 +131,7 @@ extension Ensemble {
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
             guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+            guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size
             if let shards, shards < ranks {
                 throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
@@ -193,6 +200,7 @@ extension Ensemble {
             let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)
+                try checkResume(against: checkpoint)
                 do { trainer = try checkpoint.makeTrainer(system: energySystem, threads: networkThreads) } catch {
                     throw FailureMessage("\(error)")
                 }
@@ -220,6 +228,8 @@ extension Ensemble {
             group?.attach(trainer)
             let target = steps ?? Int.max
             let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
+            let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
+                                                     printEvery: logEvery, totalSteps: steps) : nil
             Interrupt.install()
             let clock = ContinuousClock.now
             var lastESS = Double.nan, lastLoss = Double.nan
@@ -234,6 +244,7 @@ extension Ensemble {
                     throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
                 }
                 lastLoss = report.loss
+                log?.record(report, trainer: trainer)
                 if report.essFraction.isFinite { lastESS = report.essFraction }
                 progress.update(steps != nil ? report.step : report.energyEvaluations,
                                 detail: String(format: "loss %.4g  ESS/N %.3f  energy evals %d", report.loss, lastESS,
@@ -242,8 +253,8 @@ extension Ensemble {
                 if Interrupt.isRequested && world.isRoot {  // rank 0 stops the others (onEveryRank)
                     try save()
                     progress.finish()
-                    print("interrupted at step \(report.step): checkpoint saved to \(out); continue with --resume")
-                    throw ExitCode(130)
+                    print("interrupted at step \(report.step) (\(Interrupt.signalName)): checkpoint saved to \(out); continue with --resume")
+                    throw Interrupt.exitCode
                 }
             }
             try save()
@@ -261,6 +272,10 @@ extension Ensemble {
                 print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
             }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
+            print("training log: \(TrainingLog.path(for: out)) (one JSON line per step; plot it with `ensemble plot-training \(out)`)")
+            if let json {
+                try writeTrainReport(trainer: trainer, lastLoss: lastLoss, lastESS: lastESS, seconds: seconds, ranks: world.size, to: json)
+            }
         }
     }
 }

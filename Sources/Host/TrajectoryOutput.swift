@@ -22,6 +22,7 @@ final class TrajectoryOutput {
             path: path, atomCount: system.particleCount, periodic: system.box != nil,
             perFrameVariables: variables, variableUnits: units, title: title, overwrite: overwrite,
             syncEvery: 10, program: "ensemble", programVersion: "0.1.0")
+        FatalSignals.watch(output: path, topology: pdbPath)
     }
 
     var cell: UnitCell? {
@@ -47,6 +48,7 @@ final class TrajectoryOutput {
         }
         try writer.append(coordinates: coordinates, time: time, cell: cell, values: values)
         frames += 1
+        FatalSignals.framesWritten = frames
     }
 
     func close() throws { try writer.close() }

@@ -31,6 +31,12 @@ public final class LangevinEnsemble {
     /// Step size h of each level (adapted during burn-in, then frozen).
     public private(set) var stepSizes: [Double]
     public var targetAcceptance = 0.574
+    /// Step sizes at the start: adaptation that grows one by more than `runawayFactor` stops the run.
+    private let initialStepSizes: [Double]
+    /// How far adaptation may move h from its initial value before the run stops as a runaway
+    /// (a proper, confined distribution settles long before: 1e8 covers an initial --step-size
+    /// four orders of magnitude off in √h, the proposal's length).
+    public var runawayFactor = 1e8
 
     public private(set) var positions: [Double]
     public private(set) var energies: [Double]
@@ -61,6 +67,7 @@ public final class LangevinEnsemble {
         self.ladders = ladders
         self.projectCentreOfMass = projectCentreOfMass
         stepSizes = betas.map { initialStepSize / $0 }
+        initialStepSizes = stepSizes
         rng = SeededGenerator(seed: seed)
         let count = ladders * betas.count
         var x = [Double](repeating: 0, count: count * start.count)
@@ -143,6 +150,44 @@ public final class LangevinEnsemble {
     public func adapt(acceptance: [Double], gain: Double) {
         for level in 0..<levels {
             stepSizes[level] *= exp(gain * (acceptance[level] - targetAcceptance))
+        }
+    }
+
+    /// Stops a run whose step-size adaptation runs away: h grew past `runawayFactor` × its
+    /// initial value (or overflowed), which means proposals of any length are accepted, as for a
+    /// distribution that is not normalisable (a free cluster without confinement evaporates).
+    /// - Throws: `SamplingError` naming the level, the step size and what to check.
+    public func checkStepSizes() throws {
+        for level in 0..<levels {
+            let h = stepSizes[level], h0 = initialStepSizes[level]
+            guard !(h.isFinite && h <= h0 * runawayFactor) else { continue }
+            let levelText = levels > 1 ? " of temperature level \(level)" : ""
+            throw SamplingError(step: step, reason: String(
+                format: "step-size adaptation ran away: h%@ grew from %.3g to %.3g (mean acceptance so far %.3f, target %.3f). "
+                    + "The distribution is probably not confined: particles drift apart without bound (e.g. a free cluster "
+                    + "with no confining term: give the plugin one, such as lennard-jones oscillator=1 or a preset, or a periodic box). "
+                    + "If the system is confined and only --step-size is far too small, give a larger --step-size.",
+                levelText, h0, h, acceptance[level], targetAcceptance))
+        }
+    }
+
+    /// Stops a run whose adaptation did not settle over the last `steps` burn-in steps: a level's
+    /// mean acceptance stayed above target + 0.25, or its h still grew more than tenfold (a
+    /// settled level fluctuates by a few 0.01 around the target, and its h by far less than 10×
+    /// at the late gain 0.02): the runaway of `checkStepSizes`, caught before h reaches its bound.
+    /// - Parameter stepSizesBefore: each level's h when those steps began.
+    public func checkSettled(acceptance: [Double], stepSizesBefore: [Double], steps: Int) throws {
+        for level in 0..<levels
+        where acceptance[level] > targetAcceptance + 0.25 || stepSizes[level] > 10 * stepSizesBefore[level] {
+            let levelText = levels > 1 ? " of temperature level \(level)" : ""
+            throw SamplingError(step: step, reason: String(
+                format: "step-size adaptation did not settle: over the last %d burn-in steps the acceptance%@ was %.3f "
+                    + "(target %.3f) and h grew from %.3g to %.3g (%.3g at the start). The distribution is probably not "
+                    + "confined: particles drift apart without bound (e.g. a free cluster with no confining term: give the "
+                    + "plugin one, such as lennard-jones oscillator=1 or a preset, or a periodic box). If the system is "
+                    + "confined, give a larger --step-size or a longer --burn-in.",
+                steps, levelText, acceptance[level], targetAcceptance, stepSizesBefore[level], stepSizes[level],
+                initialStepSizes[level]))
         }
     }
 
@@ -330,11 +375,22 @@ public struct MCMCRunner {
         let recordings = production / settings.thin
         let total = settings.burnIn + production
         let report = max(1, total / 200)
+        // Acceptance over the last quarter of the burn-in: adaptation must have settled by then.
+        let settleFrom = settings.burnIn - settings.burnIn / 4
+        var lateAcceptance = [Double](repeating: 0, count: levelBlock.count)
+        var lateStart = [Double]()
         for t in 0..<settings.burnIn {
             let rates = try ensemble.advance()
             ensemble.adapt(acceptance: rates, gain: max(0.02, 1 / (1 + Double(t) / 20).squareRoot()))
+            try ensemble.checkStepSizes()
+            if t >= settleFrom { for level in rates.indices { lateAcceptance[level] += rates[level] } }
+            if t + 1 == settleFrom { lateStart = ensemble.stepSizes }
             if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
             if t % report == 0 { progress(t, total) }
+        }
+        if settings.burnIn >= 200 {
+            try ensemble.checkSettled(acceptance: lateAcceptance.map { $0 / Double(settings.burnIn - settleFrom) },
+                                      stepSizesBefore: lateStart, steps: settings.burnIn - settleFrom)
         }
         ensemble.resetCounters()
         ladder?.resetCounters()

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Sample-quality metrics, as the literature computes them (see shared/METRICS.md).
+/// Sample-quality metrics, as the literature computes them (definitions: docs/metrics.md).
 /// Every metric carries its convention in its name. Samples are flat arrays
 /// [count, particles, dimension] row-major in the plugin's length unit.
 public enum Metrics {

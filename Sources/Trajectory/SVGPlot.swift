@@ -62,6 +62,12 @@ public enum SVGPlot {
         case logarithmic
     }
 
+    /// Where a legend sits inside the plotting area.
+    public enum LegendCorner: Sendable { case topRight, topLeft, bottomRight, bottomLeft }
+
+    /// Colours of a heatmap: viridis (densities) or blue–white–red around zero (differences).
+    public enum Palette: Sendable { case viridis, diverging }
+
     /// Colours for series, in order (Tableau 10).
     public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -88,7 +94,7 @@ public enum SVGPlot {
     ///   - title, xLabel, yLabel: text on the chart.
     public static func histogram(_ series: [HistogramSeries], bins: Int = 60, range: ClosedRange<Double>? = nil,
                                  title: String, xLabel: String, yLabel: String = "density",
-                                 width: Int = 720, height: Int = 450) -> String {
+                                 notes: [String] = [], width: Int = 720, height: Int = 450) -> String {
         let bins = max(bins, 1)
         let finite = series.map { $0.samples.filter(\.isFinite) }
         var lo = Double.infinity, hi = -Double.infinity
@@ -126,7 +132,13 @@ public enum SVGPlot {
                 + "stroke=\"\(color(k))\" stroke-width=\"1.8\" stroke-linejoin=\"miter\"/>\n"
         }
         body += frame.legend(series.enumerated().map { k, s in ("\(s.label) (n=\(finite[k].count))", color(k)) })
-        return document(width: width, height: height, title: title, body: body)
+        var allNotes = notes
+        let outside = finite.map { samples in samples.filter { $0 < lo || $0 > hi }.count }
+        if outside.contains(where: { $0 > 0 }) {
+            allNotes.append("range clipped to " + (range == nil ? "the 0.5–99.5 % quantiles" : "\(formatTick(lo, step: binWidth))…\(formatTick(hi, step: binWidth))")
+                + ": " + zip(series, outside).map { "\($0.label) \($1)" }.joined(separator: ", ") + " samples outside")
+        }
+        return withNotes(document(width: width, height: height, title: title, body: body), allNotes)
     }
 
     // MARK: - Line plots
@@ -134,7 +146,8 @@ public enum SVGPlot {
     /// Lines through (x, y) points, e.g. g(r) or a loss curve.
     /// - Parameter logY: plot log10(y) (non-positive y break the line); tick labels show 10^k.
     public static func linePlot(_ series: [LineSeries], title: String, xLabel: String, yLabel: String,
-                                logY: Bool = false, width: Int = 720, height: Int = 450) -> String {
+                                logY: Bool = false, notes: [String] = [], legendCorner: LegendCorner = .topRight,
+                                width: Int = 720, height: Int = 450) -> String {
         let transformed: [[(Double, Double)]] = series.map { s in
             zip(s.x, s.y).map { x, y in (x, logY ? (y > 0 ? log10(y) : .nan) : y) }
         }
@@ -174,9 +187,9 @@ public enum SVGPlot {
             }
         }
         if series.count > 1 || !(series.first?.label.isEmpty ?? true) {
-            body += frame.legend(series.enumerated().map { k, s in (s.label, color(k)) })
+            body += frame.legend(series.enumerated().map { k, s in (s.label, color(k)) }, corner: legendCorner)
         }
-        return document(width: width, height: height, title: title, body: body)
+        return withNotes(document(width: width, height: height, title: title, body: body), notes)
     }
 
     // MARK: - Heatmaps
@@ -209,6 +222,8 @@ public enum SVGPlot {
     ///   - scale: `.linear` or `.logarithmic` (log10, empty cells blank).
     public static func heatmap(_ grid: Grid, title: String, xLabel: String, yLabel: String,
                                colorLabel: String = "density", scale: ColorScale = .linear,
+                               range: ClosedRange<Double>? = nil, palette: Palette = .viridis,
+                               xTicks: [Double]? = nil, yTicks: [Double]? = nil,
                                width: Int = 620, height: Int = 520) -> String {
         let mapped = grid.values.map { v -> Double in
             switch scale {
@@ -219,7 +234,9 @@ public enum SVGPlot {
         let finite = mapped.filter(\.isFinite)
         var vmin = finite.min() ?? 0, vmax = finite.max() ?? 1
         if scale == .linear { vmin = min(vmin, 0) }
+        if let range { vmin = range.lowerBound; vmax = range.upperBound }
         if vmax <= vmin { vmax = vmin + 1 }
+        let colour: (Double) -> String = palette == .viridis ? viridis : diverging
         let frame = PlotFrame(width: width, height: height, x: grid.xRange, y: grid.yRange,
                               rightMargin: 110, square: true)
         var body = ""
@@ -233,21 +250,21 @@ public enum SVGPlot {
                 let x = frame.px(grid.xRange.lowerBound) + Double(column) * cw
                 let y = frame.py(grid.yRange.lowerBound) - Double(row + 1) * ch
                 body += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(cw + 0.3))\" height=\"\(f(ch + 0.3))\" "
-                    + "fill=\"\(viridis((v - vmin) / (vmax - vmin)))\"/>\n"
+                    + "fill=\"\(colour(min(1, max(0, (v - vmin) / (vmax - vmin)))))\"/>\n"
             }
         }
         body += "</g>\n"
-        body += frame.axes(title: title, xLabel: xLabel, yLabel: yLabel, grid: false)
+        body += frame.axes(title: title, xLabel: xLabel, yLabel: yLabel, grid: false, xTicks: xTicks, yTicks: yTicks)
         // Colour bar.
         let barX = Double(frame.width) - frame.right + 22, barW = 16.0
         let barTop = frame.top, barBottom = Double(frame.height) - frame.bottom
-        body += "<defs><linearGradient id=\"colorbar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
+        body += "<defs><linearGradient id=\"colorbar-\(palette == .viridis ? "v" : "d")\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
         for i in 0...10 {
-            body += "<stop offset=\"\(f(Double(i) / 10))\" stop-color=\"\(viridis(Double(i) / 10))\"/>"
+            body += "<stop offset=\"\(f(Double(i) / 10))\" stop-color=\"\(colour(Double(i) / 10))\"/>"
         }
         body += "</linearGradient></defs>\n"
         body += "<rect class=\"colorbar\" x=\"\(f(barX))\" y=\"\(f(barTop))\" width=\"\(f(barW))\" height=\"\(f(barBottom - barTop))\" "
-            + "fill=\"url(#colorbar)\" stroke=\"#333\" stroke-width=\"0.8\"/>\n"
+            + "fill=\"url(#colorbar-\(palette == .viridis ? "v" : "d"))\" stroke=\"#333\" stroke-width=\"0.8\"/>\n"
         let ticks = niceTicks(vmin, vmax, count: 6)
         for t in ticks.values where t >= vmin - 1e-12 && t <= vmax + 1e-12 {
             let y = barBottom - (t - vmin) / (vmax - vmin) * (barBottom - barTop)
@@ -263,6 +280,52 @@ public enum SVGPlot {
     // MARK: - Helpers
 
     static func color(_ k: Int) -> String { palette[k % palette.count] }
+
+    /// Blue (0) – white (0.5) – red (1), for signed differences.
+    static func diverging(_ t: Double) -> String {
+        let t = min(1, max(0, t))
+        let (r, g, b): (Double, Double, Double) = t < 0.5
+            ? (0.23 + (1 - 0.23) * t * 2, 0.30 + (1 - 0.30) * t * 2, 0.75 + (1 - 0.75) * t * 2)
+            : (1 - (1 - 0.71) * (t - 0.5) * 2, 1 - (1 - 0.02) * (t - 0.5) * 2, 1 - (1 - 0.15) * (t - 0.5) * 2)
+        return String(format: "#%02x%02x%02x", Int(r * 255), Int(g * 255), Int(b * 255))
+    }
+
+    /// `chart` with lines of text (metric values, caveats) below it.
+    static func withNotes(_ chart: String, _ notes: [String]) -> String {
+        notes.isEmpty ? chart : row([chart], title: "", notes: notes)
+    }
+
+    /// Charts made by this type side by side in one SVG, under a common title, with lines of
+    /// text (metrics) below them.
+    public static func row(_ charts: [String], title: String, notes: [String] = []) -> String {
+        func size(_ svg: String, _ key: String) -> Int {
+            guard let range = svg.range(of: " \(key)=\"") else { return 0 }
+            return Int(svg[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        let widths = charts.map { size($0, "width") }, heights = charts.map { size($0, "height") }
+        let top = title.isEmpty ? 0 : 34, bottom = notes.isEmpty ? 0 : 14 + 18 * notes.count
+        let width = widths.reduce(0, +), height = (heights.max() ?? 0) + top + bottom
+        var body = title.isEmpty ? "" : "<text class=\"title\" x=\"\(width / 2)\" y=\"24\" font-size=\"17\" font-weight=\"bold\" "
+            + "text-anchor=\"middle\">\(escape(title))</text>\n"
+        var x = 0
+        for (k, chart) in charts.enumerated() {
+            // The chart's content (after its <svg ...> tag, before </svg>) as a translated group,
+            // its gradient ids made unique within the row.
+            var inner = Substring(chart)
+            if let open = chart.range(of: "<svg "), let close = chart[open.upperBound...].firstIndex(of: ">"),
+               let end = chart.range(of: "</svg>", options: .backwards) {
+                inner = chart[chart.index(after: close)..<end.lowerBound]
+            }
+            let content = String(inner).replacingOccurrences(of: "id=\"colorbar-", with: "id=\"c\(k)-colorbar-")
+                .replacingOccurrences(of: "url(#colorbar-", with: "url(#c\(k)-colorbar-")
+            body += "<g transform=\"translate(\(x) \(top))\">\n\(content)</g>\n"
+            x += widths[k]
+        }
+        for (i, note) in notes.enumerated() {
+            body += "<text class=\"note\" x=\"16\" y=\"\(height - bottom + 14 + 18 * i)\" font-size=\"13\">\(escape(note))</text>\n"
+        }
+        return document(width: width, height: height, title: title, body: body)
+    }
 
     static func document(width: Int, height: Int, title: String, body: String) -> String {
         """
@@ -389,11 +452,12 @@ struct PlotFrame {
     }
 
     /// Frame, grid lines, ticks, tick labels, axis labels and title.
-    func axes(title: String, xLabel: String, yLabel: String, grid: Bool = true) -> String {
+    func axes(title: String, xLabel: String, yLabel: String, grid: Bool = true,
+              xTicks: [Double]? = nil, yTicks fixedYTicks: [Double]? = nil) -> String {
         typealias P = SVGPlot
         let x0 = left, x1 = Double(width) - right, y0 = Double(height) - bottom, y1 = top
         var s = "<g class=\"axes\" font-size=\"12\" fill=\"#222\">\n"
-        let xt = P.niceTicks(x.lowerBound, x.upperBound, count: 7)
+        let xt = xTicks.map { (values: $0, step: 1.0) } ?? P.niceTicks(x.lowerBound, x.upperBound, count: 7)
         for t in xt.values {
             let p = px(t)
             if grid { s += "<line x1=\"\(P.f(p))\" y1=\"\(P.f(y1))\" x2=\"\(P.f(p))\" y2=\"\(P.f(y0))\" stroke=\"#e6e6e6\"/>" }
@@ -401,7 +465,9 @@ struct PlotFrame {
             s += "<text x=\"\(P.f(p))\" y=\"\(P.f(y0 + 18))\" text-anchor=\"middle\">\(P.formatTick(t, step: xt.step))</text>\n"
         }
         let yTicks: [(value: Double, label: String)]
-        if logY {
+        if let fixedYTicks {
+            yTicks = fixedYTicks.map { ($0, P.formatTick($0, step: 1)) }
+        } else if logY {
             yTicks = P.logTicks(y.lowerBound, y.upperBound)
         } else {
             let yt = P.niceTicks(y.lowerBound, y.upperBound, count: 6)
@@ -426,12 +492,12 @@ struct PlotFrame {
     }
 
     /// A legend box in the top-right corner of the plotting area.
-    func legend(_ entries: [(String, String)]) -> String {
+    func legend(_ entries: [(String, String)], corner: SVGPlot.LegendCorner = .topRight) -> String {
         typealias P = SVGPlot
         guard !entries.isEmpty else { return "" }
         let longest = entries.map { $0.0.count }.max() ?? 0
         let boxWidth = Double(longest) * 7.0 + 44, boxHeight = Double(entries.count) * 18 + 10
-        let bx = Double(width) - right - boxWidth - 8, by = top + 8
+        let (bx, by) = place(boxWidth, boxHeight, corner)
         var s = "<g class=\"legend\" font-size=\"12\">\n"
         s += "<rect x=\"\(P.f(bx))\" y=\"\(P.f(by))\" width=\"\(P.f(boxWidth))\" height=\"\(P.f(boxHeight))\" "
             + "fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n"
@@ -440,6 +506,33 @@ struct PlotFrame {
             s += "<line x1=\"\(P.f(bx + 8))\" y1=\"\(P.f(yy))\" x2=\"\(P.f(bx + 30))\" y2=\"\(P.f(yy))\" "
                 + "stroke=\"\(color)\" stroke-width=\"2.5\"/>"
             s += "<text x=\"\(P.f(bx + 36))\" y=\"\(P.f(yy + 4))\">\(P.escape(label))</text>\n"
+        }
+        return s + "</g>\n"
+    }
+
+    /// Top-left corner of a box of this size in `corner` of the plotting area (8 px inside).
+    func place(_ boxWidth: Double, _ boxHeight: Double, _ corner: SVGPlot.LegendCorner) -> (Double, Double) {
+        let leftX = left + 8, rightX = Double(width) - right - boxWidth - 8
+        let topY = top + 8, bottomY = Double(height) - bottom - boxHeight - 8
+        switch corner {
+        case .topRight: return (rightX, topY)
+        case .topLeft: return (leftX, topY)
+        case .bottomRight: return (rightX, bottomY)
+        case .bottomLeft: return (leftX, bottomY)
+        }
+    }
+
+    /// Lines of text (metric values, caveats) in a translucent box in `corner`.
+    func notes(_ lines: [String], corner: SVGPlot.LegendCorner = .topLeft) -> String {
+        typealias P = SVGPlot
+        guard !lines.isEmpty else { return "" }
+        let longest = lines.map(\.count).max() ?? 0
+        let boxWidth = Double(longest) * 6.6 + 16, boxHeight = Double(lines.count) * 16 + 8
+        let (bx, by) = place(boxWidth, boxHeight, corner)
+        var s = "<g class=\"notes\" font-size=\"12\">\n<rect x=\"\(P.f(bx))\" y=\"\(P.f(by))\" width=\"\(P.f(boxWidth))\" "
+            + "height=\"\(P.f(boxHeight))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n"
+        for (i, line) in lines.enumerated() {
+            s += "<text x=\"\(P.f(bx + 8))\" y=\"\(P.f(by + 17 + Double(i) * 16))\">\(P.escape(line))</text>\n"
         }
         return s + "</g>\n"
     }

@@ -89,5 +89,12 @@ final class PeriodicCLITests: XCTestCase {
         XCTAssertEqual(reference["frames"] as? Int, 40)
         XCTAssertEqual((report["samples"] as! [String: Any])["weighted"] as? Bool, true)
         XCTAssertTrue(try String(contentsOfFile: svg, encoding: .utf8).contains("class=\"errors\""))
+        // Issue 14: snake_case keys; units on r and the energy per particle on the figure.
+        XCTAssertNotNil(reference["energy_per_particle"] as? Double, "\(reference.keys)")
+        XCTAssertNotNil(report["rdf_chi_squared_per_bin"] as? Double, "\(report.keys)")
+        let figure = try String(contentsOfFile: svg, encoding: .utf8)
+        for expected in ["r (plugin length unit, 1 unit = 3.405 Å)", "energy per particle (u/n × 2): samples ", "χ²/bin = "] {
+            XCTAssertTrue(figure.contains(expected), "missing \(expected)")
+        }
     }
 }

@@ -26,10 +26,22 @@ final class RamachandranCLITests: XCTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
         XCTAssertEqual(report["kl"] as? Double, 0)
         XCTAssertEqual(report["frames"] as? Int, 40)
-        for svg in [plot, directory.appendingPathComponent("r-reference.svg").path] {
-            let text = try String(contentsOfFile: svg, encoding: .utf8)
-            XCTAssertTrue(text.contains("<svg") && text.contains("ψ (rad)"), svg)
+        // One figure: samples, reference and difference side by side, in degrees, numbers underneath.
+        let text = try String(contentsOfFile: plot, encoding: .utf8)
+        for expected in ["ψ (degrees)", "φ (degrees)", "samples − reference", "KL(reference ‖ samples) = 0.0000 nats, TV = 0.0000",
+                         "basin populations, samples: αR"] {
+            XCTAssertTrue(text.contains(expected), "missing \(expected)")
         }
+        XCTAssertFalse(text.contains("(rad)"))
+        // The JSON holds the histograms (φ-major, summing to 1) and the basin populations.
+        let histogram = try XCTUnwrap(report["histogram"] as? [Double])
+        XCTAssertEqual(histogram.count, 60 * 60)
+        XCTAssertEqual(histogram.reduce(0, +), 1, accuracy: 1e-9)
+        XCTAssertEqual(report["reference_histogram"] as? [Double], histogram)
+        XCTAssertEqual((report["bin_edges_degrees"] as? [Double])?.first, -180)
+        let basins = try XCTUnwrap(report["basins"] as? [String: Double])
+        XCTAssertEqual(Set(basins.keys), ["αR", "β/PII", "αL"])
+        XCTAssertEqual(basins.values.reduce(0, +), 1, accuracy: 1e-9)
         let different = try runProcess(exe, ["ramachandran", b, "--reference", a, "--plugin", "alanine",
                                              "--param", "solvent=vacuum"])
         XCTAssertEqual(different.status, 0, different.stderr)

@@ -38,7 +38,7 @@ final class ShippedPluginTests: XCTestCase {
     }
 
     func testLennardJonesPairEnergyIsTheTextbookFormula() throws {
-        let system = try load("LennardJones").makeSystem(parameters: "particles=2 epsilon=1.5 sigma=0.9")
+        let system = try load("LennardJones").makeSystem(parameters: "particles=2 epsilon=1.5 sigma=0.9 oscillator=0")
         for r in [0.95, 1.0, 1.2, 2.5] {
             let u = try system.energy([0, 0, 0, r, 0, 0])
             let s6 = pow(0.9 / r, 6)
@@ -105,7 +105,7 @@ final class ShippedPluginTests: XCTestCase {
     func testLennardJonesGlobalMinimaMatchTheCambridgeClusterDatabase() throws {
         let plugin = try load("LennardJones")
         for (n, shells, expected) in [(13, 1, -44.326801), (55, 2, -279.248470)] {
-            let system = try plugin.makeSystem(parameters: "particles=\(n)")
+            let system = try plugin.makeSystem(parameters: "particles=\(n) oscillator=0")
             let start = mackay(shells: shells, radius: 1.08)
             XCTAssertEqual(start.count, 3 * n)
             let result = try LBFGSMinimizer(gradientTolerance: 1e-9).minimize(start) { x in
@@ -135,7 +135,7 @@ final class ShippedPluginTests: XCTestCase {
     }
 
     func testInitialPositionsAreOverlapFree() throws {
-        for (product, parameters) in [("LennardJones", "preset=lj55"), ("LennardJones", "particles=30 dimension=2"),
+        for (product, parameters) in [("LennardJones", "preset=lj55"), ("LennardJones", "particles=30 dimension=2 oscillator=0"),
                                       ("DoubleWell", "")] {
             let system = try load(product).makeSystem(parameters: parameters)
             let x = try XCTUnwrap(system.initialPositions())
@@ -184,7 +184,7 @@ final class ShippedPluginTests: XCTestCase {
     }
 
     func testNonFiniteEnergyIsReportedNotPassedOn() throws {
-        let system = try load("LennardJones").makeSystem(parameters: "particles=2")
+        let system = try load("LennardJones").makeSystem(parameters: "particles=2 oscillator=0")
         XCTAssertThrowsError(try system.evaluate([0, 0, 0, 0, 0, 0], batch: 1)) { error in
             XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
         }

@@ -33,7 +33,8 @@ final class LennardJonesSystem: PluginSystem {
         dimension=D        2 or 3 (default 3)
         epsilon=E          well depth ε, energy unit (default 1)
         sigma=S            zero-crossing distance σ, length unit (default 1)
-        oscillator=K       strength k of ½k Σ|x_i − x̄|², energy/length² (default 0; presets 1)
+        oscillator=K       strength k of ½k Σ|x_i − x̄|², energy/length² (default 1 for free clusters,
+                           which evaporate without it; 0 gives a bare cluster, for minimisation only)
         temperature=T      kT in energy units; u = U/kT (default 1)
         length_unit=A      one length unit in Å for output (default 3.405, argon σ)
         """
@@ -71,6 +72,10 @@ final class LennardJonesSystem: PluginSystem {
         dimension = try parameters.int("dimension", default: 3, in: 2...3)
         self.epsilon = try parameters.double("epsilon", default: epsilon, positive: true)
         self.sigma = try parameters.double("sigma", default: sigma, positive: true)
+        // A bare free cluster evaporates at any temperature (u → 0 as particles separate, so
+        // exp(−u) is not normalisable): free clusters are confined by default.
+        let periodic = parameters.has("box") || parameters.has("density") || density != nil
+        if !periodic && !parameters.has("preset") { oscillator = 1 }
         self.oscillator = try parameters.double("oscillator", default: oscillator)
         guard self.oscillator >= 0 else { throw PluginFailure("parameter 'oscillator' must be ≥ 0") }
         self.temperature = try parameters.double("temperature", default: temperature, positive: true)

@@ -2,7 +2,7 @@ import Foundation
 
 // Ramachandran (φ, ψ) analysis of peptide samples: dihedral angles, a 60×60 histogram on
 // (−π, π]², and the two distances the alanine-dipeptide literature reports between such
-// histograms, KL(reference ‖ model) and total variation (see ../shared/METRICS.md).
+// histograms, KL(reference ‖ model) and total variation (docs/metrics.md).
 // Pure functions of plain arrays: no plugin, no I/O.
 
 /// Dihedral angle of four points in radians, in (−π, π], IUPAC sign convention

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Trajectory
+
+extension Ensemble {
+    /// `ensemble plot-training`: loss and ESS/N curves of a training run, from its log.
+    struct PlotTraining: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "plot-training",
+            abstract: "Draw the loss and on-policy ESS/N of a training run (its <checkpoint>.log.jsonl) as SVG.",
+            discussion: """
+                `ensemble train --out M.ckpt` writes one JSON line per step to M.ckpt.log.jsonl (step, loss, \
+                ess_fraction on on-policy steps, log_z for tb, energy and gradient evaluations, wall_seconds, \
+                learning_rate). This draws two panels side by side: the loss per step (log scale when every loss \
+                is positive) with a running median, and ESS/N of the on-policy batches.
+
+                Example:
+                  ensemble train --plugin double-well --method tb --steps 200 --out dw4.ckpt
+                  ensemble plot-training dw4.ckpt --plot dw4-training.svg
+                """)
+
+        @Argument(help: ArgumentHelp("A checkpoint (its .log.jsonl is read) or a .log.jsonl file.", valueName: "checkpoint"))
+        var checkpoint: String
+        @Option(help: ArgumentHelp("Output SVG (default: <checkpoint>.training.svg).", valueName: "path.svg"))
+        var plot: String?
+
+        func run() throws {
+            let logPath = checkpoint.hasSuffix(".jsonl") ? checkpoint : TrainingLog.path(for: checkpoint)
+            guard FileManager.default.fileExists(atPath: logPath) else {
+                throw FailureMessage("no training log at \(logPath): it is written by `ensemble train --out \(checkpoint)` (since issue 14)")
+            }
+            let lines = try TrainingLog.read(logPath)
+            guard !lines.isEmpty else { throw FailureMessage("\(logPath) holds no steps yet") }
+            let output = plot ?? (checkpoint.hasSuffix(".jsonl") ? String(checkpoint.dropLast(6)) : checkpoint) + ".training.svg"
+            try SVGPlot.write(Self.chart(lines, name: URL(fileURLWithPath: checkpoint).lastPathComponent), to: output)
+            print("wrote \(output) (\(lines.count) steps, up to step \(lines.last!.step))")
+        }
+
+        /// The two-panel chart of a log.
+        static func chart(_ lines: [TrainingLogLine], name: String) -> String {
+            let steps = lines.map { Double($0.step) }, losses = lines.map(\.loss)
+            let positive = losses.allSatisfy { $0 > 0 || !$0.isFinite }
+            let window = max(1, lines.count / 25)
+            let smooth: [Double] = losses.indices.map { i in
+                let part = losses[max(0, i - window + 1)...i].filter(\.isFinite).sorted()
+                return part.isEmpty ? .nan : part[part.count / 2]
+            }
+            let lossChart = SVGPlot.linePlot(
+                [.init(label: "loss per step", x: steps, y: losses),
+                 .init(label: "running median (\(window) steps)", x: steps, y: smooth)],
+                title: "loss", xLabel: "training step", yLabel: positive ? "loss (log scale)" : "loss", logY: positive,
+                width: 600, height: 420)
+            let ess = lines.compactMap { line in line.essFraction.map { (Double(line.step), $0) } }
+            let essChart = SVGPlot.linePlot(
+                [.init(label: "on-policy batch ESS/N", x: ess.map(\.0), y: ess.map(\.1))],
+                title: "ESS/N", xLabel: "training step", yLabel: "ESS / N (1 = perfect importance weights)",
+                legendCorner: .topLeft, width: 600, height: 420)
+            let last = lines.last!
+            var notes = [String(format: "%@: %d steps, %d energy and %d gradient evaluations, %.1f s of training, learning rate %.3g",
+                                name, last.step, last.energyEvaluations, last.gradientEvaluations, last.wallSeconds, last.learningRate)]
+            if let logZ = last.logZ { notes.append(String(format: "learned log Z at the last step: %.4f", logZ)) }
+            if ess.isEmpty { notes.append("no on-policy ESS/N in this log (iDEM regression steps, or replay only)") }
+            return SVGPlot.row(ess.isEmpty ? [lossChart] : [lossChart, essChart], title: "training of \(name)", notes: notes)
+        }
+    }
+}

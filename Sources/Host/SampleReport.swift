@@ -1,0 +1,125 @@
+import Analysis
+import Foundation
+import PluginHost
+import Sampling
+
+/// The reduced energy of every recorded frame, one series per chain (PT: per ladder, the kT walker).
+final class ChainSeries {
+    private(set) var chains: [[Double]] = []
+
+    /// One recorded step: the energies of chains 0..<k (the last step may hold fewer chains).
+    func append(_ energies: [Double]) {
+        if chains.count < energies.count { chains += Array(repeating: [], count: energies.count - chains.count) }
+        for (c, u) in energies.enumerated() { chains[c].append(u) }
+    }
+}
+
+/// What `ensemble sample` prints for an MCMC run, as JSON (`--json`, snake_case keys).
+struct MCMCSampleReport: Codable {
+    var command = "sample"
+    var sampler: String
+    var plugin: String
+    var pluginParameters: String
+    var out: String
+    var topology: String
+    var frames: Int
+    var chains: Int
+    var seed: UInt64
+    var burnIn: Int
+    var thin: Int
+    /// Mean reduced energy u = U/kT and its batch-means standard error.
+    var energyMean: Double
+    var energyError: Double
+    var acceptance: [Double]
+    var stepSizes: [Double]
+    var zeroCentreOfMassMoves: Bool
+    var exchangeAcceptance: [Double]?
+    /// PT temperatures as multiples of the plugin's kT.
+    var temperatures: [Double]?
+    var convergence: ConvergenceDiagnostics.Report
+    var converged: Bool
+    var energyEvaluations: Int
+    var gradientEvaluations: Int
+    var wallSeconds: Double
+    var threads: Int
+    var ranks: Int
+}
+
+/// What `ensemble sample --model` prints, as JSON.
+struct ModelSampleReport: Codable {
+    var command = "sample"
+    var model: String
+    var method: String
+    var plugin: String
+    var pluginParameters: String
+    var out: String
+    var frames: Int
+    var resampled: Bool
+    var interrupted: Bool
+    var ess: Double
+    var essFraction: Double
+    var logZ: Double
+    var logZError: Double
+    /// Mean log-weight (the ELBO).
+    var elbo: Double
+    var energyMean: Double
+    var reweightedEnergyMean: Double
+    var energyEvaluations: Int
+    var gradientEvaluations: Int
+    var trainingEnergyEvaluations: Int
+    var trainingGradientEvaluations: Int
+    var trainingSeconds: Double
+    var wallSeconds: Double
+    var threads: Int
+}
+
+extension ConvergenceDiagnostics.Report {
+    /// Two or three lines for the `sample` summary; the last says plainly whether to trust the run.
+    func printed(quantity: String = "energy u") -> String {
+        var text = String(format: "convergence of %@ (%d chains × %d frames): autocorrelation time τ = %.3g frames (Sokal window %d), ESS %.0f, split-R̂ %.4f (rank-normalised; bulk %.4f, tail %.4f)",
+                          quantity, chains, drawsPerChain, integratedAutocorrelationTime, window,
+                          effectiveSampleSize, splitRHat, bulkRHat, tailRHat)
+        if converged {
+            text += String(format: "\nconverged by these checks (split-R̂ ≤ %.2f, ESS ≥ %.0f, chains ≥ %.0f τ)",
+                           thresholds.maximumRHat, thresholds.minimumESS, thresholds.minimumChainLengthInTau)
+        } else {
+            text += "\nNOT CONVERGED: " + problems.joined(separator: "; ")
+                + ". Run longer (more --samples, a larger --thin or --burn-in; for PT, more --replicas or a higher --max-temperature) before trusting the mean."
+        }
+        return text
+    }
+}
+
+/// Writes `value` as pretty JSON with snake_case keys (the one key style of every command).
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+    try jsonData(value).write(to: URL(fileURLWithPath: path))
+}
+
+/// `value` as pretty JSON, snake_case keys, sorted; non-finite numbers as the strings "nan", "inf".
+func jsonData<T: Encodable>(_ value: T) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try encoder.encode(value)
+}
+
+extension Ensemble.Sample {
+    /// Prints the convergence diagnostics of an MCMC run and writes --json when given.
+    func reportMCMC(_ s: MCMCSummary, series: ChainSeries, system: EnergySystem, project: Bool, ranks: Int) throws {
+        let diagnostics = ConvergenceDiagnostics.diagnose(series.chains)
+        print(diagnostics.printed())
+        guard let json else { return }
+        let report = MCMCSampleReport(
+            sampler: sampler.rawValue, plugin: system.plugin.name, pluginParameters: system.parameters, out: out,
+            topology: URL(fileURLWithPath: out).deletingPathExtension().path + ".pdb", frames: s.frames,
+            chains: chains, seed: seed, burnIn: burnIn, thin: thin, energyMean: s.energyMean, energyError: s.energyError,
+            acceptance: s.acceptance, stepSizes: s.stepSizes, zeroCentreOfMassMoves: project,
+            exchangeAcceptance: sampler == .pt ? s.exchangeAcceptance : nil,
+            temperatures: sampler == .pt ? MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature).map { 1 / $0 } : nil,
+            convergence: diagnostics, converged: diagnostics.converged, energyEvaluations: s.energyEvaluations,
+            gradientEvaluations: s.gradientEvaluations, wallSeconds: s.seconds, threads: system.threads, ranks: ranks)
+        try writeJSON(report, to: json)
+        print("wrote \(json)")
+    }
+}

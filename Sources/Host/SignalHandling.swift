@@ -1,0 +1,134 @@
+import Foundation
+import PluginHost
+import Synchronization
+
+/// A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL) while a plugin is loaded ends the run with
+/// one line that names the plugin and its file, instead of a runtime backtrace, and leaves no
+/// empty output that would block the rerun.
+///
+/// The handler runs in signal context, so everything it prints is prepared beforehand as C
+/// strings, and it calls only async-signal-safe functions (`write`, `unlink`, `_exit`), plus
+/// `dladdr` to tell whether the faulting instruction lies in the plugin's library.
+enum FatalSignals {
+    /// "'name' (/path/libname.so)", set by `watch(plugin:)`.
+    nonisolated(unsafe) static var pluginText: UnsafeMutablePointer<CChar>?
+    /// The plugin library's path, compared with `dladdr`'s file name of the faulting address.
+    nonisolated(unsafe) static var pluginPath: UnsafeMutablePointer<CChar>?
+    /// The trajectory being written (and its PDB), set by `TrajectoryOutput`.
+    nonisolated(unsafe) static var outputPath: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) static var topologyPath: UnsafeMutablePointer<CChar>?
+    /// Frames appended to `outputPath` so far, and how often the writer syncs them to disk.
+    nonisolated(unsafe) static var framesWritten = 0
+    nonisolated(unsafe) static var syncEvery = 10
+    nonisolated(unsafe) private static var installed = false
+    nonisolated(unsafe) private static var alternateStack: UnsafeMutableRawPointer?
+
+    /// Installs the handler (once) and remembers `plugin` for its message.
+    static func watch(plugin: Plugin) {
+        free(pluginText)
+        free(pluginPath)
+        pluginText = strdup("'\(plugin.name)' (\(plugin.path))")
+        pluginPath = strdup(plugin.path)  // as passed to dlopen, which dladdr reports
+        install()
+    }
+
+    /// The output file a crash must not leave behind empty (nil: none).
+    static func watch(output: String?, topology: String?) {
+        free(outputPath)
+        free(topologyPath)
+        outputPath = output.map { strdup($0) }
+        topologyPath = topology.map { strdup($0) }
+        framesWritten = 0
+    }
+
+    private static func install() {
+        guard !installed else { return }
+        installed = true
+        _ = dynamicAddressLookup  // resolve before any signal
+        // An alternate stack, so that a stack overflow in a plugin still reaches the handler.
+        let size = 1 << 16
+        alternateStack = malloc(size)
+        var stack = stack_t(ss_sp: alternateStack, ss_flags: 0, ss_size: size)
+        sigaltstack(&stack, nil)
+        var action = sigaction()
+        action.__sigaction_handler.sa_sigaction = fatalSignalHandler
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK
+        sigemptyset(&action.sa_mask)
+        for signal in [SIGSEGV, SIGBUS, SIGFPE, SIGILL] { sigaction(signal, &action, nil) }
+    }
+}
+
+/// glibc's `Dl_info` (which Swift's Glibc module hides behind _GNU_SOURCE).
+private struct DynamicLibraryInfo {
+    var fileName: UnsafePointer<CChar>? = nil
+    var fileBase: UnsafeRawPointer? = nil
+    var symbolName: UnsafePointer<CChar>? = nil
+    var symbolAddress: UnsafeRawPointer? = nil
+}
+
+/// `dladdr`, looked up once before any signal arrives.
+private let dynamicAddressLookup: (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?) -> Int32)? =
+    dlsym(nil, "dladdr").map { unsafeBitCast($0, to: (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?) -> Int32).self) }
+
+/// Set by the first thread that enters the handler; a second thread that faults at the same
+/// time (both halves of a batch in the same plugin) waits for the first one's `_exit`.
+private let handlingFatalSignal = Atomic<Bool>(false)
+
+private func say(_ text: UnsafePointer<CChar>?) {
+    guard let text else { return }
+    _ = write(STDERR_FILENO, text, strlen(text))
+}
+
+/// The address of the faulting instruction, from the signal's machine context (x86_64, aarch64).
+private func faultingInstruction(_ context: UnsafeMutableRawPointer?) -> UnsafeRawPointer? {
+    guard let context else { return nil }
+    let ucontext = context.assumingMemoryBound(to: ucontext_t.self)
+    #if arch(x86_64)
+    let pc = withUnsafeBytes(of: &ucontext.pointee.uc_mcontext.gregs) { $0.load(fromByteOffset: 16 * 8, as: Int64.self) }  // REG_RIP
+    return UnsafeRawPointer(bitPattern: Int(pc))
+    #elseif arch(arm64)
+    return UnsafeRawPointer(bitPattern: UInt(ucontext.pointee.uc_mcontext.pc))
+    #else
+    return nil
+    #endif
+}
+
+private let fatalSignalHandler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
+    signal, _, context in
+    guard handlingFatalSignal.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
+        while true { pause() }
+    }
+    var inPlugin = false
+    var info = DynamicLibraryInfo()
+    if let pc = faultingInstruction(context), let dladdr = dynamicAddressLookup, dladdr(pc, &info) != 0,
+       let file = info.fileName, let plugin = FatalSignals.pluginPath {
+        inPlugin = strcmp(file, plugin) == 0
+    }
+    say("Error: ")
+    switch signal {  // string literals: immortal, contiguous, NUL-terminated (no allocation here)
+    case SIGSEGV: say("SIGSEGV (segmentation fault)")
+    case SIGBUS: say("SIGBUS (bus error)")
+    case SIGFPE: say("SIGFPE (arithmetic exception)")
+    default: say("SIGILL (illegal instruction or a failed check)")
+    }
+    if FatalSignals.pluginText != nil {
+        say(inPlugin ? " in plugin " : " while running plugin ")
+        say(FatalSignals.pluginText)
+        if !inPlugin { say(" (the fault is outside the plugin's library)") }
+    }
+    if let output = FatalSignals.outputPath {
+        if FatalSignals.framesWritten < FatalSignals.syncEvery {
+            unlink(output)
+            if let topology = FatalSignals.topologyPath { unlink(topology) }
+            say("; removed the output ")
+            say(output)
+            say(" (no frame had reached the disk), so the same command can run again")
+        } else {
+            say("; the output ")
+            say(output)
+            say(" keeps every frame up to the last sync (every 10 frames) and is readable; pass --overwrite to replace it")
+        }
+    }
+    say("\n")
+    _exit(1)
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Sampling
+
+/// One line of the training log `<checkpoint>.log.jsonl` (snake_case keys).
+struct TrainingLogLine: Codable {
+    var step: Int
+    var loss: Double
+    /// ESS/N of the step's on-policy batch (absent on replay or regression steps).
+    var essFraction: Double?
+    /// The learned log Z (trajectory balance only).
+    var logZ: Double?
+    var energyEvaluations: Int
+    var gradientEvaluations: Int
+    /// Training wall time of the whole run so far (resumed runs included), seconds.
+    var wallSeconds: Double
+    var learningRate: Double
+}
+
+/// The per-step training log: one JSON object per line, beside the checkpoint, so that a run
+/// can be watched (`tail -f`), plotted (`ensemble plot-training`) and resumed with its history.
+/// The checkpoint itself keeps no loss history; this file is the history. On --resume, lines of
+/// steps after the checkpoint's (steps done after the last save, then lost) are dropped first.
+/// Off a terminal, a plain progress line goes to stderr every `printEvery` steps.
+final class TrainingLog {
+    let path: String
+    let printEvery: Int
+    let totalSteps: Int?
+    private let handle: FileHandle
+    private let encoder: JSONEncoder
+    private let interactive: Bool
+
+    /// The log of checkpoint `checkpoint`: `<checkpoint>.log.jsonl`.
+    static func path(for checkpoint: String) -> String { checkpoint + ".log.jsonl" }
+
+    /// - Parameters:
+    ///   - resumeAt: the checkpoint's step when resuming (older lines kept), nil for a new run (file replaced).
+    init(checkpoint: String, resumeAt: Int?, printEvery: Int, totalSteps: Int?) throws {
+        path = Self.path(for: checkpoint)
+        self.printEvery = printEvery
+        self.totalSteps = totalSteps
+        var kept = ""
+        if let resumeAt, let old = try? String(contentsOfFile: path, encoding: .utf8) {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            for line in old.split(separator: "\n") {
+                if let entry = try? decoder.decode(TrainingLogLine.self, from: Data(line.utf8)), entry.step <= resumeAt {
+                    kept += line + "\n"
+                }
+            }
+        }
+        do { try kept.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw FailureMessage("cannot write the training log \(path): \(error.localizedDescription)")
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        interactive = isatty(STDERR_FILENO) == 1
+    }
+
+    deinit { try? handle.close() }
+
+    /// Appends one step; prints a progress line off a terminal every `printEvery` steps.
+    func record(_ report: StepReport, trainer: DiffusionTrainer) {
+        let line = TrainingLogLine(
+            step: report.step, loss: report.loss, essFraction: report.essFraction.isFinite ? report.essFraction : nil,
+            logZ: trainer.configuration.method == .tb ? report.logZ : nil,
+            energyEvaluations: report.energyEvaluations, gradientEvaluations: report.gradientEvaluations,
+            wallSeconds: trainer.state.trainingSeconds, learningRate: trainer.configuration.learningRate)
+        if var data = try? encoder.encode(line) {
+            data.append(0x0A)
+            handle.write(data)
+        }
+        if !interactive && printEvery > 0 && report.step % printEvery == 0 {
+            let of = totalSteps.map { "/\($0)" } ?? ""
+            FileHandle.standardError.write(Data(String(
+                format: "step %d%@  loss %.6g%@  energy evaluations %d  %.1f s\n", report.step, of, report.loss,
+                line.essFraction.map { String(format: "  ESS/N %.3f", $0) } ?? "", report.energyEvaluations,
+                trainer.state.trainingSeconds).utf8))
+        }
+    }
+
+    /// Every line of a training log, in order.
+    static func read(_ path: String) throws -> [TrainingLogLine] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw FailureMessage("cannot read the training log \(path): \(error.localizedDescription)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try text.split(separator: "\n").enumerated().map { number, line in
+            do { return try decoder.decode(TrainingLogLine.self, from: Data(line.utf8)) } catch {
+                throw FailureMessage("\(path), line \(number + 1): not a training-log line (\(error))")
+            }
+        }
+    }
+}
+
+/// What `ensemble train` prints at the end, as JSON (`--json`).
+struct TrainReport: Codable {
+    var command = "train"
+    var method: String
+    var plugin: String
+    var pluginParameters: String
+    var checkpoint: String
+    var trainingLog: String
+    var step: Int
+    var lastLoss: Double
+    var lastEssFraction: Double
+    var learnedLogZ: Double?
+    var space: String
+    var box: [Double]?
+    var networkParameters: Int
+    var energyEvaluations: Int
+    var gradientEvaluations: Int
+    var wallSeconds: Double
+    var trainingSeconds: Double
+    var ranks: Int
+}
+
+extension Ensemble.Train {
+    func writeTrainReport(trainer: DiffusionTrainer, lastLoss: Double, lastESS: Double, seconds: Double, ranks: Int,
+                          to path: String) throws {
+        let model = trainer.model
+        try writeJSON(TrainReport(
+            method: model.configuration.method.rawValue, plugin: trainer.system.plugin.name,
+            pluginParameters: trainer.system.parameters, checkpoint: out, trainingLog: TrainingLog.path(for: out),
+            step: trainer.state.step, lastLoss: lastLoss, lastEssFraction: lastESS,
+            learnedLogZ: model.configuration.method == .tb ? model.logZ : nil, space: model.space.kind.rawValue,
+            box: model.space.box, networkParameters: model.networkParameterCount,
+            energyEvaluations: trainer.state.energyEvaluations, gradientEvaluations: trainer.state.gradientEvaluations,
+            wallSeconds: seconds, trainingSeconds: trainer.state.trainingSeconds, ranks: ranks), to: path)
+        print("wrote \(path)")
+    }
+}

@@ -1,0 +1,64 @@
+import Analysis
+import TestSupport
+import XCTest
+
+/// Diagnostics against series whose answers are known in closed form.
+final class ConvergenceDiagnosticsTests: XCTestCase {
+    /// AR(1) chains x_t = φ x_{t−1} + √(1−φ²) ξ_t (stationary N(0, 1)): τ = (1 + φ)/(1 − φ).
+    func ar1(chains: Int, length: Int, phi: Double, seed: UInt64, shift: (Int) -> Double = { _ in 0 }) -> [[Double]] {
+        var rng = TestRandom(seed: seed)
+        return (0..<chains).map { c in
+            var x = rng.normal()
+            return (0..<length).map { _ in
+                x = phi * x + (1 - phi * phi).squareRoot() * rng.normal()
+                return x + shift(c)
+            }
+        }
+    }
+
+    func testIntegratedAutocorrelationTimeOfAR1() {
+        for (phi, expected) in [(0.0, 1.0), (0.5, 3.0), (0.9, 19.0)] {
+            let chains = ar1(chains: 8, length: 20_000, phi: phi, seed: 3)
+            let (tau, window) = ConvergenceDiagnostics.integratedAutocorrelationTime(chains)
+            XCTAssertEqual(tau, expected, accuracy: 0.08 * expected, "φ = \(phi)")
+            XCTAssertGreaterThanOrEqual(Double(window), 5 * tau, "Sokal's window M ≥ cτ")
+            let ess = ConvergenceDiagnostics.effectiveSampleSize(chains)
+            XCTAssertEqual(ess, 160_000 / expected, accuracy: 0.1 * 160_000 / expected)
+        }
+    }
+
+    func testSplitRHatPassesAgreeingChainsAndFlagsDisagreeingOnes() {
+        let good = ConvergenceDiagnostics.diagnose(ar1(chains: 4, length: 5_000, phi: 0.5, seed: 5))
+        XCTAssertLessThan(good.splitRHat, 1.01)
+        XCTAssertTrue(good.converged, "\(good.problems)")
+
+        // One chain stuck one standard deviation away (a chain in another basin).
+        let stuck = ConvergenceDiagnostics.diagnose(ar1(chains: 4, length: 5_000, phi: 0.5, seed: 5,
+                                                        shift: { $0 == 0 ? 1 : 0 }))
+        XCTAssertGreaterThan(stuck.splitRHat, 1.05)
+        XCTAssertFalse(stuck.converged)
+        XCTAssertTrue(stuck.problems.joined().contains("split-R̂"), "\(stuck.problems)")
+
+        // A drift inside every chain (not yet equilibrated): the halves disagree.
+        var drifting = ar1(chains: 4, length: 2_000, phi: 0.5, seed: 9)
+        for c in drifting.indices { for t in drifting[c].indices { drifting[c][t] += Double(t) / 1000 } }
+        XCTAssertGreaterThan(ConvergenceDiagnostics.diagnose(drifting).splitRHat, 1.05)
+
+        // Too short for the ESS threshold, although the chains agree.
+        let short = ConvergenceDiagnostics.diagnose(ar1(chains: 4, length: 200, phi: 0.9, seed: 11))
+        XCTAssertTrue(short.problems.contains { $0.hasPrefix("ESS ") }, "\(short.problems)")
+    }
+
+    func testSplitRHatMatchesTheTextbookFormula() {
+        // Two chains of 4 → four halves of 2: means 1.5, 3.5, 1.5, 5.5 (hand-computed: W = 0.5,
+        // B = 2/3·Σ(mean − 3)² = 2·(2.25 + 0.25 + 2.25 + 6.25)/3 = 22/3, var⁺ = W/2 + B/2).
+        let r = ConvergenceDiagnostics.splitRHat([[1, 2, 3, 4], [1, 2, 5, 6]])
+        XCTAssertEqual(r, ((0.25 + 11.0 / 3) / 0.5).squareRoot(), accuracy: 1e-12)
+    }
+
+    func testInverseNormal() {
+        XCTAssertEqual(ConvergenceDiagnostics.inverseNormal(0.975), 1.959963984540054, accuracy: 1e-12)
+        XCTAssertEqual(ConvergenceDiagnostics.inverseNormal(0.5), 0, accuracy: 1e-15)
+        XCTAssertEqual(ConvergenceDiagnostics.inverseNormal(1e-6), -4.753424308822899, accuracy: 1e-9)
+    }
+}
