@@ -7,6 +7,8 @@ struct TrainingLogLine: Codable {
     var loss: Double
     /// ESS/N of the step's on-policy batch (absent on replay or regression steps).
     var essFraction: Double?
+    /// Mean log-weight (ELBO) of the same batch (on-policy path steps, iDEM refills).
+    var elbo: Double?
     /// The learned log Z (trajectory balance only).
     var logZ: Double?
     var energyEvaluations: Int
@@ -18,7 +20,7 @@ struct TrainingLogLine: Codable {
 
 /// The per-step training log: one JSON object per line, beside the checkpoint, so that a run
 /// can be watched (`tail -f`), plotted (`ensemble plot-training`) and resumed with its history.
-/// The checkpoint itself keeps no loss history; this file is the history. On --resume, lines of
+/// The checkpoint keeps the loss of every step too (`lossHistory`); this file has the rest. On --resume, lines of
 /// steps after the checkpoint's (steps done after the last save, then lost) are dropped first.
 /// Off a terminal, a plain progress line goes to stderr every `printEvery` steps.
 final class TrainingLog {
@@ -66,6 +68,7 @@ final class TrainingLog {
     func record(_ report: StepReport, trainer: DiffusionTrainer) {
         let line = TrainingLogLine(
             step: report.step, loss: report.loss, essFraction: report.essFraction.isFinite ? report.essFraction : nil,
+            elbo: report.elbo.isFinite ? report.elbo : nil,
             logZ: trainer.configuration.method == .tb ? report.logZ : nil,
             energyEvaluations: report.energyEvaluations, gradientEvaluations: report.gradientEvaluations,
             wallSeconds: trainer.state.trainingSeconds, learningRate: trainer.configuration.learningRate)

@@ -291,6 +291,9 @@ final class NewcomerCLITests: XCTestCase {
         XCTAssertEqual(progress.map { String($0.split(separator: " ")[1]) }, ["4/12", "8/12", "12/12"], train.stderr)
         XCTAssertFalse(train.stderr.contains("█"))
         XCTAssertTrue(train.stdout.contains("training log: \(model).log.jsonl"), train.stdout)
+        // The checkpoint keeps the loss of every step.
+        let checkpoint = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model))) as! [String: Any]
+        XCTAssertEqual(((checkpoint["state"] as? [String: Any])?["lossHistory"] as? [Double])?.count, 12)
 
         func log() throws -> [[String: Any]] {
             try String(contentsOfFile: model + ".log.jsonl", encoding: .utf8).split(separator: "\n").map {
@@ -306,7 +309,10 @@ final class NewcomerCLITests: XCTestCase {
             XCTAssertGreaterThanOrEqual(e, evaluations)
             evaluations = e
             XCTAssertNotNil(line["gradient_evaluations"] as? Int)
-            if let ess = line["ess_fraction"] as? Double { XCTAssertTrue(ess > 0 && ess <= 1, "\(ess)") }
+            if let ess = line["ess_fraction"] as? Double {
+                XCTAssertTrue(ess > 0 && ess <= 1, "\(ess)")
+                XCTAssertNotNil(line["elbo"] as? Double, "an ESS/N line carries its ELBO: \(line)")
+            }
         }
         XCTAssertTrue(lines.contains { $0["ess_fraction"] != nil }, "on-policy steps log ESS/N")
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]

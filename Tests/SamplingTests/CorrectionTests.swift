@@ -23,6 +23,15 @@ final class CorrectionTests: XCTestCase {
     /// levels σ ≥ 0.15 (below, s = −ε_θ/√h magnifies the ε-network's error by 1/√h; those
     /// levels move samples by less than σ each step).
     func testDenoisingScoreMatchingLearnsTheSmoothedGaussianScore() throws {
+        try learnSmoothedGaussianScore(predictsNoise: nil)
+    }
+
+    /// The same with the network as the score itself (`--predict-score`).
+    func testDenoisingScoreMatchingWithAScoreNetwork() throws {
+        try learnSmoothedGaussianScore(predictsNoise: false)
+    }
+
+    func learnSmoothedGaussianScore(predictsNoise: Bool?) throws {
         let k = 2.0
         let system = try centredHarmonic(k: k)
         var c = DiffusionConfiguration(method: .dsm)
@@ -41,6 +50,7 @@ final class CorrectionTests: XCTestCase {
         data.initialStepSize = 0.05
         c.data = data
         c.bufferCapacity = 2000
+        c.predictsNoise = predictsNoise
         let model = try DiffusionModel(configuration: c, space: space)
         let trainer = DiffusionTrainer(model: model, system: system)
         for _ in 0..<1500 { try trainer.step() }

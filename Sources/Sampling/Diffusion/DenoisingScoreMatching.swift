@@ -13,8 +13,16 @@ extension DiffusionTrainer {
         if state.buffer.count == 0 { try makeTemperedData() }
         let indices = state.buffer.sampleIndices(localBatch, priority: 0, rng: &state.rng)
         let (xt, times, noise) = noisedBatch(state.buffer.gather(indices))
-        let weights = [Double](repeating: 1, count: times.count)
-        let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: noise, weights: weights))
+        var target = noise, weights = [Double](repeating: 1, count: times.count)
+        if configuration.predictsNoise == false {  // the network is the score: target −ε/√h, weight h
+            let stride = model.space.coordinateCount
+            for b in times.indices {
+                let h = max(model.noiseVariance(times[b]), 1e-300)
+                weights[b] = h
+                for i in 0..<stride { target[b * stride + i] = -noise[b * stride + i] / h.squareRoot() }
+            }
+        }
+        let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: target, weights: weights))
         return StepReport(step: state.step, loss: loss, essFraction: .nan, logZ: .nan,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }

@@ -82,6 +82,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: prior draws N(0, σ_max²) (uniform on a torus) in the buffer before the first
     /// refill (DEM: 1024; over all ranks).
     public var initialBuffer = 1024
+    /// dsm: the network predicts the noise ε (s_θ = −ε_θ/√h; nil or true) or the score itself
+    /// (false; loss λ(t)|s_θ + ε/√h|² with λ = h, the same objective with another output scale).
+    public var predictsNoise: Bool? = nil
     /// dsm: how the parallel-tempering data are made (target-temperature frames; every
     /// evaluation counts in the training budget). nil for the other methods.
     public var data: MCMCSettings? = nil

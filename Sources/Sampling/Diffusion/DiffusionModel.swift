@@ -276,7 +276,8 @@ public final class DiffusionModel {
     /// −1/√h(t) for dsm, whose network predicts the noise ε (s = −ε_θ/√h): its output stays of
     /// order one at every noise level, where a direct score spans 10⁵ (σ_min = 10⁻⁵) to 0.3.
     public func scoreScale(_ t: Double) -> Double {
-        configuration.method == .dsm ? -1 / max(noiseVariance(t), 1e-300).squareRoot() : 1
+        configuration.method == .dsm && configuration.predictsNoise != false
+            ? -1 / max(noiseVariance(t), 1e-300).squareRoot() : 1
     }
 
     /// s_θ(x, t) for a batch.

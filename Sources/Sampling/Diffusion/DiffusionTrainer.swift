@@ -67,6 +67,8 @@ public struct TrainerState: Codable, Equatable {
     public var trainingSeconds = 0.0
     /// Steps over which the exploration noise decays to zero.
     public var explorationHorizon = 1000
+    /// Loss of every step so far (nil in checkpoints written before it was kept).
+    public var lossHistory: [Double]? = []
 }
 
 /// What one training step did.
@@ -75,6 +77,8 @@ public struct StepReport {
     public var loss: Double
     /// ESS/N of the step's on-policy batch (nan for off-policy or regression steps).
     public var essFraction: Double
+    /// Mean log-weight (ELBO, ≤ log Z) of the same batch; nan where essFraction is.
+    public var elbo: Double = .nan
     public var logZ: Double
     public var energyEvaluations: Int
     public var gradientEvaluations: Int
@@ -148,6 +152,7 @@ public final class DiffusionTrainer {
             throw DiffusionError.nonFinite(step: state.step, what: "positions (the drift diverged at time step \(k); --tanh-range 15 bounds it)")
         }
         state.step += 1
+        state.lossHistory?.append(report.loss)
         state.energyEvaluations = energyEvaluations
         state.gradientEvaluations = gradientEvaluations
         let elapsed = ContinuousClock.now - clock
@@ -191,7 +196,12 @@ public final class DiffusionTrainer {
         }
         var weights = exact.map { -$0 }
         if let group { (residuals, weights, offset) = try group.allResiduals(residuals, logWeights: weights) }
-        if !fromBuffer { ess = ImportanceWeights(logWeights: weights).effectiveSampleFraction }
+        var elbo = Double.nan
+        if !fromBuffer {
+            let w = ImportanceWeights(logWeights: weights)
+            ess = w.effectiveSampleFraction
+            elbo = w.meanLogWeight
+        }
         let objective = PathObjective.function(for: c.method)!(residuals, model.logZ)
         guard objective.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         model.zeroGradients()
@@ -213,7 +223,7 @@ public final class DiffusionTrainer {
         if c.localSearchEvery > 0 && (state.step + 1) % c.localSearchEvery == 0 && state.buffer.count >= batch {
             try localSearch()
         }
-        return StepReport(step: state.step, loss: objective.loss, essFraction: ess, logZ: model.logZ,
+        return StepReport(step: state.step, loss: objective.loss, essFraction: ess, elbo: elbo, logZ: model.logZ,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }
 

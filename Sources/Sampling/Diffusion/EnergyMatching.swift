@@ -10,14 +10,15 @@ import PluginHost
 extension DiffusionTrainer {
     func energyMatchingStep() throws -> StepReport {
         let c = configuration
-        var ess = Double.nan
+        var ess = Double.nan, elbo = Double.nan
         if state.buffer.count == 0 { try addPriorDraws(localShare(of: c.initialBuffer)) }
         if state.step > 0 && state.step % c.refillEvery == 0 {
             let weights = try refill(localShare(of: c.refillSamples))
             ess = weights.effectiveSampleFraction
+            elbo = weights.meanLogWeight
         }
         let loss = try regressionStep(try energyMatchingBatch())
-        return StepReport(step: state.step, loss: loss, essFraction: ess, logZ: .nan,
+        return StepReport(step: state.step, loss: loss, essFraction: ess, elbo: elbo, logZ: .nan,
                           energyEvaluations: 0, gradientEvaluations: 0)
     }
 
