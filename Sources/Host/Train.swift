@@ -87,6 +87,8 @@ extension Ensemble {
         var refillSamples: Int = 1000
         @Option(help: "idem: prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024).")
         var initialBuffer: Int = 1024
+        @Option(help: ArgumentHelp("dsm: blend the force at the data point into the target below the noise level σ* (weight σ*²/(h+σ*²); one gradient evaluation per regression point).", valueName: "σ*"))
+        var forceBlend: Double?
         @Flag(help: "dsm: the network outputs the score itself (loss h|s + ε/√h|²) instead of predicting the noise ε.")
         var predictScore = false
         @Option(help: "dsm: parallel-tempering configurations at the target to learn from (their evaluations count in the budget).")
@@ -178,6 +180,7 @@ extension Ensemble {
                 data.seed = SeededGenerator.derivedSeed(seed, 0x4453_4D)  // "DSM"
                 c.data = data
                 c.predictsNoise = predictScore ? false : nil
+                c.forceBlendSigma = forceBlend
             }
             c.graphCutoff = graphCutoff
             c.smoothCutoff = smoothCutoff ? true : nil

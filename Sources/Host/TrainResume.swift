@@ -40,6 +40,8 @@ extension Ensemble.Train {
             ("--initial-buffer", "\(asked.initialBuffer)", "\(stored.initialBuffer)"),
             ("--precision", (asked.precision ?? .double).rawValue, (stored.precision ?? .double).rawValue),
             ("--data-samples", text(asked.data?.samples), text(stored.data?.samples)),
+            ("--force-blend", text(asked.forceBlendSigma), text(stored.forceBlendSigma)),
+            ("--predict-score", "\(asked.predictsNoise == false)", "\(stored.predictsNoise == false)"),
             ("--tanh-range", text(asked.tanhRange), text(stored.tanhRange)),
             ("--graph-cutoff", text(asked.graphCutoff), text(stored.graphCutoff)),
             ("--smooth-cutoff", "\(asked.smoothCutoff ?? false)", "\(stored.smoothCutoff ?? false)"),

@@ -31,7 +31,13 @@ final class CorrectionTests: XCTestCase {
         try learnSmoothedGaussianScore(predictsNoise: false)
     }
 
-    func learnSmoothedGaussianScore(predictsNoise: Bool?) throws {
+    /// The same with the force blended into the target (target score matching below σ* = 0.5):
+    /// the blend is unbiased, so the same exact score is learned.
+    func testDenoisingScoreMatchingWithForceBlend() throws {
+        try learnSmoothedGaussianScore(predictsNoise: nil, forceBlend: 0.5)
+    }
+
+    func learnSmoothedGaussianScore(predictsNoise: Bool?, forceBlend: Double? = nil) throws {
         let k = 2.0
         let system = try centredHarmonic(k: k)
         var c = DiffusionConfiguration(method: .dsm)
@@ -51,6 +57,7 @@ final class CorrectionTests: XCTestCase {
         c.data = data
         c.bufferCapacity = 2000
         c.predictsNoise = predictsNoise
+        c.forceBlendSigma = forceBlend
         let model = try DiffusionModel(configuration: c, space: space)
         let trainer = DiffusionTrainer(model: model, system: system)
         for _ in 0..<1500 { try trainer.step() }

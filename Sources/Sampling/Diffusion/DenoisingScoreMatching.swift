@@ -7,19 +7,33 @@ import PluginHost
 /// each step regresses s_θ(x_t, t) on the exact target −ε/√h(t) of x_t = x_0 + √h(t) ε with
 /// λ(t) = h(t), i.e. the loss is the mean over coordinates of |√h s_θ + ε|². The network
 /// predicts the noise (s_θ = −ε_θ/√h, `DiffusionModel.scoreScale`), so the loss is
-/// |ε_θ(x_t, t) − ε|², the same objective with a well-scaled output.
+/// |ε_θ(x_t, t) − ε|², the same objective with a well-scaled output. With `forceBlendSigma` the
+/// target blends in the force at the data point (target score matching), which keeps the small-σ
+/// score learnable: there the noise target's variance grows like 1/h.
 extension DiffusionTrainer {
     func scoreMatchingStep() throws -> StepReport {
         if state.buffer.count == 0 { try makeTemperedData() }
         let indices = state.buffer.sampleIndices(localBatch, priority: 0, rng: &state.rng)
-        let (xt, times, noise) = noisedBatch(state.buffer.gather(indices))
+        let x0 = state.buffer.gather(indices)
+        let (xt, times, noise) = noisedBatch(x0)
+        let stride = model.space.coordinateCount
+        var force: [Double]? = nil
+        if configuration.forceBlendSigma != nil {
+            var g = try system.evaluate(x0, batch: times.count, withGradients: true).gradients
+            model.space.project(&g)
+            force = g
+        }
+        // Score target a·(−ε/√h) + (1 − a)·(−∇u(x_0)); the network predicts −√h × it (noise) or it.
         var target = noise, weights = [Double](repeating: 1, count: times.count)
-        if configuration.predictsNoise == false {  // the network is the score: target −ε/√h, weight h
-            let stride = model.space.coordinateCount
-            for b in times.indices {
-                let h = max(model.noiseVariance(times[b]), 1e-300)
-                weights[b] = h
-                for i in 0..<stride { target[b * stride + i] = -noise[b * stride + i] / h.squareRoot() }
+        let scoreNetwork = configuration.predictsNoise == false
+        for b in times.indices {
+            let h = max(model.noiseVariance(times[b]), 1e-300), s = h.squareRoot()
+            let a = configuration.forceBlendSigma.map { h / (h + $0 * $0) } ?? 1
+            if scoreNetwork { weights[b] = h }
+            for i in 0..<stride {
+                let j = b * stride + i
+                let score = -a * noise[j] / s - (1 - a) * (force?[j] ?? 0)
+                target[j] = scoreNetwork ? score : -s * score
             }
         }
         let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: target, weights: weights))

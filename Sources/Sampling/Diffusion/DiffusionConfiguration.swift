@@ -85,6 +85,12 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// dsm: the network predicts the noise ε (s_θ = −ε_θ/√h; nil or true) or the score itself
     /// (false; loss λ(t)|s_θ + ε/√h|² with λ = h, the same objective with another output scale).
     public var predictsNoise: Bool? = nil
+    /// dsm: blend in the target-score identity ∇log p_t(x_t) = E[−∇u(x_0) | x_t] (the force
+    /// at the data point, one gradient evaluation per regression point): target =
+    /// a·(−ε/√h) + (1 − a)·(−∇u(x_0)) with a = h/(h + σ*²). Both terms are unbiased for the same
+    /// score; the force term has small variance where σ ≪ σ* and the noise term where σ ≫ σ*.
+    /// nil: plain denoising score matching.
+    public var forceBlendSigma: Double? = nil
     /// dsm: how the parallel-tempering data are made (target-temperature frames; every
     /// evaluation counts in the training budget). nil for the other methods.
     public var data: MCMCSettings? = nil
