@@ -27,17 +27,18 @@ case "$system" in
     # DEM's iDEM range; dsm learns from data whose structure is ≥ 0.1 wide: [0.01, 3].
     idem_sigma=(--sigma-min 1e-5 --sigma-max 3); dsm_sigma=(--sigma-min 1e-2 --sigma-max 3)
     dsm=(--batch 128 --steps "${STEPS_DSM:-4000}" --data-samples 4000 --data-replicas 8 --data-max-temperature 8
-         --data-chains 32 --data-burn-in 5000 --data-thin 200)
+         --data-chains 32 --data-burn-in 5000 --data-thin 200 --force-blend 0.3)
     idem=(--batch 128 --steps "${STEPS_IDEM:-3000}" --monte-carlo-samples 100)
-    correct="${CORRECT:-90}"
+    correct="${CORRECT:-90}"; sample_steps=100; threshold=0.1
     pt=(--sampler pt --replicas 4 --max-temperature 3 --chains 16) ;;
   lj13)
     plugin=(--plugin lennard-jones --param preset=lj13); reference="$refdir/test_split_LJ13-1000.npy"
     idem_sigma=(--sigma-min 1e-2 --sigma-max 2); dsm_sigma=(--sigma-min 1e-3 --sigma-max 2)
-    dsm=(--batch 64 --steps "${STEPS_DSM:-10000}" --data-samples 5000 --data-replicas 8 --data-max-temperature 5
-         --data-chains 16 --data-burn-in 20000 --data-thin 100)
+    dsm=(--batch 64 --steps "${STEPS_DSM:-4000}" --data-samples 5000 --data-replicas 8 --data-max-temperature 5
+         --data-chains 16 --data-burn-in 20000 --data-thin 100 --force-blend 0.1)
     idem=(--batch 64 --steps "${STEPS_IDEM:-2000}" --monte-carlo-samples 100)
-    correct="${CORRECT:-90}"
+    # ESS/N of the 400-step SDE weights is ~0.03: resample from 0.02 on.
+    correct="${CORRECT:-90}"; sample_steps=400; threshold=0.02
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
   *) echo "unknown system '$system' (dw4 or lj13)" >&2; exit 2 ;;
 esac
@@ -62,8 +63,8 @@ run_one() {
   [ "$model" != "$name" ] && cp "$out/$model-train.txt" "$out/$name-train.txt"
   for kind in raw corrected; do
     [ -f "$out/$name-$kind.json" ] && continue
-    local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct")
-    "$ensemble" sample --model "$out/$model.ckpt" --samples 1000 --process "$process" --seed "$seed" "${extra[@]}" \
+    local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold")
+    "$ensemble" sample --model "$out/$model.ckpt" --samples 1000 --process "$process" --time-steps "$sample_steps" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
     "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" \
         --json "$out/$name-$kind.json" > "$out/$name-$kind-metrics.txt" 2>&1

@@ -52,6 +52,8 @@ extension Ensemble {
         @Flag(help: "With --model: multinomial resampling by the importance weights (frames then carry log_weight = log Ẑ).")
         var resample = false
         enum Process: String, ExpressibleByArgument, CaseIterable { case sde, ode }
+        @Option(help: "With --model of a score method (idem, dsm): integration steps of the reverse SDE or ODE (default: the model's --time-steps).")
+        var timeSteps: Int?
         @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): sde draws by the reverse SDE (weights from the path measure, usually unusable); ode by the probability-flow ODE with exact importance weights (costs D backward passes of the network per step).", valueName: "sde|ode"))
         var process: Process = .sde
         @Option(help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
@@ -112,6 +114,7 @@ extension Ensemble {
             if model == nil && plugin == nil { throw ValidationError("give --plugin NAME (MCMC) or --model MODEL.ckpt") }
             if resample && model == nil { throw ValidationError("--resample needs --model") }
             if correctSteps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
+            if let timeSteps, model == nil || timeSteps < 2 { throw ValidationError("--time-steps needs --model and at least 2 steps, got \(timeSteps)") }
             guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
@@ -244,8 +247,15 @@ extension Ensemble.Sample {
     /// order, reweights, resamples and writes.
     func runModel(_ path: String, world: Communicator) throws {
         let clock = ContinuousClock.now
-        let checkpoint: DiffusionCheckpoint
+        var checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
+        if let timeSteps {
+            guard checkpoint.configuration.method.usesVEProcess else {
+                throw FailureMessage("--time-steps applies to score models (idem, dsm); a \(checkpoint.configuration.method.rawValue) model's drift is tied to its \(checkpoint.configuration.timeSteps) training steps")
+            }
+            checkpoint.configuration.timeSteps = timeSteps  // the score is a function of t: any grid
+            checkpoint.scalars = [checkpoint.scalars[0]] + [Double](repeating: 0, count: timeSteps)
+        }
         if let plugin, plugin != checkpoint.plugin {
             throw FailureMessage("--plugin \(plugin) differs from the checkpoint's plugin '\(checkpoint.plugin)'")
         }

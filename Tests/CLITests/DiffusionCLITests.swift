@@ -49,6 +49,11 @@ final class DiffusionCLITests: XCTestCase {
         }
         XCTAssertEqual((report["final"] as? [String: Any])?["steps"] as? Int, 8)
         XCTAssertEqual(report["energy_evaluations"] as? Int, 9 * 100)
+        // A score model samples on any grid: --time-steps overrides the training's 10.
+        let finer = try run(["sample", "--model", model, "--samples", "20", "--time-steps", "40",
+                             "--out", directory.appendingPathComponent("finer.nc").path])
+        XCTAssertEqual(finer.status, 0, finer.stderr)
+        XCTAssertEqual(try AmberNetCDFReader(path: directory.appendingPathComponent("finer.nc").path).frameCount, 20)
         // --correct-steps without --model is refused.
         let wrong = try run(["sample", "--plugin", "double-well", "--samples", "10", "--correct-steps", "5",
                              "--out", directory.appendingPathComponent("x.nc").path])
