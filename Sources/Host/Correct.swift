@@ -44,11 +44,7 @@ extension Ensemble.Sample {
                      drift <= noise ? "within 2σ: no drift seen between K/2 and K; slow modes can still hide, so compare with a longer run" : "more than 2σ: increase --correct-steps"))
         print("  correction evaluations: \(r.energyEvaluations) energy, \(r.gradientEvaluations) gradient; \(String(format: "%.2f", r.seconds)) s")
         let path = URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json"
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try encoder.encode(r).write(to: URL(fileURLWithPath: path))
+        try writeJSON(r, to: path)
         print("  written to \(path)")
     }
 }

@@ -340,11 +340,13 @@ extension Ensemble.Sample {
                 pluginParameters: energySystem.parameters, out: out, frames: output.frames, resampled: resample,
                 interrupted: Interrupt.isRequested, ess: weights.effectiveSampleSize, essFraction: weights.effectiveSampleFraction,
                 logZ: logZ, logZError: logZError, elbo: weights.meanLogWeight,
-                energyMean: u.reduce(0, +) / Double(max(1, u.count)), reweightedEnergyMean: weights.reweightedMean(u),
+                energyMean: rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)),
+                reweightedEnergyMean: weights.reweightedMean(rawEnergies),
                 energyEvaluations: evaluations[0], gradientEvaluations: evaluations[1],
                 trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
                 trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
-                trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads), to: json)
+                trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
+                correction: correction), to: json)
             print("wrote \(json)")
         }
         if Interrupt.isRequested { throw Interrupt.exitCode }

@@ -71,6 +71,8 @@ struct ModelSampleReport: Codable {
     var trainingSeconds: Double
     var wallSeconds: Double
     var threads: Int
+    /// The SMC correction (--correct-steps): the population after K/2 and K steps.
+    var correction: CorrectionReport? = nil
 }
 
 extension ConvergenceDiagnostics.Report {

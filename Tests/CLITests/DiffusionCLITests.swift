@@ -34,8 +34,9 @@ final class DiffusionCLITests: XCTestCase {
         XCTAssertTrue(train.stdout.contains("parallel tempering"), train.stdout)
         XCTAssertTrue(train.stdout.contains("trained dsm to step 30"), train.stdout)
         let samples = directory.appendingPathComponent("dw4-dsm.nc").path
+        let summary = directory.appendingPathComponent("sample.json").path
         let sample = try run(["sample", "--model", model, "--samples", "100", "--process", "ode", "--correct-steps", "8",
-                              "--out", samples])
+                              "--out", samples, "--json", summary])
         XCTAssertEqual(sample.status, 0, sample.stderr)
         for expected in ["correction: ", "after    4 steps", "after    8 steps", "energy W2 between K/2 and K", "correction evaluations: "] {
             XCTAssertTrue(sample.stdout.contains(expected), "missing \(expected) in:\n\(sample.stdout)")
@@ -48,6 +49,9 @@ final class DiffusionCLITests: XCTestCase {
             XCTAssertNotNil(report[key], "missing \(key) in the correction report")
         }
         XCTAssertEqual((report["final"] as? [String: Any])?["steps"] as? Int, 8)
+        let printed = try checkpointJSON(summary)
+        XCTAssertEqual(((printed["correction"] as? [String: Any])?["final"] as? [String: Any])?["steps"] as? Int, 8,
+                       "sample --json carries the correction")
         XCTAssertEqual(report["energy_evaluations"] as? Int, 9 * 100)
         // A score model samples on any grid: --time-steps overrides the training's 10.
         let finer = try run(["sample", "--model", model, "--samples", "20", "--time-steps", "40",
