@@ -35,7 +35,7 @@ final class ScoreModelTests: XCTestCase {
         let start = system.initialPositions() ?? (0..<system.coordinateCount).map { Double($0 % 5) - 2 }
         _ = try MCMCRunner(settings: settings).run(system: system, start: start, projectCentreOfMass: true,
                                                    record: { x, _ in out += x })
-        var space = DiffusionSpace(particles: system.particleCount, dimension: system.dimension, kind: .centred)
+        let space = DiffusionSpace(particles: system.particleCount, dimension: system.dimension, kind: .centred)
         space.constrain(&out)
         return out
     }

@@ -48,7 +48,7 @@ extension DiffusionTrainer {
         settings.chains = max(1, min(settings.chains, settings.samples))
         settings.seed = SeededGenerator.rankSeed(settings.seed, rank: group?.communicator.rank ?? 0)
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
-        try MCMCRunner(settings: settings).run(
+        _ = try MCMCRunner(settings: settings).run(
             system: system, start: start, projectCentreOfMass: model.space.kind == .centred,
             record: { x, u in
                 var y = x

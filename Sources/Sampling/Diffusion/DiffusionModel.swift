@@ -298,9 +298,28 @@ public final class DiffusionModel {
         return max(0, s * s - m * m)
     }
 
-    /// g(t)² = dσ²/dt = 2σ(t)² ln(σ_max/σ_min).
-    public func diffusionSquared(_ t: Double) -> Double {
-        2 * sigma(t) * sigma(t) * log(configuration.sigmaMax / configuration.sigmaMin)
+    /// Δσ²_k = σ(t_k)² − σ(t_{k−1})² = ∫ g² dt over step k of the VE grid (the exact increment
+    /// the reverse SDE and the probability flow use; Euler–Maruyama's g(t_k)²Δt, with
+    /// g² = dσ²/dt, overshoots it by 50 % at 30 geometric steps).
+    public func varianceIncrement(_ k: Int) -> Double {
+        let a = sigma(time(k)), b = sigma(time(k - 1))
+        return a * a - b * b
+    }
+
+    /// Draws from the VE prior — N(0, σ_max²) in the space's D' dimensions, or uniform on a
+    /// torus — with their log-densities.
+    public func drawPrior(batch: Int, rng: inout SeededGenerator) -> (x: [Double], logDensity: [Double]) {
+        if space.isPeriodic {
+            return (space.initialStates(batch: batch, rng: &rng), [Double](repeating: -space.logVolume, count: batch))
+        }
+        let stride = space.coordinateCount, smax = configuration.sigmaMax
+        let x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
+        let logDensity = (0..<batch).map { b -> Double in
+            var sq = 0.0
+            for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
+            return space.logNormal(squaredDistance: sq, variance: smax * smax)
+        }
+        return (x, logDensity)
     }
 
     /// Reverse SDE (the "reverse diffusion" discretisation of Song et al. 2021: drift Δσ²_k s_θ,
@@ -317,20 +336,8 @@ public final class DiffusionModel {
                                  keepStates: Bool = true,
                                  score field: (([Double], [Double]) -> [Double])? = nil) throws -> DiffusionPaths {
         let stride = space.coordinateCount, K = steps
-        let smax = configuration.sigmaMax
-        var x: [Double]
-        var logW = [Double](repeating: 0, count: batch)
-        if space.isPeriodic {
-            x = space.initialStates(batch: batch, rng: &rng)
-            for b in 0..<batch { logW[b] += space.logVolume }
-        } else {
-            x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
-            for b in 0..<batch {
-                var sq = 0.0
-                for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
-                logW[b] -= space.logNormal(squaredDistance: sq, variance: smax * smax)
-            }
-        }
+        var (x, logPrior) = drawPrior(batch: batch, rng: &rng)
+        var logW = logPrior.map { -$0 }
         var states = [x]
         var rModel = [Double](repeating: 0, count: batch * stride)
         var rForward = rModel
@@ -340,9 +347,7 @@ public final class DiffusionModel {
             let score = field?(x, times) ?? self.score(positions: x, times: times)
             let e = space.noise(batch: batch, rng: &rng)
             var next = x
-            // Δσ²_k = σ(t_k)² − σ(t_{k−1})² = ∫ g² dt over the step (the exact VE increment;
-            // Euler–Maruyama's g(t_k)²Δt overshoots it by 50 % at 30 geometric steps).
-            let variance = sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))
+            let variance = varianceIncrement(k)
             let sd = variance.squareRoot()
             for j in next.indices {
                 next[j] = x[j] + variance * score[j] + sd * e[j]

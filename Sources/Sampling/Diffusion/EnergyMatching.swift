@@ -24,12 +24,7 @@ extension DiffusionTrainer {
 
     /// Prior draws N(0, σ_max²) (uniform on a torus) into the buffer, with their energies.
     func addPriorDraws(_ count: Int) throws {
-        var x: [Double]
-        if model.space.isPeriodic {
-            x = model.space.initialStates(batch: count, rng: &state.rng)
-        } else {
-            x = model.space.noise(batch: count, rng: &state.rng).map { $0 * configuration.sigmaMax }
-        }
+        let x = model.drawPrior(batch: count, rng: &state.rng).x
         let u = try system.evaluate(x, batch: count, withGradients: false).energies
         state.buffer.add(x, logRewards: u.map { -$0 })
     }

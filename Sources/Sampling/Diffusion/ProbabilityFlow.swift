@@ -38,25 +38,13 @@ extension DiffusionModel {
 
     /// `batch` samples by the discretised probability-flow ODE with their exact log-weights.
     public func sampleProbabilityFlow(batch: Int, system: EnergySystem, rng: inout SeededGenerator) throws -> DiffusionPaths {
-        let stride = space.coordinateCount, K = steps, smax = configuration.sigmaMax
-        var x: [Double]
-        var logQ = [Double](repeating: 0, count: batch)
-        if space.isPeriodic {
-            x = space.initialStates(batch: batch, rng: &rng)
-            for b in 0..<batch { logQ[b] = -space.logVolume }
-        } else {
-            x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
-            for b in 0..<batch {
-                var sq = 0.0
-                for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
-                logQ[b] = space.logNormal(squaredDistance: sq, variance: smax * smax)
-            }
-        }
+        let stride = space.coordinateCount, K = steps
+        var (x, logQ) = drawPrior(batch: batch, rng: &rng)
         var matrix = [Double](repeating: 0, count: stride * stride)
         for k in Swift.stride(from: K, through: 1, by: -1) {
             let t = time(k)
             // s_θ = scoreScale(t)·network: the scale folds into c.
-            let c = 0.5 * (sigma(t) * sigma(t) - sigma(time(k - 1)) * sigma(time(k - 1))) * scoreScale(t)
+            let c = 0.5 * varianceIncrement(k) * scoreScale(t)
             let (s, jacobian) = fieldJacobian(positions: x, times: [Double](repeating: t, count: batch))
             for b in 0..<batch {
                 for q in 0..<(stride * stride) { matrix[q] = c * jacobian[b * stride * stride + q] }
