@@ -58,12 +58,18 @@ sample: build
 ## Reference samples made with the project's own parallel tempering (no download, ~20 s on 2
 ## cores): DW-4 and LJ-13, 10 000 frames each, with their convergence diagnostics in JSON. The
 ## public benchmark test sets (README, "Reference samples") are the alternative.
+LJ16 = --plugin lennard-jones --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55
 reference: build
 	@mkdir -p out/reference
 	$(ENSEMBLE) sample --plugin double-well --sampler pt --samples 10000 --chains 8 --thin 50 \
 	    --burn-in 5000 --seed 11 --out out/reference/dw4.nc --json out/reference/dw4.json --overwrite
 	$(ENSEMBLE) sample --plugin lennard-jones --param preset=lj13 --sampler pt --samples 10000 --chains 8 \
 	    --thin 100 --burn-in 20000 --seed 11 --out out/reference/lj13.nc --json out/reference/lj13.json --overwrite
+	$(ENSEMBLE) sample --plugin lennard-jones --param preset=lj55 --sampler pt --replicas 8 --max-temperature 5 \
+	    --samples 10000 --chains 8 --thin 100 --burn-in 50000 --seed 11 \
+	    --out out/reference/lj55.nc --json out/reference/lj55.json --overwrite
+	$(ENSEMBLE) sample $(LJ16) --sampler mala --chains 16 --samples 20000 --thin 50 --burn-in 5000 --seed 11 \
+	    --out out/reference/lj16.nc --json out/reference/lj16.json --overwrite
 
 ## Alanine dipeptide (ff96, OBC1, 300 K) φ/ψ reference by parallel tempering: two independent
 ## seeds run side by side (one core each, ~40 min on 2 cores); their KL/TV against each other is

@@ -7,15 +7,16 @@
 # further 1000 corrected samples is the sampling + correction evaluations per 1000.
 # scripts/summarize-corrected.py writes the Markdown table.
 #
-# Usage: scripts/reproduce-corrected.sh dw4|lj13 [OUTDIR]
+# Usage: scripts/reproduce-corrected.sh dw4|lj13|lj55|lj16 [OUTDIR]   (lj55 and lj16 need `make reference`)
 # Environment: SEEDS ("1 2 3"), METHODS ("dsm dsm-ode idem"; dsm-ode samples the dsm model by the
-# probability-flow ODE with exact weights), STEPS_DSM / STEPS_IDEM (training steps),
-# CORRECT (M, MALA steps per sample), ENSEMBLE_REFERENCE (default ../shared/reference),
+# probability-flow ODE with exact weights; tb, logvar, tb-lp and logvar-lp are the off-policy path
+# methods, -lp with Langevin preconditioning), STEPS_DSM / STEPS_IDEM / STEPS_PATH (training steps),
+# CORRECT (M, MALA steps per sample), THRESHOLD (resample when ESS/N is at least this), ENSEMBLE_REFERENCE (default ../shared/reference),
 # ENSEMBLE (default .build/release/ensemble). Restartable: finished steps are skipped and an
 # interrupted training run resumes from its checkpoint.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-system="${1:?usage: reproduce-corrected.sh dw4|lj13 [OUTDIR]}"
+system="${1:?usage: reproduce-corrected.sh dw4|lj13|lj55|lj16 [OUTDIR]}"
 out="${2:-$root/out/corrected-$system}"
 seeds="${SEEDS:-1 2 3}"
 methods="${METHODS:-dsm dsm-ode idem}"
@@ -29,7 +30,8 @@ case "$system" in
     dsm=(--batch 128 --steps "${STEPS_DSM:-4000}" --data-samples 4000 --data-replicas 8 --data-max-temperature 8
          --data-chains 32 --data-burn-in 5000 --data-thin 200 --force-blend 0.3)
     idem=(--batch 128 --steps "${STEPS_IDEM:-3000}" --monte-carlo-samples 100)
-    correct="${CORRECT:-90}"; sample_steps=100; threshold=0.1
+    path=(--hidden 32 --layers 3 --time-steps 30 --batch 64 --steps "${STEPS_PATH:-600}")
+    correct="${CORRECT:-90}"; sample_steps=100; threshold="${THRESHOLD:-0.1}"
     pt=(--sampler pt --replicas 4 --max-temperature 3 --chains 16) ;;
   lj13)
     plugin=(--plugin lennard-jones --param preset=lj13); reference="$refdir/test_split_LJ13-1000.npy"
@@ -37,10 +39,35 @@ case "$system" in
     dsm=(--batch 64 --steps "${STEPS_DSM:-4000}" --data-samples 5000 --data-replicas 8 --data-max-temperature 5
          --data-chains 16 --data-burn-in 20000 --data-thin 100 --force-blend 0.1)
     idem=(--batch 64 --steps "${STEPS_IDEM:-2000}" --monte-carlo-samples 100)
+    # Path methods: reference σ = 1 and tanh-bounded coordinate weights (README, issue-4 table).
+    path=(--hidden 32 --layers 3 --time-steps 30 --batch 32 --noise-scale 1 --tanh-range 15 --steps "${STEPS_PATH:-120}")
     # ESS/N of the 400-step SDE weights is ~0.03: resample from 0.02 on.
-    correct="${CORRECT:-90}"; sample_steps=400; threshold=0.02
+    correct="${CORRECT:-90}"; sample_steps=400; threshold="${THRESHOLD:-0.01}"
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
-  *) echo "unknown system '$system' (dw4 or lj13)" >&2; exit 2 ;;
+  lj55)
+    # No public test set here: the reference is the project's own PT (`make reference`).
+    plugin=(--plugin lennard-jones --param preset=lj55); reference="${REFERENCE_LJ55:-$root/out/reference/lj55.nc}"
+    idem_sigma=(--sigma-min 1e-2 --sigma-max 3); dsm_sigma=(--sigma-min 1e-3 --sigma-max 3)
+    dsm=(--batch 32 --steps "${STEPS_DSM:-1500}" --data-samples 3000 --data-replicas 8 --data-max-temperature 5
+         --data-chains 8 --data-burn-in 20000 --data-thin 100 --force-blend 0.1)
+    idem=(--batch 32 --steps "${STEPS_IDEM:-1000}" --monte-carlo-samples 100)
+    path=(--hidden 32 --layers 3 --time-steps 30 --batch 16 --noise-scale 1.5 --tanh-range 15 --steps "${STEPS_PATH:-100}")
+    correct="${CORRECT:-90}"; sample_steps=200; threshold="${THRESHOLD:-0.01}"
+    pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
+  lj16)
+    # Periodic LJ fluid (README "Periodic systems"): N = 16, ρ = 0.5, T* = 2, on the torus; the
+    # reference is a long MALA run (`make reference`). Aligned W2 is not defined on a torus.
+    plugin=(--plugin lennard-jones --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55)
+    reference="${REFERENCE_LJ16:-$root/out/reference/lj16.nc}"
+    idem_sigma=(--sigma-min 1e-2 --sigma-max 1); dsm_sigma=(--sigma-min 1e-3 --sigma-max 1)
+    dsm=(--batch 32 --steps "${STEPS_DSM:-2000}" --data-samples 3000 --data-replicas 4 --data-max-temperature 2
+         --data-chains 8 --data-burn-in 5000 --data-thin 50)
+    idem=(--batch 32 --steps "${STEPS_IDEM:-1000}" --monte-carlo-samples 100)
+    path=(--hidden 32 --layers 2 --batch 16 --time-steps 100 --noise-scale 0.5 --langevin-init 0.25 --langevin-clip 100
+          --energy-clip 50 --steps "${STEPS_PATH:-400}")
+    correct="${CORRECT:-90}"; sample_steps=100; threshold="${THRESHOLD:-0.01}"
+    pt=(--sampler pt --replicas 4 --max-temperature 2 --chains 4) ;;
+  *) echo "unknown system '$system' (dw4, lj13, lj55 or lj16)" >&2; exit 2 ;;
 esac
 [ -x "$ensemble" ] || { echo "missing $ensemble: run 'swift build -c release' first" >&2; exit 1; }
 [ -f "$reference" ] || { echo "missing $reference (set ENSEMBLE_REFERENCE to the reference directory)" >&2; exit 1; }
@@ -54,17 +81,24 @@ run_one() {
   [ -f "$out/pt-$name.json" ] && return 0
   local base="${method%-ode}" process=sde; [ "$method" != "$base" ] && process=ode
   local model="$base-s$seed"  # dsm-ode samples the dsm model
-  local args=("${dsm[@]}" "${dsm_sigma[@]}"); [ "$base" = idem ] && args=("${idem[@]}" "${idem_sigma[@]}")
+  local args=("${dsm[@]}" "${dsm_sigma[@]}") steps=$sample_steps
+  case "$base" in
+    idem) args=("${idem[@]}" "${idem_sigma[@]}") ;;
+    tb|logvar) args=("${path[@]}") ;;
+    tb-lp|logvar-lp) args=("${path[@]}" --langevin-preconditioning) ;;
+  esac
+  # A path method's drift is trained on its own time grid: sample on that grid.
+  case "$base" in tb*|logvar*) steps=$(grep -o -- '--time-steps [0-9]*' <<< "${path[*]}" | grep -o '[0-9]*$') ;; esac
   if ! grep -q "^trained" "$out/$model-train.txt" 2>/dev/null; then
     local start=(--overwrite); [ -f "$out/$model.ckpt" ] && start=(--resume)
-    "$ensemble" train "${plugin[@]}" --method "$base" "${args[@]}" --time-steps 100 --seed "$seed" \
+    "$ensemble" train "${plugin[@]}" --method "${base%-lp}" --time-steps 100 "${args[@]}" --seed "$seed" \
         --checkpoint-every 500 --out "$out/$model.ckpt" "${start[@]}" > "$out/$model-train.txt" 2>&1
   fi
   [ "$model" != "$name" ] && cp "$out/$model-train.txt" "$out/$name-train.txt"
   for kind in raw corrected; do
     [ -f "$out/$name-$kind.json" ] && continue
     local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold")
-    "$ensemble" sample --model "$out/$model.ckpt" --samples 1000 --process "$process" --time-steps "$sample_steps" --seed "$seed" "${extra[@]}" \
+    "$ensemble" sample --model "$out/$model.ckpt" --samples 1000 --process "$process" --time-steps "$steps" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
     "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" \
         --json "$out/$name-$kind.json" > "$out/$name-$kind-metrics.txt" 2>&1

@@ -5,15 +5,21 @@ import Sampling
 extension Ensemble.Sample {
     /// SMC correction of a trained sampler's draws (on rank 0, after the gather): replaces the
     /// samples and energies by the corrected ones (equal weights).
-    func correct(_ x: inout [Double], _ u: inout [Double], logWeights: [Double], space: DiffusionSpace,
+    func correct(_ x: inout [Double], _ u: inout [Double], logWeights: [Double], model: DiffusionModel,
                  system: EnergySystem, rng: inout SeededGenerator) throws -> CorrectionReport {
         var settings = CorrectionSettings(steps: correctSteps)
         settings.resampleThreshold = correctThreshold
         settings.leapfrogSteps = correctLeapfrog
+        settings.globalMoves = correctGlobal
+        if correctGlobal > 0 && !model.configuration.method.usesVEProcess {
+            throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
+        }
+        let kernel = MALAKernel(space: model.space, system: system)
         let progress = ProgressBar(label: "correcting", total: correctSteps)
         let result: (positions: [Double], energies: [Double], report: CorrectionReport)
         do {
-            result = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+            result = try SMCCorrection(settings: settings, kernel: kernel,
+                                       independence: correctGlobal > 0 ? IndependenceKernel(model: model, kernel: kernel) : nil)
                 .run(positions: x, energies: u, logWeights: logWeights, rng: &rng,
                      progress: { done, _ in progress.update(done) })
         } catch {
@@ -42,6 +48,9 @@ extension Ensemble.Sample {
         let noise = 2 * (r.final.energyError * r.final.energyError + r.halfway.energyError * r.halfway.energyError).squareRoot()
         print(String(format: "  energy W2 between K/2 and K: %.4f; mean u moved by %.4f (%@)", r.energyW2BetweenHalves, drift,
                      drift <= noise ? "within 2σ: no drift seen between K/2 and K; slow modes can still hide, so compare with a longer run" : "more than 2σ: increase --correct-steps"))
+        if let a = r.globalAcceptance {
+            print(String(format: "  global moves (independence Metropolis, probability-flow proposal): %d per sample, acceptance %.3f", r.globalMoves, a))
+        }
         print("  correction evaluations: \(r.energyEvaluations) energy, \(r.gradientEvaluations) gradient; \(String(format: "%.2f", r.seconds)) s")
         let path = URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json"
         try writeJSON(r, to: path)

@@ -62,6 +62,8 @@ extension Ensemble {
         var correctLeapfrog: Int = 0
         @Option(help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
         var correctThreshold: Double = 0.1
+        @Option(help: ArgumentHelp("With --correct-steps and a score model (idem, dsm): G global moves per sample — independence Metropolis with the model's probability-flow ODE (exact density) as proposal, interleaved with the MALA steps after adaptation. Each costs a fresh ODE draw and the flow run backwards from the current sample.", valueName: "G"))
+        var correctGlobal: Int = 0
 
         @Option(help: "MCMC method: mala or pt (parallel tempering).")
         var sampler: Sampler = .mala
@@ -116,6 +118,7 @@ extension Ensemble {
             if correctSteps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
             if let timeSteps, model == nil || timeSteps < 2 { throw ValidationError("--time-steps needs --model and at least 2 steps, got \(timeSteps)") }
             guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
+            guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
                 throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
@@ -308,7 +311,7 @@ extension Ensemble.Sample {
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
         let rawEnergies = u
-        let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, space: diffusion.space,
+        let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, model: diffusion,
                                                          system: energySystem, rng: &rng) : nil
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
         let output = try TrajectoryOutput(

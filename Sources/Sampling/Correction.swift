@@ -14,6 +14,9 @@ public struct CorrectionSettings: Codable, Sendable {
     public var initialStepSize = 1e-3
     /// Leapfrog steps L per proposal: 0 runs MALA; L ≥ 1 runs HMC (L gradient evaluations per step).
     public var leapfrogSteps = 0
+    /// Independence-Metropolis moves with the model's probability flow as the proposal
+    /// (`IndependenceKernel`), spread evenly over the steps after adaptation; 0 = none.
+    public var globalMoves = 0
 
     public init(steps: Int) { self.steps = steps }
 }
@@ -46,6 +49,9 @@ public struct CorrectionReport: Codable, Sendable {
     public var energyEvaluations: Int
     public var gradientEvaluations: Int
     public var seconds: Double
+    /// Global (independence-Metropolis) moves made per sample and the share accepted; nil without them.
+    public var globalMoves: Int = 0
+    public var globalAcceptance: Double? = nil
 }
 
 /// Exact correction of any trained sampler: samples → resampling by importance weights where
@@ -54,10 +60,13 @@ public struct CorrectionReport: Codable, Sendable {
 public struct SMCCorrection {
     public var settings: CorrectionSettings
     public var kernel: MALAKernel
+    /// The global move, needed when `settings.globalMoves > 0`.
+    public var independence: IndependenceKernel?
 
-    public init(settings: CorrectionSettings, kernel: MALAKernel) {
+    public init(settings: CorrectionSettings, kernel: MALAKernel, independence: IndependenceKernel? = nil) {
         self.settings = settings
         self.kernel = kernel
+        self.independence = independence
     }
 
     /// - Parameters: positions [N, n·d], their energies and log-weights.
@@ -71,6 +80,9 @@ public struct SMCCorrection {
         let count = energies.count, stride = kernel.space.coordinateCount
         let weights = ImportanceWeights(logWeights: logWeights)
         let ess = weights.effectiveSampleFraction
+        if settings.globalMoves > 0 && independence == nil {
+            throw SamplingError(step: 0, reason: "global moves need the model's independence kernel")
+        }
         let resampled = ess.isFinite && ess >= settings.resampleThreshold
         var order: [Int]
         var replaced = 0
@@ -92,9 +104,14 @@ public struct SMCCorrection {
         let adaptation = max(1, settings.steps / 4), half = settings.steps / 2
         var halfway = Self.summary(state.energies, steps: 0, acceptance: .nan)
         var halfwayEnergies = state.energies
-        var accepted = 0, counted = 0
+        var accepted = 0, counted = 0, globalAccepted = 0, globalMade = 0
+        let globalEvery = max(1, (settings.steps - adaptation) / max(1, settings.globalMoves))
         for t in 0..<settings.steps {
             let a = try hmc?.step(&state, stepSize: h, rng: &rng) ?? kernel.step(&state, stepSize: h, rng: &rng)
+            if let independence, globalMade < settings.globalMoves, t >= adaptation, (t + 1 - adaptation) % globalEvery == 0 {
+                globalAccepted += try independence.step(&state, rng: &rng)
+                globalMade += 1
+            }
             if t < adaptation {
                 h *= exp(Double(a) / Double(count) - target)
             } else {
@@ -117,7 +134,8 @@ public struct SMCCorrection {
             final: final, energyW2BetweenHalves: between,
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
-            seconds: (ContinuousClock.now - clock).inSeconds)
+            seconds: (ContinuousClock.now - clock).inSeconds, globalMoves: globalMade,
+            globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil)
         return (state.positions, state.energies, report)
     }
 

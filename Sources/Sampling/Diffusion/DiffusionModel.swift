@@ -310,16 +310,24 @@ public final class DiffusionModel {
     /// torus — with their log-densities.
     public func drawPrior(batch: Int, rng: inout SeededGenerator) -> (x: [Double], logDensity: [Double]) {
         if space.isPeriodic {
-            return (space.initialStates(batch: batch, rng: &rng), [Double](repeating: -space.logVolume, count: batch))
+            let x = space.initialStates(batch: batch, rng: &rng)
+            return (x, priorLogDensity(x))
         }
-        let stride = space.coordinateCount, smax = configuration.sigmaMax
-        let x = space.noise(batch: batch, rng: &rng).map { $0 * smax }
-        let logDensity = (0..<batch).map { b -> Double in
+        let x = space.noise(batch: batch, rng: &rng).map { $0 * configuration.sigmaMax }
+        return (x, priorLogDensity(x))
+    }
+
+    /// log p_prior of configurations [batch, D]: N(0, σ_max²) in the space's D' dimensions, or
+    /// uniform on a torus.
+    public func priorLogDensity(_ x: [Double]) -> [Double] {
+        let stride = space.coordinateCount, batch = x.count / stride
+        if space.isPeriodic { return [Double](repeating: -space.logVolume, count: batch) }
+        let smax = configuration.sigmaMax
+        return (0..<batch).map { b -> Double in
             var sq = 0.0
             for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
             return space.logNormal(squaredDistance: sq, variance: smax * smax)
         }
-        return (x, logDensity)
     }
 
     /// Reverse SDE (the "reverse diffusion" discretisation of Song et al. 2021: drift Δσ²_k s_θ,

@@ -1,0 +1,52 @@
+import Foundation
+import PluginHost
+
+/// Independence Metropolis with a trained sampler as the proposal: a global move that sits
+/// beside MALA in the same chains (jax-md's `(init_fn, step_fn)` shape, the state being
+/// MALA's). Every walker x is offered a fresh draw y ~ q of the model's probability-flow ODE
+/// and moves there with probability
+///
+///     min(1, w(y) / w(x)),   w = exp(−u − log q),
+///
+/// which leaves π ∝ exp(−u) invariant for any q whose density is exact. log q(y) comes with
+/// the draw; log q(x) at the walker's current place (reached by MALA, not by the flow) comes
+/// from running the flow backwards (`probabilityFlowLogDensity`). A move is refused where
+/// either inversion fails, so the kernel stays exact where the flow is not invertible.
+public struct IndependenceKernel {
+    public let model: DiffusionModel
+    public let kernel: MALAKernel
+
+    public init(model: DiffusionModel, kernel: MALAKernel) {
+        self.model = model
+        self.kernel = kernel
+    }
+
+    /// One global move of every walker; returns how many moved. Costs N proposal energies and,
+    /// when any moved, N energies and gradients for the new state.
+    @discardableResult
+    public func step(_ state: inout MALAKernel.State, rng: inout SeededGenerator) throws -> Int {
+        let count = state.walkers, stride = kernel.space.coordinateCount
+        let proposal = try model.generate(count: count, system: kernel.system, rng: &rng, probabilityFlow: true)
+        let current = model.probabilityFlowLogDensity(state.positions)
+        // Candidates that pass the Metropolis test; their inversion is then checked too.
+        var candidates: [Int] = []
+        for b in 0..<count {
+            let logWx = -state.energies[b] - current.logDensity[b]
+            let logWy = proposal.logWeights[b]
+            guard current.inverted[b], logWy.isFinite, logWx.isFinite else { continue }
+            if log(rng.uniform()) < logWy - logWx { candidates.append(b) }
+        }
+        guard !candidates.isEmpty else { return 0 }
+        var y: [Double] = []
+        for b in candidates { y += proposal.samples[(b * stride)..<((b + 1) * stride)] }
+        let invertible = model.probabilityFlowLogDensity(y).inverted
+        var positions = state.positions
+        var moved = 0
+        for (i, b) in candidates.enumerated() where invertible[i] {
+            for j in 0..<stride { positions[b * stride + j] = y[i * stride + j] }
+            moved += 1
+        }
+        if moved > 0 { state = try kernel.initialize(positions) }
+        return moved
+    }
+}
