@@ -52,7 +52,7 @@ case "$system" in
          --data-chains 8 --data-burn-in 20000 --data-thin 100 --force-blend 0.1)
     idem=(--batch 32 --steps "${STEPS_IDEM:-1000}" --monte-carlo-samples 100)
     path=(--hidden 32 --layers 3 --time-steps 30 --batch 16 --noise-scale 1.5 --tanh-range 15 --steps "${STEPS_PATH:-100}")
-    correct="${CORRECT:-90}"; sample_steps=200; threshold="${THRESHOLD:-0.01}"
+    correct="${CORRECT:-90}"; sample_steps=200; threshold="${THRESHOLD:-0.01}"; n=2000
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
   lj16)
     # Periodic LJ fluid (README "Periodic systems"): N = 16, ρ = 0.5, T* = 2, on the torus; the
@@ -72,6 +72,7 @@ esac
 [ -x "$ensemble" ] || { echo "missing $ensemble: run 'swift build -c release' first" >&2; exit 1; }
 [ -f "$reference" ] || { echo "missing $reference (set ENSEMBLE_REFERENCE to the reference directory)" >&2; exit 1; }
 mkdir -p "$out"
+n="${n:-1000}"  # generated samples, evaluated against as many reference configurations
 
 evals() { grep -o "$2 evaluations: [0-9]*" "$1" | tail -1 | grep -o '[0-9]*$'; }
 seconds() { grep -o 'wall time: [0-9.]*' "$1" | head -1 | grep -o '[0-9.]*$'; }
@@ -98,22 +99,27 @@ run_one() {
   for kind in raw corrected; do
     [ -f "$out/$name-$kind.json" ] && continue
     local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold")
-    "$ensemble" sample --model "$out/$model.ckpt" --samples 1000 --process "$process" --time-steps "$steps" --seed "$seed" "${extra[@]}" \
+    "$ensemble" sample --model "$out/$model.ckpt" --samples "$n" --process "$process" --time-steps "$steps" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
-    "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" \
+    "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
         --json "$out/$name-$kind.json" > "$out/$name-$kind-metrics.txt" 2>&1
+    # The fluid: energy per particle U/(Nε) = T*·u/N and g(r) against the reference.
+    [ "$system" = lj16 ] && "$ensemble" rdf "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 \
+        --json "$out/$name-$kind-rdf.json" > "$out/$name-$kind-rdf.txt" 2>&1
   done
   # PT with the whole budget: data + training + the corrected run's sampling and correction.
   local correction; correction=$(grep -o '"energy_evaluations" : [0-9]*' "$out/$name-corrected.correction.json" | grep -o '[0-9]*$')
   local budget=$(( $(evals "$out/$name-train.txt" energy) + $(evals "$out/$name-corrected-sample.txt" energy) + correction ))
   local chains=${pt[7]} replicas=${pt[3]}
-  local per_chain=$(( budget / (chains * replicas) )) frames=$(( 1000 / chains ))
+  local per_chain=$(( budget / (chains * replicas) )) frames=$(( n / chains ))
   local thin=$(( per_chain * 2 / 3 / frames )); [ "$thin" -lt 1 ] && thin=1
   local burn=$(( per_chain - frames * thin )); [ "$burn" -lt 1 ] && burn=1
-  "$ensemble" sample "${plugin[@]}" "${pt[@]}" --samples 1000 --burn-in "$burn" --thin "$thin" --seed "$seed" \
+  "$ensemble" sample "${plugin[@]}" "${pt[@]}" --samples "$n" --burn-in "$burn" --thin "$thin" --seed "$seed" \
       --out "$out/pt-$name.nc" --overwrite > "$out/pt-$name-sample.txt" 2>&1
-  "$ensemble" evaluate "$out/pt-$name.nc" --reference "$reference" "${plugin[@]}" \
+  "$ensemble" evaluate "$out/pt-$name.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
       --json "$out/pt-$name.json" > "$out/pt-$name-metrics.txt" 2>&1
+  [ "$system" = lj16 ] && "$ensemble" rdf "$out/pt-$name.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 \
+      --json "$out/pt-$name-rdf.json" > "$out/pt-$name-rdf.txt" 2>&1
   echo "done $name: budget $budget"
 }
 

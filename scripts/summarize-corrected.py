@@ -11,7 +11,8 @@ import statistics
 import sys
 
 LABELS = {"dsm": "tempered-data DSM (reverse SDE)", "dsm-ode": "tempered-data DSM (probability-flow ODE)",
-          "idem": "iDEM (fixed, reverse SDE)"}
+          "idem": "iDEM (fixed, reverse SDE)", "tb": "trajectory balance", "tb-lp": "trajectory balance + Langevin",
+          "logvar": "log-variance", "logvar-lp": "log-variance + Langevin"}
 
 
 def _table_helpers():
@@ -73,6 +74,17 @@ def main():
             col = lambda k, d=2: fmt([x[k] for x in r if x[k] is not None], d)
             print(f"| {label} | {len(r)} | {col('total')} | {col('wall', 0)} | {col('ew2')} | {col('aw2')} | "
                   f"{col('tv', 3)} | {col('u')} | {col('pos')} | {col('ess', 3)} | {col('marginal')} |")
+    rdf = sorted(out.glob("*-rdf.json"))
+    if rdf:
+        print("\n| samples (periodic) | U/(Nε) | reference U/(Nε) | deviation (σ) | g(r) χ²/bin | max \\|Δg\\| |")
+        print("|---|---|---|---|---|---|")
+        for f in rdf:
+            r = metrics(f)
+            s, ref_set = r.get("samples", {}), r.get("reference", {})
+            print(f"| {f.name[:-len('-rdf.json')]} | {s.get('energy_per_particle', float('nan')):.4f} ± "
+                  f"{s.get('energy_per_particle_error', float('nan')):.4f} | {ref_set.get('energy_per_particle', float('nan')):.4f} ± "
+                  f"{ref_set.get('energy_per_particle_error', float('nan')):.4f} | {r.get('energy_deviation_sigma', float('nan')):.2f} | "
+                  f"{r.get('rdf_chi_squared_per_bin', float('nan')):.2f} | {r.get('rdf_max_deviation', float('nan')):.3f} |")
     ref = [metrics(f).get("reference_energy_mean") for f in out.glob("*-raw.json")]
     ref = [v for v in ref if v is not None]
     if ref:

@@ -11,6 +11,7 @@ extension Ensemble.Sample {
         settings.resampleThreshold = correctThreshold
         settings.leapfrogSteps = correctLeapfrog
         settings.globalMoves = correctGlobal
+        settings.annealSteps = correctAnneal
         if correctGlobal > 0 && !model.configuration.method.usesVEProcess {
             throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
         }
@@ -34,10 +35,17 @@ extension Ensemble.Sample {
 
     /// Prints the correction's metrics and writes them to <out>.correction.json.
     func report(_ r: CorrectionReport) throws {
-        let weights = r.resampled
+        let weights = !r.annealingBetas.isEmpty
+            ? String(format: "weights ESS/N %.4f, annealed from β = %.3f", r.essFraction, r.annealingBetas[0])
+            : r.resampled
             ? String(format: "resampled by the importance weights (ESS/N %.4f ≥ %.3g)", r.essFraction, correctThreshold)
             : String(format: "weights unusable (ESS/N %.2e < %.3g): samples kept as drawn%@", r.essFraction, correctThreshold,
                      r.replacedNonFinite > 0 ? ", \(r.replacedNonFinite) non-finite ones replaced" : "")
+        if !r.annealingBetas.isEmpty {
+            let shown = r.annealingBetas.count <= 12 ? r.annealingBetas : Array(r.annealingBetas.prefix(6)) + Array(r.annealingBetas.suffix(6))
+            print("annealed start: \(r.annealingBetas.count) temperatures, β = " + shown.map { String(format: "%.3f", $0) }.joined(separator: ", ")
+                  + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correctAnneal) MALA steps at each")
+        }
         let moves = correctLeapfrog > 0 ? "HMC steps (\(correctLeapfrog) leapfrog each)" : "MALA steps"
         print("correction: \(weights); \(correctSteps) \(moves) per sample, step size \(String(format: "%.3g", r.stepSize)) (adapted over the first quarter)")
         for s in [r.halfway, r.final] {

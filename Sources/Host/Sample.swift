@@ -64,6 +64,8 @@ extension Ensemble {
         var correctThreshold: Double = 0.1
         @Option(help: ArgumentHelp("With --correct-steps and a score model (idem, dsm): G global moves per sample — independence Metropolis with the model's probability-flow ODE (exact density) as proposal, interleaved with the MALA steps after adaptation. Each costs a fresh ODE draw and the flow run backwards from the current sample.", valueName: "G"))
         var correctGlobal: Int = 0
+        @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the largest β at which the weights for exp(−βu) keep ESS/N ≥ ½, raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
+        var correctAnneal: Int = 0
 
         @Option(help: "MCMC method: mala or pt (parallel tempering).")
         var sampler: Sampler = .mala
@@ -118,6 +120,7 @@ extension Ensemble {
             if correctSteps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
             if let timeSteps, model == nil || timeSteps < 2 { throw ValidationError("--time-steps needs --model and at least 2 steps, got \(timeSteps)") }
             guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
+            guard correctAnneal >= 0, correctAnneal == 0 || correctSteps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(correctAnneal)") }
             guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {

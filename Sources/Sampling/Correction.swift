@@ -17,6 +17,9 @@ public struct CorrectionSettings: Codable, Sendable {
     /// Independence-Metropolis moves with the model's probability flow as the proposal
     /// (`IndependenceKernel`), spread evenly over the steps after adaptation; 0 = none.
     public var globalMoves = 0
+    /// MALA steps per stage of the annealed start (`annealedStart`); 0 = no annealing: the
+    /// population starts at the target as resampled (or kept) above.
+    public var annealSteps = 0
 
     public init(steps: Int) { self.steps = steps }
 }
@@ -52,6 +55,8 @@ public struct CorrectionReport: Codable, Sendable {
     /// Global (independence-Metropolis) moves made per sample and the share accepted; nil without them.
     public var globalMoves: Int = 0
     public var globalAcceptance: Double? = nil
+    /// The inverse temperatures of the annealed start, first to last (empty without annealing).
+    public var annealingBetas: [Double] = []
 }
 
 /// Exact correction of any trained sampler: samples → resampling by importance weights where
@@ -77,27 +82,15 @@ public struct SMCCorrection {
         let clock = ContinuousClock.now
         let system = kernel.system
         let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
-        let count = energies.count, stride = kernel.space.coordinateCount
-        let weights = ImportanceWeights(logWeights: logWeights)
-        let ess = weights.effectiveSampleFraction
+        let count = energies.count
         if settings.globalMoves > 0 && independence == nil {
             throw SamplingError(step: 0, reason: "global moves need the model's independence kernel")
         }
-        let resampled = ess.isFinite && ess >= settings.resampleThreshold
-        var order: [Int]
-        var replaced = 0
-        if resampled {
-            order = weights.resample(count: count, rng: &rng)
-        } else {
-            let finite = energies.indices.filter { energies[$0].isFinite }
-            guard !finite.isEmpty else { throw SamplingError(step: 0, reason: "no sample has a finite energy to correct") }
-            order = energies.indices.map { energies[$0].isFinite ? $0 : finite[Int(rng.next() % UInt64(finite.count))] }
-            replaced = count - finite.count
-        }
-        var start = [Double](); start.reserveCapacity(count * stride)
-        for i in order { start += positions[(i * stride)..<((i + 1) * stride)] }
-        var state = try kernel.initialize(start)
-        var h = settings.leapfrogSteps > 0 ? (2 * settings.initialStepSize).squareRoot() : settings.initialStepSize
+        let start = settings.annealSteps > 0
+            ? try annealedStart(positions: positions, energies: energies, logWeights: logWeights, rng: &rng)
+            : try weightedStart(positions: positions, energies: energies, logWeights: logWeights, rng: &rng)
+        var state = try kernel.initialize(start.positions)
+        var h = (settings.leapfrogSteps == 0 ? start.stepSize : nil) ?? (settings.leapfrogSteps > 0 ? (2 * settings.initialStepSize).squareRoot() : settings.initialStepSize)
         let hmc = settings.leapfrogSteps > 0
             ? HMCKernel(space: kernel.space, system: system, leapfrogSteps: settings.leapfrogSteps) : nil
         let target = hmc == nil ? 0.574 : 0.7
@@ -129,14 +122,107 @@ public struct SMCCorrection {
         let between = finiteHalf.isEmpty || finiteFinal.isEmpty ? Double.nan
             : Metrics.wasserstein1D(finiteHalf, finiteFinal).w2
         let report = CorrectionReport(
-            samples: count, essFraction: ess, resampled: resampled, replacedNonFinite: replaced, stepSize: h,
+            samples: count, essFraction: ImportanceWeights(logWeights: logWeights).effectiveSampleFraction,
+            resampled: start.resampled, replacedNonFinite: start.replaced, stepSize: h,
             halfway: halfway,
             final: final, energyW2BetweenHalves: between,
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
             seconds: (ContinuousClock.now - clock).inSeconds, globalMoves: globalMade,
-            globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil)
+            globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil,
+            annealingBetas: start.betas)
         return (state.positions, state.energies, report)
+    }
+
+    /// The population the MCMC starts from, and how it was made.
+    struct Start {
+        var positions: [Double]
+        var resampled: Bool
+        var replaced = 0
+        var betas: [Double] = []
+        /// The MALA step size the annealing ended with (nil: `initialStepSize`).
+        var stepSize: Double? = nil
+    }
+
+    /// Resampled by the importance weights when ESS/N reaches the threshold; otherwise every
+    /// finite-energy sample as drawn (non-finite ones replaced by uniformly drawn finite ones).
+    func weightedStart(positions: [Double], energies: [Double], logWeights: [Double],
+                       rng: inout SeededGenerator) throws -> Start {
+        let count = energies.count
+        let weights = ImportanceWeights(logWeights: logWeights)
+        let ess = weights.effectiveSampleFraction
+        if ess.isFinite && ess >= settings.resampleThreshold {
+            return Start(positions: gather(positions, weights.resample(count: count, rng: &rng)), resampled: true)
+        }
+        let finite = energies.indices.filter { energies[$0].isFinite }
+        guard !finite.isEmpty else { throw SamplingError(step: 0, reason: "no sample has a finite energy to correct") }
+        let order = energies.indices.map { energies[$0].isFinite ? $0 : finite[Int(rng.next() % UInt64(finite.count))] }
+        return Start(positions: gather(positions, order), resampled: false, replaced: count - finite.count)
+    }
+
+    /// Adaptive tempering from the sampler's own temperature down to the target, an SMC
+    /// sampler (Del Moral, Doucet & Jasra 2006) over π_β ∝ exp(−β u). The first β is the
+    /// largest at which the weights of the drawn samples for π_β,
+    ///
+    ///     log w_β = log w + (1 − β) u      (log w = −u − log q, the sampler's weights),
+    ///
+    /// keep ESS/N ≥ ½; every next β the largest whose incremental weights exp(−(β' − β) u)
+    /// keep ESS/N ≥ ½. After each choice: resample, then `annealSteps` MALA steps at π_β.
+    /// Samples too hot for the target (a sampler that has not learned the deepest wells) cool
+    /// gradually instead of being resampled onto a handful of ancestors. Ends at β = 1, where
+    /// the ordinary M steps follow.
+    func annealedStart(positions: [Double], energies: [Double], logWeights: [Double],
+                       rng: inout SeededGenerator) throws -> Start {
+        let count = energies.count
+        guard energies.contains(where: \.isFinite) else {
+            throw SamplingError(step: 0, reason: "no sample has a finite energy to correct")
+        }
+        func tempered(_ u: [Double], _ base: [Double], _ dBeta: Double) -> [Double] {
+            (0..<count).map { u[$0].isFinite && base[$0].isFinite ? base[$0] - dBeta * u[$0] : -.infinity }
+        }
+        // w_β = w·exp((1 − β)u) is the incremental form with Δβ = β − 1 on the base log w.
+        var beta = Self.largestBeta(from: 1e-3) { tempered(energies, logWeights, $0 - 1) }
+        var logW = tempered(energies, logWeights, beta - 1)
+        var x = positions, betas = [beta], h = settings.initialStepSize
+        var stage = kernel
+        while true {
+            x = gather(x, ImportanceWeights(logWeights: logW).resample(count: count, rng: &rng))
+            stage.beta = beta
+            var state = try stage.initialize(x)
+            for _ in 0..<settings.annealSteps {
+                let a = try stage.step(&state, stepSize: h, rng: &rng)
+                h *= exp(Double(a) / Double(count) - 0.574)
+            }
+            x = state.positions
+            if beta >= 1 { return Start(positions: x, resampled: true, betas: betas, stepSize: h) }
+            let u = state.energies, zero = [Double](repeating: 0, count: count), from = beta
+            beta = betas.count >= 200 ? 1 : Self.largestBeta(from: from) { tempered(u, zero, $0 - from) }
+            logW = tempered(u, zero, beta - from)
+            betas.append(beta)
+        }
+    }
+
+    /// The largest β in (lower, 1] whose weights keep ESS/N ≥ ½ (bisection, ESS taken as
+    /// monotone in β); `lower` itself when none does.
+    static func largestBeta(from lower: Double, weights: (Double) -> [Double]) -> Double {
+        func enough(_ b: Double) -> Bool {
+            let ess = ImportanceWeights(logWeights: weights(b)).effectiveSampleFraction
+            return ess.isFinite && ess >= 0.5
+        }
+        if enough(1) { return 1 }
+        var lo = lower, hi = 1.0
+        for _ in 0..<50 {
+            let mid = 0.5 * (lo + hi)
+            if enough(mid) { lo = mid } else { hi = mid }
+        }
+        return max(lo, lower + 1e-6 * (1 - lower))
+    }
+
+    func gather(_ positions: [Double], _ order: [Int]) -> [Double] {
+        let stride = kernel.space.coordinateCount
+        var out = [Double](); out.reserveCapacity(order.count * stride)
+        for i in order { out += positions[(i * stride)..<((i + 1) * stride)] }
+        return out
     }
 
     static func summary(_ u: [Double], steps: Int, acceptance: Double) -> PopulationSummary {

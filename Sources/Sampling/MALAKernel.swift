@@ -6,14 +6,17 @@ import PluginHost
 /// them once. Local search of the off-policy samplers and the exact correction of trained
 /// samplers both run this one kernel.
 ///
-///     y = x − h ∇u(x) + √(2h) ε,   accept with min(1, exp(−u(y) + u(x) + log q(x|y) − log q(y|x))),
-///     q(y|x) = N(y; x − h∇u(x), 2h)   (SAMPLERS.md)
+///     y = x − hβ ∇u(x) + √(2h) ε,   accept with min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
+///     q(y|x) = N(y; x − hβ∇u(x), 2h)   (SAMPLERS.md; β = 1 at the target)
 ///
 /// Directions (noise, gradients) are projected onto the space, positions are constrained
 /// (centred or wrapped), and displacements in q are the space's (minimum images on a torus).
 public struct MALAKernel {
     public let space: DiffusionSpace
     public let system: EnergySystem
+    /// Inverse temperature β of the target π_β ∝ exp(−β u) (1: the target itself; the annealed
+    /// correction moves through β < 1). Energies in the state stay u.
+    public var beta = 1.0
 
     public struct State {
         /// [walkers, n·d]
@@ -54,8 +57,8 @@ public struct MALAKernel {
         let stride = space.coordinateCount, batch = state.walkers
         let e = space.noise(batch: batch, rng: &rng)
         var y = state.positions
-        let scale = (2 * h).squareRoot()
-        for j in y.indices { y[j] += -h * state.gradients[j] + scale * e[j] }
+        let scale = (2 * h).squareRoot(), hb = h * beta
+        for j in y.indices { y[j] += -hb * state.gradients[j] + scale * e[j] }
         space.constrain(&y)
         var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
         space.project(&gy)
@@ -65,11 +68,11 @@ public struct MALAKernel {
             for i in 0..<stride {
                 let j = b * stride + i
                 let delta = space.residual(y[j] - state.positions[j], index: i)
-                let f = delta + h * state.gradients[j], r = -delta + h * gy[j]
+                let f = delta + hb * state.gradients[j], r = -delta + hb * gy[j]
                 forward += f * f
                 backward += r * r
             }
-            let logAlpha = -(uy[b] - state.energies[b]) - (backward - forward) / (4 * h)
+            let logAlpha = -beta * (uy[b] - state.energies[b]) - (backward - forward) / (4 * h)
             if uy[b].isFinite && log(rng.uniform()) < logAlpha {
                 accepted += 1
                 state.accept(b, positions: y, energies: uy, gradients: gy)

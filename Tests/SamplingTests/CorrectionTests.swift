@@ -120,6 +120,34 @@ final class CorrectionTests: XCTestCase {
         XCTAssertEqual(report.energyEvaluations, (1 + 40 * 5) * n)
     }
 
+    /// Annealed start: samples 4× too hot with their exact weights (ESS/N well below ½) are
+    /// tempered down to π through β < 1 — increasing β, each stage resampled and moved by MALA
+    /// at exp(−βu) — and, after only 2 steps at the target, ⟨u⟩ = 3 within 4 standard errors.
+    func testAnnealedCorrectionCoolsTooHotSamples() throws {
+        let system = try centredHarmonic()
+        var rng = SeededGenerator(seed: 16)
+        let n = 3000, variance = 2.0  // π has variance 1/k = 0.5
+        let x = space.noise(batch: n, rng: &rng).map { $0 * variance.squareRoot() }
+        let u = try system.evaluate(x, batch: n, withGradients: false).energies
+        let logW = (0..<n).map { b -> Double in
+            let sq = (0..<8).map { x[b * 8 + $0] * x[b * 8 + $0] }.reduce(0, +)
+            return -u[b] - space.logNormal(squaredDistance: sq, variance: variance)
+        }
+        var settings = CorrectionSettings(steps: 2)
+        settings.initialStepSize = 0.05
+        settings.annealSteps = 5
+        let (_, _, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+            .run(positions: x, energies: u, logWeights: logW, rng: &rng)
+        let betas = report.annealingBetas
+        print("annealed correction: ESS/N \(report.essFraction), β = \(betas), ⟨u⟩ \(report.final.meanEnergy) ± \(report.final.energyError) (exact 3)")
+        XCTAssertLessThan(report.essFraction, 0.3, "the weights alone are poor")
+        XCTAssertGreaterThanOrEqual(betas.count, 3)
+        XCTAssertLessThan(betas[0], 0.6, "starts near the proposal's own temperature (β = 0.25)")
+        XCTAssertEqual(betas.last, 1)
+        XCTAssertTrue(zip(betas, betas.dropFirst()).allSatisfy { $0 < $1 })
+        XCTAssertEqual(report.final.meanEnergy, 3, accuracy: 4 * report.final.energyError)
+    }
+
     /// With usable weights (exact log-weights of a too-wide Gaussian proposal) the correction
     /// resamples by them: already after 0 MCMC steps the population is π-distributed.
     func testCorrectionResamplesByUsableWeights() throws {
