@@ -64,7 +64,7 @@ extension Ensemble {
         var correctThreshold: Double = 0.1
         @Option(help: ArgumentHelp("With --correct-steps and a score model (idem, dsm): G global moves per sample — independence Metropolis with the model's probability-flow ODE (exact density) as proposal, interleaved with the MALA steps after adaptation. Each costs a fresh ODE draw and the flow run backwards from the current sample.", valueName: "G"))
         var correctGlobal: Int = 0
-        @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the largest β at which the weights for exp(−βu) keep ESS/N ≥ ½, raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
+        @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the β at which the weights for exp(−βu) are best (the largest above it with ESS/N ≥ ½ where there is one), raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
         var correctAnneal: Int = 0
 
         @Option(help: "MCMC method: mala or pt (parallel tempering).")

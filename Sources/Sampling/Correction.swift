@@ -161,12 +161,12 @@ public struct SMCCorrection {
     }
 
     /// Adaptive tempering from the sampler's own temperature down to the target, an SMC
-    /// sampler (Del Moral, Doucet & Jasra 2006) over π_β ∝ exp(−β u). The first β is the
-    /// largest at which the weights of the drawn samples for π_β,
+    /// sampler (Del Moral, Doucet & Jasra 2006) over π_β ∝ exp(−β u). The first β is where the
+    /// weights of the drawn samples for π_β,
     ///
     ///     log w_β = log w + (1 − β) u      (log w = −u − log q, the sampler's weights),
     ///
-    /// keep ESS/N ≥ ½; every next β the largest whose incremental weights exp(−(β' − β) u)
+    /// are best (`initialBeta`); every next β the largest whose incremental weights exp(−(β' − β) u)
     /// keep ESS/N ≥ ½. After each choice: resample, then `annealSteps` MALA steps at π_β.
     /// Samples too hot for the target (a sampler that has not learned the deepest wells) cool
     /// gradually instead of being resampled onto a handful of ancestors. Ends at β = 1, where
@@ -181,7 +181,7 @@ public struct SMCCorrection {
             (0..<count).map { u[$0].isFinite && base[$0].isFinite ? base[$0] - dBeta * u[$0] : -.infinity }
         }
         // w_β = w·exp((1 − β)u) is the incremental form with Δβ = β − 1 on the base log w.
-        var beta = Self.largestBeta(from: 1e-3) { tempered(energies, logWeights, $0 - 1) }
+        var beta = Self.initialBeta { tempered(energies, logWeights, $0 - 1) }
         var logW = tempered(energies, logWeights, beta - 1)
         var x = positions, betas = [beta], h = settings.initialStepSize
         var stage = kernel
@@ -200,6 +200,20 @@ public struct SMCCorrection {
             logW = tempered(u, zero, beta - from)
             betas.append(beta)
         }
+    }
+
+    /// The first temperature: the weights of the drawn samples for π_β peak near the sampler's
+    /// own temperature (they degrade both ways), so β is searched on a grid of 50 in (0, 1]; the
+    /// largest β above the best one that keeps ESS/N ≥ ½, or the best one when none does.
+    static func initialBeta(weights: (Double) -> [Double]) -> Double {
+        func ess(_ b: Double) -> Double {
+            let e = ImportanceWeights(logWeights: weights(b)).effectiveSampleFraction
+            return e.isFinite ? e : 0
+        }
+        let grid = (1...50).map { Double($0) / 50 }
+        let best = grid.max { ess($0) < ess($1) }!
+        guard ess(best) >= 0.5 else { return best }
+        return largestBeta(from: best, weights: weights)
     }
 
     /// The largest β in (lower, 1] whose weights keep ESS/N ≥ ½ (bisection, ESS taken as
