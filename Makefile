@@ -55,9 +55,11 @@ sample: build
 	    --samples 4000 --chains 8 --thin 100 --burn-in 20000 --seed 1 --out out/lj13.nc --overwrite
 	@echo "view it: vmd out/lj13.pdb out/lj13.nc"
 
-## Reference samples made with the project's own parallel tempering (no download, ~20 s on 2
-## cores): DW-4 and LJ-13, 10 000 frames each, with their convergence diagnostics in JSON. The
-## public benchmark test sets (README, "Reference samples") are the alternative.
+## Reference samples made with the project's own MCMC (no download): DW-4 and LJ-13 by parallel
+## tempering, 10 000 frames each (~20 s on 2 cores); LJ-55 by PT (11 M evaluations, ~6 min; split-R̂
+## 1.011, just above the 1.01 bar, so flagged) and the periodic LJ fluid N = 16 by MALA (20 000
+## frames, 10 s) for scripts/reproduce-corrected.sh lj55|lj16. Convergence diagnostics in JSON.
+## The public benchmark test sets (README, "Reference samples") are the alternative for DW-4/LJ-13.
 LJ16 = --plugin lennard-jones --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55
 reference: build
 	@mkdir -p out/reference
