@@ -163,7 +163,7 @@ extension Ensemble {
             switch centreOfMass {
             case .on: project = true
             case .off: project = false
-            case .auto: project = (try? energySystem.isTranslationInvariant(at: start)) ?? false
+            case .auto: project = DiffusionSpace.isTranslationInvariant(energySystem, at: start)
             }
             var settings = MCMCSettings()
             settings.chains = chains

@@ -212,7 +212,7 @@ extension Ensemble {
                 }
                 if world.isRoot { print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))") }
             } else {
-                let space = try diffusionSpace(for: energySystem)
+                let space = DiffusionSpace.of(energySystem)
                 let model: DiffusionModel
                 do {
                     model = try DiffusionModel(configuration: makeConfiguration(), space: space, threads: networkThreads)
@@ -284,20 +284,6 @@ extension Ensemble {
             }
         }
     }
-}
-
-/// The space a sampler of `system` moves in: the torus when the plugin reports a box,
-/// centred for translation-invariant clusters, else free.
-func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
-    if let box = system.box { return DiffusionSpace(particles: system.particleCount, box: box) }
-    var start = system.initialPositions()
-    if start == nil {
-        var rng = SeededGenerator(seed: 99)
-        start = (0..<system.coordinateCount).map { _ in rng.normal() }
-    }
-    let invariant = (try? system.isTranslationInvariant(at: start!)) ?? false
-    return DiffusionSpace(particles: system.particleCount, dimension: system.dimension,
-                          kind: invariant ? .centred : .free)
 }
 
 extension DiffusionMethod: ExpressibleByArgument {}

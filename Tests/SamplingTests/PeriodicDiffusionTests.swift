@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -139,7 +140,7 @@ final class PeriodicDiffusionTests: XCTestCase {
         // Translation by a shift, then wrapped.
         var shifted = x
         for j in shifted.indices { shifted[j] += [1.7, -2.9, 4.4][j % d] }
-        Geometry.wrap(&shifted, box: [edge, edge, edge])
+        Space.wrap(&shifted, box: [edge, edge, edge])
         check(shifted, f, "translation modulo the box")
         // Permutation of particles.
         let perm = [3, 0, 4, 1, 2]
