@@ -244,7 +244,7 @@ extension Ensemble {
             while trainer.state.step < target && trainer.state.energyEvaluations < (energyBudget ?? Int.max) {
                 let report: StepReport
                 do {
-                    report = try group?.step(trainer) ?? trainer.step()
+                    report = try trainer.step()
                 } catch let error as DiffusionError {
                     progress.finish()
                     throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
