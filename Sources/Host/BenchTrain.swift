@@ -54,8 +54,8 @@ struct TrainBenchCase {
     /// Median wall milliseconds of `steps` training steps after one warm-up step (iDEM's first
     /// step also fills the buffer with its 1024 prior draws; no refill falls in the timed steps).
     func measure(search: PluginSearchOptions, threads: Int, steps: Int) throws -> [String: Double] {
-        let system = try search.discover().pluginWarningOfShadows(named: plugin).makeSystem(parameters: parameters)
-        system.threads = threads
+        let system = try SystemOptions.makeSystem(search: search, plugin: plugin,
+                                                  parameters: parameters.isEmpty ? [] : [parameters], threads: threads)
         let model = try DiffusionModel(configuration: configuration, space: DiffusionSpace.of(system), threads: threads)
         let trainer = DiffusionTrainer(model: model, system: system)
         try trainer.step()

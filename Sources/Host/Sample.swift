@@ -104,10 +104,7 @@ extension Ensemble {
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
-            var options = try SystemOptions.parse(["--plugin", name] + parameters.flatMap { ["--param", $0] }
-                + ["--threads", "\(threads)"] + search.pluginDirectories.flatMap { ["--plugin-dir", $0] })
-            options.search.pluginDirectories = search.pluginDirectories
-            return try options.makeSystem()
+            try SystemOptions.makeSystem(search: search, plugin: name, parameters: parameters, threads: threads)
         }
 
         func validate() throws {
@@ -165,18 +162,10 @@ extension Ensemble {
             case .off: project = false
             case .auto: project = DiffusionSpace.isTranslationInvariant(energySystem, at: start)
             }
-            var settings = MCMCSettings()
-            settings.chains = chains
-            settings.burnIn = burnIn
-            settings.thin = thin
-            settings.samples = samples
-            settings.seed = seed
-            settings.initialStepSize = stepSize
-            if sampler == .pt {
-                settings.replicas = replicas
-                settings.maxTemperature = maxTemperature
-                settings.exchangeEvery = exchangeEvery
-            }
+            let pt = sampler == .pt
+            let settings = MCMCSettings(chains: chains, burnIn: burnIn, thin: thin, samples: samples, seed: seed,
+                                        replicas: pt ? replicas : nil, maxTemperature: pt ? maxTemperature : nil,
+                                        exchangeEvery: pt ? exchangeEvery : nil, initialStepSize: stepSize)
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
@@ -293,16 +282,10 @@ extension Ensemble.Sample {
         progress.finish()
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
-            let parts = try world.gather(u + logW + x)
+            let all = try SampleBatch(stride: stride, positions: x, energies: u, logWeights: logW).gathered(on: world)
             evaluations = try world.sum(evaluations)
-            guard world.isRoot else { return }
-            x = []; u = []; logW = []
-            for part in parts {
-                let count = part.count / (stride + 2)
-                u += part[0..<count]
-                logW += part[count..<(2 * count)]
-                x += part[(2 * count)...]
-            }
+            guard let all else { return }
+            (x, u, logW) = (all.positions, all.energies, all.logWeights)
         }
         let weights = ImportanceWeights(logWeights: logW)
         let logZ = weights.logZ, logZError = weights.logZError()

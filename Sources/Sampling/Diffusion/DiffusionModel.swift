@@ -52,6 +52,8 @@ public final class DiffusionModel {
     public func zeroGradients() { network.zeroGradients() }
     /// log Z_θ (trajectory balance).
     public var logZ = 0.0
+    /// log Z_θ when the method learns it (tb), else nil.
+    public var learnedLogZ: Double? { configuration.method.training.learnsLogZ ? logZ : nil }
     /// c_k of the Langevin term, one per time step.
     public var langevinScale: [Double]
 

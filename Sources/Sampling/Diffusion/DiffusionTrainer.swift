@@ -115,7 +115,7 @@ public final class DiffusionTrainer {
         next.gradientEvaluations = base.gradient + counts[1]
         next.trainingSeconds += (ContinuousClock.now - clock).inSeconds
         let report = StepReport(step: next.step, loss: result.loss, essFraction: result.essFraction, elbo: result.elbo,
-                                logZ: result.logZ == nil ? .nan : model.logZ,
+                                logZ: model.learnedLogZ ?? .nan,
                                 energyEvaluations: next.energyEvaluations, gradientEvaluations: next.gradientEvaluations)
         return (next, report)
     }

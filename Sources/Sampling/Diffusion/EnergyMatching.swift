@@ -64,9 +64,29 @@ public struct EnergyMatching: TrainingMethod {
                                weights: [Double](repeating: 1, count: batch))
     }
 
-    /// S_K at the points x_t [m, n·d] (times [m]), projected and clipped per particle.
+    /// S_K at the points x_t [m, n·d] (times [m]), projected and clipped per particle. The
+    /// points go through in chunks of about `chunkDraws` energy evaluations (the draws come from
+    /// `rng` in the same order as in one piece, so the result does not depend on the chunking):
+    /// memory stays at a few MB whatever K and the batch are.
     public func monteCarloScore(at xt: [Double], times: [Double], _ rng: inout SeededGenerator,
-                                _ context: TrainingContext) throws -> [Double] {
+                                _ context: TrainingContext, chunkDraws: Int = 16_384) throws -> [Double] {
+        let space = context.model.space, stride = space.coordinateCount
+        let m = context.configuration.monteCarloSamples, points = max(1, chunkDraws / m)
+        var target: [Double] = []
+        target.reserveCapacity(xt.count)
+        for start in Swift.stride(from: 0, to: times.count, by: points) {
+            let end = min(times.count, start + points)
+            target += try monteCarloChunk(Array(xt[(start * stride)..<(end * stride)]), times: Array(times[start..<end]),
+                                          &rng, context)
+        }
+        space.project(&target)
+        space.clipParticles(&target, maxNorm: context.configuration.scoreClip)
+        return target
+    }
+
+    /// Σ_j softmax_j(−u(y_j)) (−∇u(y_j)) for a few points (unprojected, unclipped).
+    func monteCarloChunk(_ xt: [Double], times: [Double], _ rng: inout SeededGenerator,
+                         _ context: TrainingContext) throws -> [Double] {
         let model = context.model, space = model.space
         let stride = space.coordinateCount, batch = times.count, m = context.configuration.monteCarloSamples
         let draws = space.noise(batch: batch * m, rng: &rng)
@@ -90,8 +110,6 @@ public struct EnergyMatching: TrainingMethod {
                 for i in 0..<stride { target[b * stride + i] -= w * g[(b * m + j) * stride + i] }
             }
         }
-        space.project(&target)
-        space.clipParticles(&target, maxNorm: context.configuration.scoreClip)
         return target
     }
 }

@@ -46,9 +46,12 @@ public protocol TrainingMethod {
     func lossAndGradient(_ batch: Batch, _ context: TrainingContext) throws -> LossAndGradient
     /// Work after the parameter update (local search); none by default.
     func finish(_ state: inout TrainerState, _ context: TrainingContext) throws
+    /// Whether the method learns log Z_θ (false by default).
+    var learnsLogZ: Bool { get }
 }
 
 extension TrainingMethod {
+    public var learnsLogZ: Bool { false }
     public func finish(_ state: inout TrainerState, _ context: TrainingContext) throws {}
 
     /// Batch, then loss and gradient (opens the existential for the trainer).
