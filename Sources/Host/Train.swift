@@ -200,7 +200,7 @@ extension Ensemble {
             let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
                                                      printEvery: logEvery, totalSteps: steps) : nil
             Interrupt.install()
-            let clock = ContinuousClock.now
+            let clock = ContinuousClock.now, firstStep = trainer.state.step
             var lastESS = Double.nan, lastLoss = Double.nan
             func save() throws { if world.isRoot { try DiffusionCheckpoint(trainer: trainer).write(to: out) } }
             // state.energyEvaluations: the whole run's count (over all ranks), updated each step.
@@ -241,6 +241,11 @@ extension Ensemble {
                 print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
             }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
+            let stepsDone = trainer.state.step - firstStep
+            if stepsDone > 0 {
+                print(String(format: "training throughput: %.3f steps/s (%.1f ms per step, this run's wall time)",
+                             Double(stepsDone) / seconds, 1e3 * seconds / Double(stepsDone)))
+            }
             print("training log: \(TrainingLog.path(for: out)) (one JSON line per step; plot it with `ensemble plot-training \(out)`)")
             if let json {
                 try writeTrainReport(trainer: trainer, lastLoss: lastLoss, lastESS: lastESS, seconds: seconds, ranks: world.size, to: json)
