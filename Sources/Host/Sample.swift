@@ -234,8 +234,10 @@ extension Ensemble.Sample {
     /// Samples from a trained diffusion sampler, with importance weights. With many ranks each
     /// draws its block of the samples (seed from (seed, rank)); rank 0 gathers them in rank
     /// order, reweights, resamples and writes.
-    func runModel(_ path: String, world: Communicator) throws {
-        let clock = ContinuousClock.now
+    /// The checkpoint at `path` (with --time-steps applied), its plugin's system, checked against
+    /// --plugin / --param, and the model.
+    func loadModel(_ path: String, world: Communicator) throws
+        -> (checkpoint: DiffusionCheckpoint, system: EnergySystem, model: DiffusionModel) {
         var checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
         if let timeSteps {
@@ -264,6 +266,12 @@ extension Ensemble.Sample {
             try checkpoint.check(system: energySystem)
             diffusion = try checkpoint.makeModel(threads: world.networkThreads(threads))
         } catch { throw FailureMessage("\(error)") }
+        return (checkpoint, energySystem, diffusion)
+    }
+
+    func runModel(_ path: String, world: Communicator) throws {
+        let clock = ContinuousClock.now
+        let (checkpoint, energySystem, diffusion) = try loadModel(path, world: world)
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
