@@ -13,13 +13,14 @@ struct ConfigurationOption {
     let apply: (Ensemble.Train, inout DiffusionConfiguration) -> Void
     let text: (DiffusionConfiguration) -> String
 
-    /// `field = decode(train[keyPath: value])`.
+    /// `field = decode(train[keyPath: value])`; `show` reads the field back (default: its value, nil as "none").
     init<T, F>(_ name: String, _ value: KeyPath<Ensemble.Train, T>, _ field: WritableKeyPath<DiffusionConfiguration, F>,
-               methods: Set<DiffusionMethod>? = nil, decode: @escaping (T, DiffusionMethod) -> F) {
+               methods: Set<DiffusionMethod>? = nil, show: ((F) -> String)? = nil,
+               decode: @escaping (T, DiffusionMethod) -> F) {
         self.name = name
         self.methods = methods
         apply = { train, c in c[keyPath: field] = decode(train[keyPath: value], c.method) }
-        text = { c in Self.describe(c[keyPath: field]) }
+        text = { c in show?(c[keyPath: field]) ?? Self.describe(c[keyPath: field]) }
     }
 
     /// The option's value is the field's.
@@ -50,7 +51,8 @@ extension Ensemble.Train {
     static let configurationOptions: [ConfigurationOption] = [
         .init("--langevin-preconditioning", \.langevinPreconditioning, \.langevinPreconditioning, methods: paths),
         .init("--seed", \.seed, \.seed),
-        .init("--precision", \.precision, \.precision) { v, _ in v },
+        // Checkpoints written before the field existed hold nil: the double engine.
+        .init("--precision", \.precision, \.precision, show: { ($0 ?? .double).rawValue }) { v, _ in v },
         .init("--hidden", \.hidden, \.hidden),
         .init("--layers", \.layers, \.layers),
         .init("--batch", \.batch, \.batch),
