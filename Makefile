@@ -19,7 +19,7 @@ help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
 	@echo "make test     build and run all tests, then replay the README tour from a fresh clone"
 	@echo "make reference  DW-4 and LJ-13 reference samples by parallel tempering into out/reference/"
-	@echo "make bench    energy, sampler and EGNN throughput benchmarks"
+	@echo "make bench    energy, sampler and EGNN throughput, and the training steps against PyTorch"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
@@ -112,6 +112,7 @@ reproduce-periodic: build
 
 bench: build
 	$(ENSEMBLE) bench
+	python3 scripts/bench_train.py --ensemble $(ENSEMBLE) --threads 2
 	$(SWIFT) run -c $(CONFIG) Benchmarks egnn
 
 ## Sampling and training throughput at 1 and 2 MPI ranks, scaling efficiency (~2 min on 2 cores).

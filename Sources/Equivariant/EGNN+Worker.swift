@@ -53,8 +53,7 @@ final class Worker<S: TensorScalar> {
     @inline(__always)
     func minimumImage(_ t: S, _ k: Int) -> S {
         guard let box else { return t }
-        let l = box[k]
-        return t - l * (t / l).rounded(.toNearestOrEven)
+        return Space.minimumImage(t, edge: box[k])
     }
 
     /// Edge list sorted by source node: full graph, or the cutoff graph of the input positions.

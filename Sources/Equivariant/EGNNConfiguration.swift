@@ -92,9 +92,9 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     public var subtractsMean: Bool { removeMean ?? (box == nil) }
 
     /// The space the network measures displacements in.
-    public var space: any Space {
-        if let box { return PeriodicBox(edges: box) }
-        return FreeSpace(dimension: dimension)
+    public var space: Space {
+        if let box { return Space(particles: particles, box: box) }
+        return Space(particles: particles, dimension: dimension, kind: subtractsMean ? .centred : .free)
     }
 
     /// - Throws: `EquivariantError.invalidConfiguration` naming the field.

@@ -1,32 +1,130 @@
-/// Boundary conditions as a value (jax-md's `space`): everything that needs
-/// a displacement or moves particles asks the space, so periodicity lives in
-/// one place. Positions are flat row-major arrays, `[batch, particles,
-/// dimension]` or any multiple of `dimension`.
-public protocol Space: Sendable {
-    /// Spatial dimension d (2 or 3).
-    var dimension: Int { get }
-    /// Box edge lengths (one per axis) for a periodic box, nil in free space.
-    var boxEdges: [Double]? { get }
-    /// Displacement a − b (minimum image in a box), `d` values each.
-    func displacement<S: BinaryFloatingPoint>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>,
-                                              into out: UnsafeMutablePointer<S>)
-    /// Maps every position into the primary cell [0, L) (identity in free space).
-    func wrap<S: BinaryFloatingPoint>(_ positions: inout [S])
-}
+import Foundation
 
-extension Space {
+/// The space particles move in (jax-md's `space.free()` / `space.periodic(L)`): boundary
+/// conditions are a value, so displacements, minimum images, wrapping, the projection of
+/// noise, noise draws and the Gaussian log-kernels live in one place. It is chosen once from
+/// the loaded system (`Space.of(_:)` in Sampling) and handed to the EGNN, every MCMC kernel
+/// and every diffusion process. Positions are flat row-major arrays [batch, n, d].
+///
+/// - `free`: ℝ^{n·d}, D' = n·d.
+/// - `centred`: free clusters in the zero-centre-of-mass subspace (translation-invariant
+///   energies): directions are projected (particle mean subtracted), D' = (n−1)·d.
+/// - `periodic`: the torus [0, L₀) × … × [0, L_{d−1}) per particle (`box`), D' = n·d. Positions
+///   are wrapped after every move, displacements are minimum images, and every Gaussian
+///   kernel is the wrapped Gaussian WN(r; s²) = Π_coordinates Σ_k N(r + kL; 0, s²) (images
+///   summed exactly, see `logKernel`). The prior is uniform: log density −n·Σ_a log L_a.
+///   Translations modulo the box are a symmetry; the zero mode is kept (the uniform prior
+///   covers it), so nothing is projected.
+public struct Space: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case free, centred, periodic }
+    public var particles: Int
+    public var dimension: Int
+    public var kind: Kind
+    /// Box edge lengths (one per axis) of the `periodic` kind, nil otherwise.
+    public var box: [Double]?
+
+    public init(particles: Int, dimension: Int, kind: Kind) {
+        precondition(kind != .periodic, "a periodic space needs its box: use init(particles:box:)")
+        self.particles = particles
+        self.dimension = dimension
+        self.kind = kind
+    }
+
+    /// A periodic box of edges `box` (one per axis).
+    public init(particles: Int, box: [Double]) {
+        precondition(box.allSatisfy { $0 > 0 && $0.isFinite }, "box edges must be positive")
+        self.particles = particles
+        self.dimension = box.count
+        self.kind = .periodic
+        self.box = box
+    }
+
+    public static func free(particles: Int, dimension: Int) -> Space { Space(particles: particles, dimension: dimension, kind: .free) }
+    public static func centred(particles: Int, dimension: Int) -> Space { Space(particles: particles, dimension: dimension, kind: .centred) }
+    public static func periodic(particles: Int, box: [Double]) -> Space { Space(particles: particles, box: box) }
+
+    /// Coordinates per configuration, n·d.
+    public var coordinateCount: Int { particles * dimension }
+    /// Dimension of the space the Gaussians live in: D' = (n−1)d when centred, else n·d.
+    public var effectiveDimension: Int { kind == .centred ? (particles - 1) * dimension : coordinateCount }
+    public var isPeriodic: Bool { kind == .periodic }
+
+    /// log of the torus volume, n·Σ_a log L_a (0 unless periodic): the uniform prior's
+    /// log density is −logVolume, and log Z of u ≡ 0 is +logVolume.
+    public var logVolume: Double {
+        guard let box else { return 0 }
+        return Double(particles) * box.reduce(0) { $0 + log($1) }
+    }
+
+    // MARK: - Displacements (the one minimum image)
+
+    /// The minimum-image difference on an edge of length l: δ − l·round(δ/l), ties to even.
+    /// The one minimum image of the host (plugins, separate libraries, keep their own).
+    @inlinable @inline(__always)
+    public static func minimumImage<S: BinaryFloatingPoint>(_ delta: S, edge l: S) -> S {
+        delta - l * (delta / l).rounded(.toNearestOrEven)
+    }
+
+    /// Displacement a − b of two points (`dimension` values each): the minimum image when periodic.
+    @inlinable @inline(__always)
+    public func displacement<S: BinaryFloatingPoint>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>,
+                                                     into out: UnsafeMutablePointer<S>) {
+        if let box {
+            for k in 0..<dimension { out[k] = Self.minimumImage(a[k] - b[k], edge: S(box[k])) }
+        } else {
+            for k in 0..<dimension { out[k] = a[k] - b[k] }
+        }
+    }
+
     /// Displacement a − b for single points given as arrays of length d.
     public func displacement<S: BinaryFloatingPoint>(_ a: [S], _ b: [S]) -> [S] {
         precondition(a.count == dimension && b.count == dimension)
-        var out = [S](repeating: 0, count: dimension)
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    displacement(pa.baseAddress!, pb.baseAddress!, into: po.baseAddress!)
+        return (0..<dimension).map { k in box.map { Self.minimumImage(a[k] - b[k], edge: S($0[k])) } ?? a[k] - b[k] }
+    }
+
+    /// The difference y − m of coordinate `index` (flat index into [batch, n, d]) as the
+    /// space measures it: the minimum image when periodic.
+    @inlinable @inline(__always)
+    public func residual(_ delta: Double, index: Int) -> Double {
+        guard let box else { return delta }
+        return Self.minimumImage(delta, edge: box[index % dimension])
+    }
+
+    // MARK: - Positions and directions
+
+    /// Wraps every coordinate into [0, L_k) (k = index mod box.count).
+    public static func wrap<S: BinaryFloatingPoint>(_ x: inout [S], box: [Double]) {
+        let d = box.count
+        for i in x.indices {
+            let l = S(box[i % d])
+            var v = x[i] - l * (x[i] / l).rounded(.down)
+            if v >= l { v -= l }  // rounding can land exactly on L
+            if v < 0 { v += l }
+            x[i] = v
+        }
+    }
+
+    /// Subtracts each configuration's particle mean (zero centre of mass; equal weights).
+    /// - Parameter x: [batch, n, d], modified in place.
+    public static func removeCentreOfMass(_ x: inout [Double], particles n: Int, dimension d: Int) {
+        let stride = n * d
+        let batch = x.count / stride
+        x.withUnsafeMutableBufferPointer { p in
+            for b in 0..<batch {
+                let base = b * stride
+                for k in 0..<d {
+                    var mean = 0.0
+                    for i in 0..<n { mean += p[base + i * d + k] }
+                    mean /= Double(n)
+                    for i in 0..<n { p[base + i * d + k] -= mean }
                 }
             }
         }
-        return out
+    }
+
+    /// Maps positions into the primary cell [0, L) when periodic (identity otherwise).
+    public func wrap<S: BinaryFloatingPoint>(_ positions: inout [S]) {
+        if let box { Self.wrap(&positions, box: box) }
     }
 
     /// Adds `delta` (same layout as `positions`) and wraps the result.
@@ -35,58 +133,105 @@ extension Space {
         for i in positions.indices { positions[i] += delta[i] }
         wrap(&positions)
     }
-}
 
-/// Unbounded Euclidean space: displacement is the plain difference.
-public struct FreeSpace: Space {
-    public let dimension: Int
-    public init(dimension: Int) { self.dimension = dimension }
-    public var boxEdges: [Double]? { nil }
-
-    @inline(__always)
-    public func displacement<S: BinaryFloatingPoint>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>,
-                                                     into out: UnsafeMutablePointer<S>) {
-        for k in 0..<dimension { out[k] = a[k] - b[k] }
+    /// Projects a batch of *directions* [batch, n, d] (noise, gradients, scores) onto the
+    /// tangent space (centred: subtract the particle mean; free and periodic: identity).
+    public func project(_ x: inout [Double]) {
+        if kind == .centred { Self.removeCentreOfMass(&x, particles: particles, dimension: dimension) }
     }
 
-    public func wrap<S: BinaryFloatingPoint>(_ positions: inout [S]) {}
-}
-
-/// Orthorhombic periodic box [0, L₀) × … × [0, L_{d−1}).
-///
-/// Displacements are minimum images, d − L·round(d/L) per axis. Caveat: a
-/// pair interaction with a cutoff r_c sees at most one image only when
-/// r_c < L/2 for every edge; `EGNNConfiguration` enforces that.
-public struct PeriodicBox: Space {
-    public let edges: [Double]
-    public init(edges: [Double]) {
-        precondition(edges.allSatisfy { $0 > 0 }, "box edges must be positive")
-        self.edges = edges
-    }
-    /// Cubic box of edge `edge` in `dimension` dimensions.
-    public init(edge: Double, dimension: Int) { self.init(edges: [Double](repeating: edge, count: dimension)) }
-
-    public var dimension: Int { edges.count }
-    public var boxEdges: [Double]? { edges }
-
-    @inline(__always)
-    public func displacement<S: BinaryFloatingPoint>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>,
-                                                     into out: UnsafeMutablePointer<S>) {
-        for k in 0..<edges.count {
-            let l = S(edges[k])
-            let t = a[k] - b[k]
-            out[k] = t - l * (t / l).rounded(.toNearestOrEven)
+    /// Maps a batch of *positions* onto the space: centred — subtract the particle mean;
+    /// periodic — wrap every coordinate into [0, L); free — identity.
+    public func constrain(_ x: inout [Double]) {
+        switch kind {
+        case .free: break
+        case .centred: Self.removeCentreOfMass(&x, particles: particles, dimension: dimension)
+        case .periodic: Self.wrap(&x, box: box!)
         }
     }
 
-    public func wrap<S: BinaryFloatingPoint>(_ positions: inout [S]) {
-        let d = edges.count
-        for i in positions.indices {
-            let l = S(edges[i % d])
-            var x = positions[i] - l * (positions[i] / l).rounded(.down)
-            if x >= l { x -= l }  // rounding can land exactly on L
-            if x < 0 { x += l }
-            positions[i] = x
+    /// Scales every particle's d-vector of a batch of directions [m, n, d] down to norm ≤
+    /// `maxNorm` (DEM's clip of score targets and of ∇log π: per particle, never the whole
+    /// configuration, which would shrink accurate large restoring forces).
+    public func clipParticles(_ v: inout [Double], maxNorm: Double) {
+        let d = dimension
+        var i = 0
+        while i + d <= v.count {
+            var sq = 0.0
+            for a in 0..<d { sq += v[i + a] * v[i + a] }
+            if sq > maxNorm * maxNorm {
+                let s = maxNorm / sq.squareRoot()
+                for a in 0..<d { v[i + a] *= s }
+            }
+            i += d
         }
+    }
+
+    // MARK: - Draws and Gaussian log-kernels
+
+    /// log N(y; m, s²I) in D' dimensions from |y − m|² (already in the subspace).
+    @inlinable @inline(__always)
+    public func logNormal(squaredDistance: Double, variance: Double) -> Double {
+        -squaredDistance / (2 * variance) - 0.5 * Double(effectiveDimension) * log(2 * Double.pi * variance)
+    }
+
+    /// log of the transition kernel N(y; m, s²I) on the space for one configuration, from the
+    /// differences r = y − m of its n·d coordinates (`r[0..<coordinateCount]`, any image).
+    /// On return r holds the *effective residuals* ρ with ∂ log p / ∂m = ρ / s².
+    ///
+    /// - free, centred: log N in D' dimensions; ρ = r.
+    /// - periodic: the wrapped Gaussian, Σ_coordinates log Σ_k N(r̄ + kL; 0, s²) with r̄ the
+    ///   minimum image of r; ρ = Σ_k w_k (r̄ + kL), w_k the images' posterior weights. Images
+    ///   |k| ≤ M = ⌈8s/L⌉ + 1 are summed (every neglected image lies ≥ (M − ½)L > 8s away:
+    ///   relative error < e^{−32}); when s < L/20 only k = 0 is kept (exact up to
+    ///   e^{−L(L−2|r̄|)/2s²}, below e^{−50} for |r̄| < 5s, i.e. for all but 10⁻⁶ of the draws).
+    @inline(__always)
+    public func logKernel(_ r: UnsafeMutablePointer<Double>, variance: Double) -> Double {
+        guard let box else {
+            var sq = 0.0
+            for i in 0..<coordinateCount { sq += r[i] * r[i] }
+            return logNormal(squaredDistance: sq, variance: variance)
+        }
+        let s = variance.squareRoot()
+        var total = -0.5 * Double(coordinateCount) * log(2 * Double.pi * variance)
+        var sq = 0.0
+        for a in 0..<dimension {
+            let l = box[a]
+            if s < l / 20 {
+                var i = a
+                while i < coordinateCount {
+                    let v = Self.minimumImage(r[i], edge: l)
+                    r[i] = v
+                    sq += v * v
+                    i += dimension
+                }
+                continue
+            }
+            let images = Int((8 * s / l).rounded(.up)) + 1
+            var i = a
+            while i < coordinateCount {
+                let v = Self.minimumImage(r[i], edge: l)
+                // log Σ_k exp(−(v + kL)²/2s²), stabilised by the k = 0 term (the largest).
+                let base = -v * v / (2 * variance)
+                var sum = 0.0, weighted = 0.0
+                for k in -images...images {
+                    let y = v + Double(k) * l
+                    let e = exp(-y * y / (2 * variance) - base)
+                    sum += e
+                    weighted += e * y
+                }
+                total += base + log(sum)
+                r[i] = weighted / sum
+                i += dimension
+            }
+        }
+        return total - sq / (2 * variance)
+    }
+
+    /// `logKernel` for configuration `b` of a flat residual batch (convenience).
+    @inline(__always)
+    public func logKernel(_ r: inout [Double], configuration b: Int, variance: Double) -> Double {
+        let stride = coordinateCount
+        return r.withUnsafeMutableBufferPointer { logKernel($0.baseAddress! + b * stride, variance: variance) }
     }
 }

@@ -34,6 +34,10 @@ extension Ensemble {
         var chains: Int = 64
         @Option(help: ArgumentHelp("Also write the measurements as JSON.", valueName: "path.json"))
         var json: String?
+        @Option(help: ArgumentHelp("Time the training step of one case instead (dw4-idem, lj13-idem, dw4-tb, lj13-tb) and print it as one JSON line; `make bench` compares it with PyTorch.", valueName: "case"))
+        var train: String?
+        @Option(help: "Timed training steps (--train; the median is reported).")
+        var steps: Int = 5
 
         /// One measured system (`--json`).
         struct Measurement: Codable {
@@ -62,6 +66,17 @@ extension Ensemble {
         }
 
         func run() throws {
+            if let train {
+                guard let bench = TrainBenchCase.all.first(where: { $0.name == train }) else {
+                    throw ValidationError("--train \(train) is not a case; choose one of \(TrainBenchCase.all.map(\.name).joined(separator: ", "))")
+                }
+                var line = try bench.measure(search: search, threads: threads, steps: steps)
+                line["threads"] = Double(threads)
+                let data = try JSONSerialization.data(withJSONObject: ["case": bench.name, "title": bench.title, "result": line],
+                                                      options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
             let discovery = search.discover()
             let cases: [(String, String, String)] = plugin.map { [($0, parameters.joined(separator: ";"), $0)] }
                 ?? [("lennard-jones", "preset=lj13", "LJ-13"), ("lennard-jones", "preset=lj55", "LJ-55")]

@@ -1,3 +1,4 @@
+import Equivariant
 import ArgumentParser
 import Foundation
 import PluginHost
@@ -111,8 +112,8 @@ extension Ensemble {
             var ref = referenceSet.subsample(count, stride: stride, seed: seed &+ 1)
             let doCentre = centre && energySystem.box == nil
             if doCentre {
-                Geometry.removeCentreOfMass(&generated, particles: n, dimension: d)
-                Geometry.removeCentreOfMass(&ref, particles: n, dimension: d)
+                Space.removeCentreOfMass(&generated, particles: n, dimension: d)
+                Space.removeCentreOfMass(&ref, particles: n, dimension: d)
             }
             let energies = try energySystem.evaluate(generated, batch: count, withGradients: false).energies
             let referenceEnergies = try energySystem.evaluate(ref, batch: count, withGradients: false).energies

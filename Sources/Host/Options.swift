@@ -54,10 +54,14 @@ struct SystemOptions: ParsableArguments {
     var threads: Int { threadCount ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
+        try Self.checkParameters(parameters)
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    static func checkParameters(_ parameters: [String]) throws {
         for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
             throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
         }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 
     /// The parameter string handed to the plugin: pairs joined by ';'.
@@ -65,6 +69,15 @@ struct SystemOptions: ParsableArguments {
 
     /// Load the plugin and create the system; errors name the plugin and what to fix.
     func makeSystem() throws -> EnergySystem {
+        try Self.makeSystem(search: search, plugin: plugin, parameters: parameters, threads: threads)
+    }
+
+    /// The system of `plugin` with `parameters` (KEY=VALUE each) evaluated on `threads` threads,
+    /// from values rather than a command line (a checkpoint's plugin, another command's options).
+    static func makeSystem(search: PluginSearchOptions, plugin: String, parameters: [String],
+                           threads: Int) throws -> EnergySystem {
+        try checkParameters(parameters)
+        let parameterString = parameters.joined(separator: ";")
         let discovery = search.discover()
         let chosen: Plugin
         do {

@@ -108,10 +108,7 @@ extension Ensemble {
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
-            var options = try SystemOptions.parse(["--plugin", name] + parameters.flatMap { ["--param", $0] }
-                + ["--threads", "\(threads)"] + search.pluginDirectories.flatMap { ["--plugin-dir", $0] })
-            options.search.pluginDirectories = search.pluginDirectories
-            return try options.makeSystem()
+            try SystemOptions.makeSystem(search: search, plugin: name, parameters: parameters, threads: threads)
         }
 
         func validate() throws {
@@ -169,20 +166,12 @@ extension Ensemble {
             switch centreOfMass {
             case .on: project = true
             case .off: project = false
-            case .auto: project = (try? energySystem.isTranslationInvariant(at: start)) ?? false
+            case .auto: project = DiffusionSpace.isTranslationInvariant(energySystem, at: start)
             }
-            var settings = MCMCSettings()
-            settings.chains = chains
-            settings.burnIn = burnIn
-            settings.thin = thin
-            settings.samples = samples
-            settings.seed = seed
-            settings.initialStepSize = stepSize
-            if sampler == .pt {
-                settings.replicas = replicas
-                settings.maxTemperature = maxTemperature
-                settings.exchangeEvery = exchangeEvery
-            }
+            let pt = sampler == .pt
+            let settings = MCMCSettings(chains: chains, burnIn: burnIn, thin: thin, samples: samples, seed: seed,
+                                        replicas: pt ? replicas : nil, maxTemperature: pt ? maxTemperature : nil,
+                                        exchangeEvery: pt ? exchangeEvery : nil, initialStepSize: stepSize)
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
@@ -251,8 +240,10 @@ extension Ensemble.Sample {
     /// Samples from a trained diffusion sampler, with importance weights. With many ranks each
     /// draws its block of the samples (seed from (seed, rank)); rank 0 gathers them in rank
     /// order, reweights, resamples and writes.
-    func runModel(_ path: String, world: Communicator) throws {
-        let clock = ContinuousClock.now
+    /// The checkpoint at `path` (with --time-steps applied), its plugin's system, checked against
+    /// --plugin / --param, and the model.
+    func loadModel(_ path: String, world: Communicator) throws
+        -> (checkpoint: DiffusionCheckpoint, system: EnergySystem, model: DiffusionModel) {
         var checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
         if let timeSteps {
@@ -281,6 +272,12 @@ extension Ensemble.Sample {
             try checkpoint.check(system: energySystem)
             diffusion = try checkpoint.makeModel(threads: world.networkThreads(threads))
         } catch { throw FailureMessage("\(error)") }
+        return (checkpoint, energySystem, diffusion)
+    }
+
+    func runModel(_ path: String, world: Communicator) throws {
+        let clock = ContinuousClock.now
+        let (checkpoint, energySystem, diffusion) = try loadModel(path, world: world)
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
@@ -299,16 +296,10 @@ extension Ensemble.Sample {
         progress.finish()
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
-            let parts = try world.gather(u + logW + x)
+            let all = try SampleBatch(stride: stride, positions: x, energies: u, logWeights: logW).gathered(on: world)
             evaluations = try world.sum(evaluations)
-            guard world.isRoot else { return }
-            x = []; u = []; logW = []
-            for part in parts {
-                let count = part.count / (stride + 2)
-                u += part[0..<count]
-                logW += part[count..<(2 * count)]
-                x += part[(2 * count)...]
-            }
+            guard let all else { return }
+            (x, u, logW) = (all.positions, all.energies, all.logWeights)
         }
         let weights = ImportanceWeights(logWeights: logW)
         let logZ = weights.logZ, logZError = weights.logZError()

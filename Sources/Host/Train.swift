@@ -65,6 +65,8 @@ extension Ensemble {
         var timeSteps: Int = 50
         @Option(help: "Adam learning rate of the network.")
         var learningRate: Double = 1e-3
+        @Option(help: "Replay buffer capacity (samples; at least --batch, and for dsm at least --data-samples).")
+        var bufferCapacity: Int = DiffusionConfiguration(method: .tb).bufferCapacity
         @Option(help: "tb/logvar: σ of the pinned-Brownian reference.")
         var noiseScale: Double = 2
         @Option(help: "tb/logvar: exploration noise (decays linearly to 0 over the run).")
@@ -137,6 +139,7 @@ extension Ensemble {
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
             guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size
+            try checkMethodOptions()
             if let shards, shards < ranks {
                 throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
             }
@@ -149,50 +152,6 @@ extension Ensemble {
             }
         }
 
-        func makeConfiguration() -> DiffusionConfiguration {
-            var c = DiffusionConfiguration(method: method)
-            c.langevinPreconditioning = langevinPreconditioning
-            c.seed = seed
-            c.precision = precision
-            c.hidden = hidden
-            c.layers = layers
-            c.batch = batch
-            c.timeSteps = timeSteps
-            c.learningRate = learningRate
-            c.noiseScale = noiseScale
-            c.exploration = exploration
-            c.localSearchEvery = localSearchEvery
-            c.useBuffer = !noReplay
-            c.sigmaMin = sigmaMin
-            c.sigmaMax = sigmaMax
-            c.monteCarloSamples = monteCarloSamples
-            c.refillEvery = refillEvery
-            c.refillSamples = refillSamples
-            c.initialBuffer = initialBuffer
-            if method == .dsm {
-                var data = MCMCSettings()
-                data.samples = dataSamples
-                data.replicas = dataReplicas
-                data.maxTemperature = dataMaxTemperature
-                data.chains = dataChains
-                data.burnIn = dataBurnIn
-                data.thin = dataThin
-                data.seed = SeededGenerator.derivedSeed(seed, 0x4453_4D)  // "DSM"
-                c.data = data
-                c.predictsNoise = predictScore ? false : nil
-                c.forceBlendSigma = forceBlend
-            }
-            c.graphCutoff = graphCutoff
-            c.smoothCutoff = smoothCutoff ? true : nil
-            c.energyClip = energyClip > 0 ? energyClip : nil
-            c.langevinClip = langevinClip
-            c.langevinInitialScale = langevinInit == 0 ? nil : langevinInit
-            c.bufferCapacity = max(c.bufferCapacity, batch, method == .dsm ? dataSamples : 0)
-            let range = tanhRange ?? (method.usesVEProcess ? 15 : 0)
-            c.tanhRange = range > 0 ? range : nil
-            return c
-        }
-
         func run() throws {
             let world = Communicator.world
             try onEveryRank(world) { try train(world: world) }
@@ -200,31 +159,35 @@ extension Ensemble {
 
         /// Training on every rank (data-parallel when there are several ranks or --shards > 1);
         /// rank 0 writes the checkpoint and prints.
-        func train(world: Communicator) throws {
+        /// The resumed trainer of --out, or a fresh one of the options' configuration.
+        func makeTrainer(world: Communicator) throws -> DiffusionTrainer {
             let energySystem = try system.makeSystem()
             let networkThreads = world.networkThreads(system.threads)
-            let trainer: DiffusionTrainer
             if resume {
                 let checkpoint = try DiffusionCheckpoint.read(from: out)
                 try checkResume(against: checkpoint)
+                let trainer: DiffusionTrainer
                 do { trainer = try checkpoint.makeTrainer(system: energySystem, threads: networkThreads) } catch {
                     throw FailureMessage("\(error)")
                 }
                 if world.isRoot { print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))") }
-            } else {
-                let space = try diffusionSpace(for: energySystem)
-                let model: DiffusionModel
-                do {
-                    model = try DiffusionModel(configuration: makeConfiguration(), space: space, threads: networkThreads)
-                } catch {
-                    throw FailureMessage("\(error)")
-                }
-                trainer = DiffusionTrainer(model: model, system: energySystem,
-                                           explorationHorizon: explorationSteps)
-                if method == .dsm && world.isRoot {
-                    print("dsm: making \(dataSamples) configurations by parallel tempering (\(dataChains) ladders × \(dataReplicas) temperatures up to \(dataMaxTemperature) kT, burn-in \(dataBurnIn), thin \(dataThin)) before training")
-                }
+                return trainer
             }
+            let model: DiffusionModel
+            do {
+                model = try DiffusionModel(configuration: makeConfiguration(), space: DiffusionSpace.of(energySystem),
+                                           threads: networkThreads)
+            } catch {
+                throw FailureMessage("\(error)")
+            }
+            if method == .dsm && world.isRoot {
+                print("dsm: making \(dataSamples) configurations by parallel tempering (\(dataChains) ladders × \(dataReplicas) temperatures up to \(dataMaxTemperature) kT, burn-in \(dataBurnIn), thin \(dataThin)) before training")
+            }
+            return DiffusionTrainer(model: model, system: energySystem, explorationHorizon: explorationSteps)
+        }
+
+        func train(world: Communicator) throws {
+            let trainer = try makeTrainer(world: world)
             let shardCount = shards ?? world.size, globalBatch = trainer.configuration.batch
             guard globalBatch >= 2 * shardCount else {
                 throw FailureMessage("the batch \(globalBatch) is too small for \(shardCount) shards: give at least 2 trajectories per shard")
@@ -237,14 +200,14 @@ extension Ensemble {
             let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
                                                      printEvery: logEvery, totalSteps: steps) : nil
             Interrupt.install()
-            let clock = ContinuousClock.now
+            let clock = ContinuousClock.now, firstStep = trainer.state.step
             var lastESS = Double.nan, lastLoss = Double.nan
             func save() throws { if world.isRoot { try DiffusionCheckpoint(trainer: trainer).write(to: out) } }
             // state.energyEvaluations: the whole run's count (over all ranks), updated each step.
             while trainer.state.step < target && trainer.state.energyEvaluations < (energyBudget ?? Int.max) {
                 let report: StepReport
                 do {
-                    report = try group?.step(trainer) ?? trainer.step()
+                    report = try trainer.step()
                 } catch let error as DiffusionError {
                     progress.finish()
                     throw FailureMessage("\(error)\nthe last good checkpoint is \(out) (step of the last save)")
@@ -271,33 +234,24 @@ extension Ensemble {
             let model = trainer.model
             print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
-                         model.configuration.method == .tb ? String(format: ", learned log Z %.4f", model.logZ) : ""))
+                         model.learnedLogZ.map { String(format: ", learned log Z %.4f", $0) } ?? ""))
             print("space: \(model.space.kind.rawValue)\(model.space.box.map { ", box \($0)" } ?? ""), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
             if let group {
                 print("data-parallel: \(world.size) rank(s), \(group.shards) shards of the batch \(globalBatch)")
             }
             print(String(format: "wall time: %.2f s this run, %.2f s training in total", seconds, trainer.state.trainingSeconds))
+            let stepsDone = trainer.state.step - firstStep
+            if stepsDone > 0 {
+                print(String(format: "training throughput: %.3f steps/s (%.1f ms per step, this run's wall time)",
+                             Double(stepsDone) / seconds, 1e3 * seconds / Double(stepsDone)))
+            }
             print("training log: \(TrainingLog.path(for: out)) (one JSON line per step; plot it with `ensemble plot-training \(out)`)")
             if let json {
                 try writeTrainReport(trainer: trainer, lastLoss: lastLoss, lastESS: lastESS, seconds: seconds, ranks: world.size, to: json)
             }
         }
     }
-}
-
-/// The space a sampler of `system` moves in: the torus when the plugin reports a box,
-/// centred for translation-invariant clusters, else free.
-func diffusionSpace(for system: EnergySystem) throws -> DiffusionSpace {
-    if let box = system.box { return DiffusionSpace(particles: system.particleCount, box: box) }
-    var start = system.initialPositions()
-    if start == nil {
-        var rng = SeededGenerator(seed: 99)
-        start = (0..<system.coordinateCount).map { _ in rng.normal() }
-    }
-    let invariant = (try? system.isTranslationInvariant(at: start!)) ?? false
-    return DiffusionSpace(particles: system.particleCount, dimension: system.dimension,
-                          kind: invariant ? .centred : .free)
 }
 
 extension DiffusionMethod: ExpressibleByArgument {}

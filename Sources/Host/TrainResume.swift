@@ -19,38 +19,9 @@ extension Ensemble.Train {
     /// - Throws: `FailureMessage` naming the option, its value and the checkpoint's.
     func checkResume(against checkpoint: DiffusionCheckpoint, given: Set<String> = givenOptions()) throws {
         let stored = checkpoint.configuration, asked = makeConfiguration()
-        func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "none" }
-        let fields: [(option: String, asked: String, stored: String)] = [
-            ("--method", asked.method.rawValue, stored.method.rawValue),
-            ("--langevin-preconditioning", "\(asked.langevinPreconditioning)", "\(stored.langevinPreconditioning)"),
-            ("--hidden", "\(asked.hidden)", "\(stored.hidden)"),
-            ("--layers", "\(asked.layers)", "\(stored.layers)"),
-            ("--batch", "\(asked.batch)", "\(stored.batch)"),
-            ("--time-steps", "\(asked.timeSteps)", "\(stored.timeSteps)"),
-            ("--learning-rate", "\(asked.learningRate)", "\(stored.learningRate)"),
-            ("--noise-scale", "\(asked.noiseScale)", "\(stored.noiseScale)"),
-            ("--exploration", "\(asked.exploration)", "\(stored.exploration)"),
-            ("--no-replay", "\(!asked.useBuffer)", "\(!stored.useBuffer)"),
-            ("--local-search-every", "\(asked.localSearchEvery)", "\(stored.localSearchEvery)"),
-            ("--sigma-min", "\(asked.sigmaMin)", "\(stored.sigmaMin)"),
-            ("--sigma-max", "\(asked.sigmaMax)", "\(stored.sigmaMax)"),
-            ("--monte-carlo-samples", "\(asked.monteCarloSamples)", "\(stored.monteCarloSamples)"),
-            ("--refill-every", "\(asked.refillEvery)", "\(stored.refillEvery)"),
-            ("--refill-samples", "\(asked.refillSamples)", "\(stored.refillSamples)"),
-            ("--initial-buffer", "\(asked.initialBuffer)", "\(stored.initialBuffer)"),
-            ("--precision", (asked.precision ?? .double).rawValue, (stored.precision ?? .double).rawValue),
-            ("--data-samples", text(asked.data?.samples), text(stored.data?.samples)),
-            ("--force-blend", text(asked.forceBlendSigma), text(stored.forceBlendSigma)),
-            ("--predict-score", "\(asked.predictsNoise == false)", "\(stored.predictsNoise == false)"),
-            ("--tanh-range", text(asked.tanhRange), text(stored.tanhRange)),
-            ("--graph-cutoff", text(asked.graphCutoff), text(stored.graphCutoff)),
-            ("--smooth-cutoff", "\(asked.smoothCutoff ?? false)", "\(stored.smoothCutoff ?? false)"),
-            ("--energy-clip", text(asked.energyClip), text(stored.energyClip)),
-            ("--langevin-clip", "\(asked.langevinClip)", "\(stored.langevinClip)"),
-            ("--langevin-init", text(asked.langevinInitialScale), text(stored.langevinInitialScale)),
-            ("--seed", "\(asked.seed)", "\(stored.seed)"),
-            ("--exploration-steps", "\(explorationSteps)", "\(checkpoint.state.explorationHorizon)"),
-        ]
+        let fields: [(option: String, asked: String, stored: String)] = [("--method", asked.method.rawValue, stored.method.rawValue)]
+            + Self.configurationOptions.map { ($0.name, $0.text(asked), $0.text(stored)) }
+            + [("--exploration-steps", "\(explorationSteps)", "\(checkpoint.state.explorationHorizon)")]
         let conflicts = fields.filter { given.contains($0.option) && $0.asked != $0.stored }
         if !conflicts.isEmpty {
             let lines = conflicts.map { "  \($0.option): \($0.asked) given, the checkpoint has \($0.stored)" }

@@ -69,7 +69,7 @@ final class TrainingLog {
         let line = TrainingLogLine(
             step: report.step, loss: report.loss, essFraction: report.essFraction.isFinite ? report.essFraction : nil,
             elbo: report.elbo.isFinite ? report.elbo : nil,
-            logZ: trainer.configuration.method == .tb ? report.logZ : nil,
+            logZ: trainer.model.learnedLogZ,
             energyEvaluations: report.energyEvaluations, gradientEvaluations: report.gradientEvaluations,
             wallSeconds: trainer.state.trainingSeconds, learningRate: trainer.configuration.learningRate)
         if var data = try? encoder.encode(line) {
@@ -132,7 +132,7 @@ extension Ensemble.Train {
             method: model.configuration.method.rawValue, plugin: trainer.system.plugin.name,
             pluginParameters: trainer.system.parameters, checkpoint: out, trainingLog: TrainingLog.path(for: out),
             step: trainer.state.step, lastLoss: lastLoss, lastEssFraction: lastESS,
-            learnedLogZ: model.configuration.method == .tb ? model.logZ : nil, space: model.space.kind.rawValue,
+            learnedLogZ: model.learnedLogZ, space: model.space.kind.rawValue,
             box: model.space.box, networkParameters: model.networkParameterCount,
             energyEvaluations: trainer.state.energyEvaluations, gradientEvaluations: trainer.state.gradientEvaluations,
             wallSeconds: seconds, trainingSeconds: trainer.state.trainingSeconds, ranks: ranks), to: path)

@@ -2,7 +2,8 @@ import Distributed
 import Foundation
 import PluginHost
 
-/// Data-parallel training over the ranks of a `Communicator` (set as `DiffusionTrainer.group`).
+/// Data-parallel training over the ranks of a `Communicator`: the `GradientReducer` a trainer
+/// is handed for an MPI run (`attach`).
 ///
 /// The global batch B is cut into `shards` contiguous shards (sizes differ by at most one) and
 /// rank r takes the contiguous block of shards `MCMCRunner.block(shards, parts: ranks, part: r)`.
@@ -19,11 +20,10 @@ import PluginHost
 /// checkpoint's; rank r > 0 one derived from it and r). iDEM likewise: each rank regresses on
 /// its share of the points from its own buffer; the loss and gradients are averaged with
 /// weights share/B.
-public final class DataParallelGroup {
+public final class DataParallelGroup: GradientReducer {
     public let communicator: Communicator
     /// Shards of the global batch (≥ ranks).
     public let shards: Int
-    private var baseEnergy = 0, baseGradient = 0
 
     public init(communicator: Communicator, shards: Int) {
         precondition(shards >= communicator.size, "fewer shards than ranks")
@@ -41,88 +41,24 @@ public final class DataParallelGroup {
             ..< MCMCRunner.block(batch, parts: shards, part: block.upperBound - 1).upperBound
     }
 
-    /// How many of the global `batch` this rank handles.
-    public func share(of batch: Int) -> Int { items(of: batch).count }
-
-    /// Joins `trainer` (fresh or resumed): rank r > 0 draws its buffer samples and local
-    /// searches from a generator of its own.
+    /// Hands `trainer` (fresh or resumed) this group as its reducer: rank r > 0 draws its
+    /// buffer samples and local searches from a generator of its own.
     public func attach(_ trainer: DiffusionTrainer) {
-        trainer.group = self
         if communicator.rank > 0 {
             var parent = trainer.state.rng
             trainer.state.rng = SeededGenerator(seed: SeededGenerator.rankSeed(parent.next(), rank: communicator.rank))
         }
-        baseEnergy = trainer.state.energyEvaluations
-        baseGradient = trainer.state.gradientEvaluations
+        trainer.use(self)
     }
 
-    /// One training step of every rank; the budget counters become totals over all ranks.
-    public func step(_ trainer: DiffusionTrainer) throws -> StepReport {
-        var report = try trainer.step()
-        let counts = try communicator.sum([trainer.energyEvaluations - baseEnergy,
-                                           trainer.gradientEvaluations - baseGradient])
-        trainer.state.energyEvaluations = baseEnergy + counts[0]
-        trainer.state.gradientEvaluations = baseGradient + counts[1]
-        report.energyEvaluations = trainer.state.energyEvaluations
-        report.gradientEvaluations = trainer.state.gradientEvaluations
-        return report
-    }
+    // MARK: - GradientReducer
 
-    // MARK: - Hooks of DiffusionTrainer
-
-    /// On-policy PIS paths of this rank's shards at training step `step`.
-    func onPolicyPaths(model: DiffusionModel, system: EnergySystem, batch: Int, step: Int,
-                       exploration: Double) throws -> DiffusionPaths {
-        var joined: DiffusionPaths?
-        for shard in shardBlock {
-            var rng = SeededGenerator(seed: SeededGenerator.derivedSeed(
-                model.configuration.seed, 0x5348_4152_44, UInt64(step), UInt64(shard)))  // "SHARD"
-            let size = MCMCRunner.block(batch, parts: shards, part: shard).count
-            let paths = try model.samplePIS(batch: size, system: system, rng: &rng, exploration: exploration)
-            joined = joined.map { Self.concatenate($0, paths) } ?? paths
-        }
-        return joined!
+    public var rank: Int { communicator.rank }
+    public func share(of count: Int) -> Int { items(of: count).count }
+    public func sum(_ values: [Double]) throws -> [Double] {
+        communicator.isDistributed ? try communicator.sum(values) : values
     }
-
-    /// Every rank's path residuals (as trained on) and log-weights (exact), in shard order, from
-    /// one all-gather; and where this rank's begin.
-    func allResiduals(_ residuals: [Double], logWeights: [Double]) throws
-        -> (residuals: [Double], logWeights: [Double], offset: Int) {
-        precondition(residuals.count == logWeights.count)
-        let parts = try communicator.allGather(residuals + logWeights)
-        let offset = parts[..<communicator.rank].reduce(0) { $0 + $1.count / 2 }
-        var all: [Double] = [], weights: [Double] = []
-        for part in parts {
-            all += part[..<(part.count / 2)]
-            weights += part[(part.count / 2)...]
-        }
-        return (all, weights, offset)
-    }
-
-    /// Sums the network's gradients and the Langevin table's over ranks (rank order).
-    func sumGradients(of model: DiffusionModel, table: inout [Double]) throws {
-        guard communicator.isDistributed else { return }
-        let count = model.network.gradients.count
-        let total = try communicator.sum(model.network.gradients + table)
-        model.network.gradients = Array(total[..<count])
-        table = Array(total[count...])
-    }
-
-    /// iDEM: the share-weighted mean of every rank's loss and gradients (weight = share/B).
-    func averageGradients(of model: DiffusionModel, loss: Double, weight: Double) throws -> Double {
-        guard communicator.isDistributed else { return loss }
-        let count = model.network.gradients.count
-        let total = try communicator.sum(model.network.gradients.map { $0 * weight } + [loss * weight])
-        model.network.gradients = Array(total[..<count])
-        return total[count]
-    }
-
-    /// Paths of two batches as one batch (a's trajectories first).
-    static func concatenate(_ a: DiffusionPaths, _ b: DiffusionPaths) -> DiffusionPaths {
-        DiffusionPaths(batch: a.batch + b.batch,
-                       states: zip(a.states, b.states).map { $0 + $1 },
-                       sampleEnergies: a.sampleEnergies + b.sampleEnergies,
-                       energyGradients: zip(a.energyGradients, b.energyGradients).map { $0 + $1 },
-                       logWeights: a.logWeights + b.logWeights)
-    }
+    public func sum(_ values: [Int]) throws -> [Int] { try communicator.sum(values) }
+    public func gather(_ values: [Double]) throws -> [[Double]] { try communicator.allGather(values) }
+    public var onPolicyShards: (count: Int, mine: Range<Int>)? { (shards, shardBlock) }
 }

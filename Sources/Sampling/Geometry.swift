@@ -1,41 +1,19 @@
-import Foundation
+import Equivariant
 
-/// Coordinates of a batch of configurations, [batch, particles, dimension] row-major,
-/// and the operations samplers need on them: centre-of-mass projection and wrapping.
+/// The coordinate operations of `Space` under their older names, for code written against
+/// them (the algorithms live in `Space` only).
 public enum Geometry {
-    /// Subtract each configuration's particle mean (zero centre of mass; equal weights).
-    /// - Parameters:
-    ///   - x: [batch, particles, dimension], modified in place.
-    public static func removeCentreOfMass(_ x: inout [Double], particles n: Int, dimension d: Int) {
-        let stride = n * d
-        let batch = x.count / stride
-        x.withUnsafeMutableBufferPointer { p in
-            for b in 0..<batch {
-                let base = b * stride
-                for k in 0..<d {
-                    var mean = 0.0
-                    for i in 0..<n { mean += p[base + i * d + k] }
-                    mean /= Double(n)
-                    for i in 0..<n { p[base + i * d + k] -= mean }
-                }
-            }
-        }
-    }
-
-    /// Wrap every coordinate into [0, L_k).
-    public static func wrap(_ x: inout [Double], box: [Double]) {
-        let d = box.count
-        for i in x.indices {
-            let l = box[i % d]
-            var v = x[i] - l * (x[i] / l).rounded(.down)
-            if v >= l { v -= l }
-            x[i] = v
-        }
-    }
-
-    /// The minimum-image difference a − b on a box edge of length l.
+    /// `Space.removeCentreOfMass`: subtract each configuration's particle mean, x [batch, n, d].
     @inline(__always)
-    public static func minimumImage(_ delta: Double, edge l: Double) -> Double {
-        delta - l * (delta / l).rounded()
+    public static func removeCentreOfMass(_ x: inout [Double], particles n: Int, dimension d: Int) {
+        Space.removeCentreOfMass(&x, particles: n, dimension: d)
     }
+
+    /// `Space.wrap(_:box:)`: every coordinate into [0, L_k).
+    @inline(__always)
+    public static func wrap(_ x: inout [Double], box: [Double]) { Space.wrap(&x, box: box) }
+
+    /// `Space.minimumImage`: the minimum-image difference on an edge of length l.
+    @inline(__always)
+    public static func minimumImage(_ delta: Double, edge l: Double) -> Double { Space.minimumImage(delta, edge: l) }
 }

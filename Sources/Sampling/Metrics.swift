@@ -1,3 +1,4 @@
+import Equivariant
 import Dispatch
 import Foundation
 
@@ -147,8 +148,8 @@ public enum Metrics {
     /// ‖x − R P y‖² over all coordinates.
     public static func alignedSquaredDistance(_ x: [Double], _ y: [Double], particles n: Int, dimension d: Int) -> Double {
         var a = x, b = y
-        Geometry.removeCentreOfMass(&a, particles: n, dimension: d)
-        Geometry.removeCentreOfMass(&b, particles: n, dimension: d)
+        Space.removeCentreOfMass(&a, particles: n, dimension: d)
+        Space.removeCentreOfMass(&b, particles: n, dimension: d)
         var cost = [Double](repeating: 0, count: n * n)
         for i in 0..<n { for j in 0..<n {
             var s = 0.0
@@ -178,8 +179,8 @@ public enum Metrics {
         precondition(reference.count / size == count && count > 0, "coordinateW2 needs equal, non-zero counts")
         var a = generated, b = reference
         if centre {
-            Geometry.removeCentreOfMass(&a, particles: n, dimension: d)
-            Geometry.removeCentreOfMass(&b, particles: n, dimension: d)
+            Space.removeCentreOfMass(&a, particles: n, dimension: d)
+            Space.removeCentreOfMass(&b, particles: n, dimension: d)
         }
         var cost = [Double](repeating: 0, count: count * count)
         let workers = max(1, min(threads, count))

@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 
 /// A mean with its standard error, from plain MCMC frames or importance-weighted samples.
@@ -63,7 +64,7 @@ public struct RadialDistribution: Codable, Sendable {
                 for i in 0..<n { for j in (i + 1)..<n {
                     var sq = 0.0
                     for k in 0..<d {
-                        let delta = Geometry.minimumImage(x[base + i * d + k] - x[base + j * d + k], edge: box[k])
+                        let delta = Space.minimumImage(x[base + i * d + k] - x[base + j * d + k], edge: box[k])
                         sq += delta * delta
                     }
                     let r = sq.squareRoot()

@@ -122,18 +122,36 @@ final class DiffusionCLITests: XCTestCase {
         }
     }
 
+    /// An option of another method is an error that names the option and its methods (no
+    /// silent ignoring); the same options with their own method train.
+    func testOptionOfAnotherMethodIsAnError() throws {
+        let out = TestPaths.temporaryDirectory("train-conflict").appendingPathComponent("m.ckpt").path
+        for (method, option) in [("tb", ["--force-blend", "0.1"]), ("idem", ["--noise-scale", "1"]),
+                                 ("dsm", ["--monte-carlo-samples", "8"]), ("logvar", ["--sigma-min", "0.01"])] {
+            let result = try run(["train", "--method", method, "--steps", "1", "--out", out, "--overwrite"]
+                                 + small.dropLast(2) + option)
+            XCTAssertNotEqual(result.status, 0, "\(method) \(option)")
+            XCTAssertTrue(result.stderr.contains("\(option[0]) applies to --method"), result.stderr)
+        }
+        let ok = try run(["train", "--method", "tb", "--steps", "2", "--out", out, "--overwrite", "--noise-scale", "1"] + small)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("training throughput: "), ok.stdout)
+    }
+
     /// train 6 steps = train 3, then --resume to 6: identical parameters, scalars, RNG and buffer.
     func testResumeIsBitIdentical() throws {
         let directory = TestPaths.temporaryDirectory("diffusion-resume")
         let straight = directory.appendingPathComponent("a.ckpt").path
         let split = directory.appendingPathComponent("b.ckpt").path
         for method in ["tb", "idem"] {
-            let extra = method == "idem" ? ["--monte-carlo-samples", "8"] : ["--langevin-preconditioning"]
-            var result = try run(["train", "--method", method, "--steps", "6", "--out", straight, "--overwrite"] + small + extra)
+            // --local-search-every is a tb/logvar option: given to idem it is an error.
+            let options = method == "idem" ? Array(small.dropLast(2)) + ["--monte-carlo-samples", "8"]
+                : small + ["--langevin-preconditioning"]
+            var result = try run(["train", "--method", method, "--steps", "6", "--out", straight, "--overwrite"] + options)
             XCTAssertEqual(result.status, 0, result.stderr)
-            result = try run(["train", "--method", method, "--steps", "3", "--out", split, "--overwrite"] + small + extra)
+            result = try run(["train", "--method", method, "--steps", "3", "--out", split, "--overwrite"] + options)
             XCTAssertEqual(result.status, 0, result.stderr)
-            result = try run(["train", "--method", method, "--steps", "6", "--out", split, "--resume"] + small + extra)
+            result = try run(["train", "--method", method, "--steps", "6", "--out", split, "--resume"] + options)
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertTrue(result.stdout.contains("resuming"), result.stdout)
             let a = try checkpointJSON(straight), b = try checkpointJSON(split)

@@ -68,7 +68,7 @@ final class EquivarianceTests: XCTestCase {
         let t = (0..<batch).map { _ in rng.uniform() }
         let v = net.forward(positions: x, times: t)
         XCTAssertGreaterThan(v.map(abs).max()!, 1e-2)
-        let space = PeriodicBox(edges: box)
+        let space = Space(particles: 1, box: box)
         for _ in 0..<3 {
             let shift = (0..<d).map { k in (rng.uniform() - 0.5) * 7 * box[k] }
             let delta = (0..<x.count).map { shift[$0 % d] }
@@ -98,7 +98,7 @@ final class EquivarianceTests: XCTestCase {
         var rng = TestRandom(seed: 31)
         for d in [2, 3] {
             let edges = (0..<d).map { _ in 1 + 3 * rng.uniform() }
-            let box = PeriodicBox(edges: edges)
+            let box = Space(particles: 1, box: edges)
             for _ in 0..<500 {
                 let a = (0..<d).map { k in (rng.uniform() * 3 - 1) * edges[k] }
                 let b = (0..<d).map { k in (rng.uniform() * 3 - 1) * edges[k] }
@@ -118,6 +118,6 @@ final class EquivarianceTests: XCTestCase {
                 XCTAssertLessThanOrEqual(maxAbsDiff(mi, bestV), 1e-12)
             }
         }
-        XCTAssertEqual(FreeSpace(dimension: 3).displacement([1.0, 2, 3], [0.5, 0, 4]), [0.5, 2, -1])
+        XCTAssertEqual(Space.free(particles: 1, dimension: 3).displacement([1.0, 2, 3], [0.5, 0, 4]), [0.5, 2, -1])
     }
 }

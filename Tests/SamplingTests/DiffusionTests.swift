@@ -48,7 +48,7 @@ final class DiffusionTests: XCTestCase {
         let weights = ImportanceWeights(logWeights: paths.logWeights)
         assertClose(weights.effectiveSampleFraction, 1, absolute: 1e-12)
         // The training code path computes the same log-ratio.
-        for (r, w) in zip(model.pathResiduals(paths), paths.logWeights) { assertClose(-r, w, absolute: 1e-9) }
+        for (r, w) in zip(model.pathResiduals(paths).residuals, paths.logWeights) { assertClose(-r, w, absolute: 1e-9) }
     }
 
     /// TB (σ = 1.5, no exploration) trained 400 steps on a harmonic plugin: the weights of
@@ -129,11 +129,12 @@ final class DiffusionTests: XCTestCase {
         var rng = SeededGenerator(seed: 5)
         let paths = try model.samplePIS(batch: 4, system: system, rng: &rng, exploration: 0.3)
         func loss() -> Double {
-            PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: model.logZ).loss
+            PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths).residuals, logZ: model.logZ).loss
         }
-        let objective = PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: model.logZ)
+        let forward = model.pathResiduals(paths)
+        let objective = PathObjective.trajectoryBalance(residuals: forward.residuals, logZ: model.logZ)
         model.zeroGradients()
-        let table = model.backpropagate(residualGradient: objective.residualGradient)
+        let table = model.backpropagate(forward, residualGradient: objective.residualGradient)
         let analytic = model.networkGradients
         let h = 1e-6
         for k in [1, 3, 4] {
@@ -156,8 +157,8 @@ final class DiffusionTests: XCTestCase {
             assertClose(analytic[p], estimates[0], relative: 1e-3, absolute: 1e-8, "parameter \(p)")
         }
         assertClose(objective.logZGradient,
-                    PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: 1.3 + h).loss / (2 * h)
-                    - PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: 1.3 - h).loss / (2 * h),
+                    PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths).residuals, logZ: 1.3 + h).loss / (2 * h)
+                    - PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths).residuals, logZ: 1.3 - h).loss / (2 * h),
                     relative: 1e-6, absolute: 1e-6)
     }
 

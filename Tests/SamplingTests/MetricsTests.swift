@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import Sampling
 import TestSupport
@@ -60,8 +61,8 @@ final class MetricsTests: XCTestCase {
         }
         for mirror in [false, true] {
             var a = x, b = rotate(x, mirror: mirror)
-            Geometry.removeCentreOfMass(&a, particles: n, dimension: d)
-            Geometry.removeCentreOfMass(&b, particles: n, dimension: d)
+            Space.removeCentreOfMass(&a, particles: n, dimension: d)
+            Space.removeCentreOfMass(&b, particles: n, dimension: d)
             let distance = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
                 Metrics.kabschSquaredDistance(pa.baseAddress!, pb.baseAddress!, particles: n, dimension: d) } }
             assertClose(distance, 0, absolute: 1e-9)

@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -85,7 +86,7 @@ final class PeriodicDiffusionTests: XCTestCase {
         for w in paths.logWeights { assertClose(w, logZ, absolute: 1e-9) }
         XCTAssertEqual(ImportanceWeights(logWeights: paths.logWeights).effectiveSampleSize, 64, accuracy: 1e-9)
         for x in paths.samples { XCTAssertTrue(x >= 0 && x < 2.5) }
-        for (r, w) in zip(model.pathResiduals(paths), paths.logWeights) { assertClose(-r, w, absolute: 1e-9) }
+        for (r, w) in zip(model.pathResiduals(paths).residuals, paths.logWeights) { assertClose(-r, w, absolute: 1e-9) }
         // Backward (off-policy) paths of the stationary reference give the same exact weights.
         let back = try model.backwardPaths(from: paths.samples, energies: paths.sampleEnergies, system: system, rng: &rng)
         for w in back.logWeights { assertClose(w, logZ, absolute: 1e-9) }
@@ -139,7 +140,7 @@ final class PeriodicDiffusionTests: XCTestCase {
         // Translation by a shift, then wrapped.
         var shifted = x
         for j in shifted.indices { shifted[j] += [1.7, -2.9, 4.4][j % d] }
-        Geometry.wrap(&shifted, box: [edge, edge, edge])
+        Space.wrap(&shifted, box: [edge, edge, edge])
         check(shifted, f, "translation modulo the box")
         // Permutation of particles.
         let perm = [3, 0, 4, 1, 2]
@@ -170,10 +171,11 @@ final class PeriodicDiffusionTests: XCTestCase {
         model.langevinScale = model.langevinScale.indices.map { 0.1 + 0.05 * Double($0) }
         model.logZ = 0.4
         let paths = try model.samplePIS(batch: 4, system: system, rng: &rng, exploration: 0.3)
-        func loss() -> Double { PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: model.logZ).loss }
-        let objective = PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths), logZ: model.logZ)
+        func loss() -> Double { PathObjective.trajectoryBalance(residuals: model.pathResiduals(paths).residuals, logZ: model.logZ).loss }
+        let forward = model.pathResiduals(paths)
+        let objective = PathObjective.trajectoryBalance(residuals: forward.residuals, logZ: model.logZ)
         model.zeroGradients()
-        let table = model.backpropagate(residualGradient: objective.residualGradient)
+        let table = model.backpropagate(forward, residualGradient: objective.residualGradient)
         let analytic = model.networkGradients
         let h = 1e-6
         for k in 0..<4 {

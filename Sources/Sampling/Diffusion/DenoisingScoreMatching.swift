@@ -10,25 +10,28 @@ import PluginHost
 /// |ε_θ(x_t, t) − ε|², the same objective with a well-scaled output. With `forceBlendSigma` the
 /// target blends in the force at the data point (target score matching), which keeps the small-σ
 /// score learnable: there the noise target's variance grows like 1/h.
-extension DiffusionTrainer {
-    func scoreMatchingStep() throws -> StepReport {
-        if state.buffer.count == 0 { try makeTemperedData() }
-        let indices = state.buffer.sampleIndices(localBatch, priority: 0, rng: &state.rng)
+public struct DenoisingScoreMatching: TrainingMethod {
+    public init() {}
+
+    public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {
+        if state.buffer.count == 0 { try makeTemperedData(&state, context) }
+        let model = context.model, c = context.configuration
+        let indices = state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
-        let (xt, times, noise) = noisedBatch(x0)
+        let (xt, times, noise) = ScoreRegression.noisedBatch(x0, model: model, rng: &state.rng)
         let stride = model.space.coordinateCount
         var force: [Double]? = nil
-        if configuration.forceBlendSigma != nil {
-            var g = try system.evaluate(x0, batch: times.count, withGradients: true).gradients
+        if c.forceBlendSigma != nil {
+            var g = try context.system.evaluate(x0, batch: times.count, withGradients: true).gradients
             model.space.project(&g)
             force = g
         }
         // Score target a·(−ε/√h) + (1 − a)·(−∇u(x_0)); the network predicts −√h × it (noise) or it.
         var target = noise, weights = [Double](repeating: 1, count: times.count)
-        let scoreNetwork = configuration.predictsNoise == false
+        let scoreNetwork = c.predictsNoise == false
         for b in times.indices {
             let h = max(model.noiseVariance(times[b]), 1e-300), s = h.squareRoot()
-            let a = configuration.forceBlendSigma.map { h / (h + $0 * $0) } ?? 1
+            let a = c.forceBlendSigma.map { h / (h + $0 * $0) } ?? 1
             if scoreNetwork { weights[b] = h }
             for i in 0..<stride {
                 let j = b * stride + i
@@ -36,24 +39,29 @@ extension DiffusionTrainer {
                 target[j] = scoreNetwork ? score : -s * score
             }
         }
-        let loss = try regressionStep(RegressionBatch(noised: xt, times: times, target: target, weights: weights))
-        return StepReport(step: state.step, loss: loss, essFraction: .nan, logZ: .nan,
-                          energyEvaluations: 0, gradientEvaluations: 0)
+        return RegressionBatch(noised: xt, times: times, target: target, weights: weights)
+    }
+
+    public func lossAndGradient(_ batch: RegressionBatch, _ context: TrainingContext) throws -> LossAndGradient {
+        try ScoreRegression.lossAndGradient(batch, context)
     }
 
     /// This rank's share of the parallel-tempering data, into the buffer (which then stays fixed).
-    func makeTemperedData() throws {
-        var settings = configuration.data!
-        settings.samples = localShare(of: settings.samples)
+    func makeTemperedData(_ state: inout TrainerState, _ context: TrainingContext) throws {
+        var settings = context.configuration.data!
+        settings.samples = context.share(of: settings.samples)
         settings.chains = max(1, min(settings.chains, settings.samples))
-        settings.seed = SeededGenerator.rankSeed(settings.seed, rank: group?.communicator.rank ?? 0)
+        settings.seed = SeededGenerator.rankSeed(settings.seed, rank: context.reducer.rank)
+        let system = context.system, space = context.model.space
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
+        var buffer = state.buffer
         _ = try MCMCRunner(settings: settings).run(
-            system: system, start: start, projectCentreOfMass: model.space.kind == .centred,
+            system: system, start: start, projectCentreOfMass: space.kind == .centred,
             record: { x, u in
                 var y = x
-                model.space.constrain(&y)
-                state.buffer.add(y, logRewards: u.map { -$0 })
+                space.constrain(&y)
+                buffer.add(y, logRewards: u.map { -$0 })
             })
+        state.buffer = buffer
     }
 }

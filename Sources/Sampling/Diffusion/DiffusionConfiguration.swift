@@ -134,6 +134,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if method == .dsm {
             guard let data else { try fail("dsm needs its parallel-tempering data settings") }
             if data.samples < 2 { try fail("dsm needs at least 2 data samples (got \(data.samples))") }
+            if data.samples > bufferCapacity {
+                try fail("dsm keeps its \(data.samples) data samples in the buffer: buffer capacity \(bufferCapacity) is too small")
+            }
         }
     }
 }

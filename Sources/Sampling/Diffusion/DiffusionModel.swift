@@ -19,6 +19,14 @@ public struct DiffusionPaths {
     public var samples: [Double] { states.last! }
 }
 
+/// What the path forward pass hands its backward pass: the log-ratios r(τ) [batch], d log p_F /
+/// d f per state [(K − first)·batch, n·d] and the clipped Langevin directions (same layout).
+public struct PathForward {
+    public var residuals: [Double]
+    var directions: [Double]
+    var clippedGradients: [Double]
+}
+
 /// The neural part of a diffusion sampler: the EGNN drift (PIS: f_θ; iDEM: the score
 /// s_θ), log Z_θ and the Langevin scale table, with the processes that use them.
 ///
@@ -44,14 +52,10 @@ public final class DiffusionModel {
     public func zeroGradients() { network.zeroGradients() }
     /// log Z_θ (trajectory balance).
     public var logZ = 0.0
+    /// log Z_θ when the method learns it (tb), else nil.
+    public var learnedLogZ: Double? { configuration.method.training.learnsLogZ ? logZ : nil }
     /// c_k of the Langevin term, one per time step.
     public var langevinScale: [Double]
-
-    /// Saved by `pathResiduals` for `backpropagate`: dr/df per big-batch state, and the
-    /// clipped Langevin directions.
-    private var residualDirections: [Double] = []
-    private var clippedGradients: [Double] = []
-    private var savedBatch = 0
 
     public init(configuration: DiffusionConfiguration, space: DiffusionSpace, threads: Int = 2) throws {
         try configuration.validate()
@@ -208,13 +212,14 @@ public final class DiffusionModel {
         }
         var paths = DiffusionPaths(batch: batch, states: states, sampleEnergies: energies,
                                    energyGradients: gradients, logWeights: [])
-        paths.logWeights = pathResiduals(paths).map { -$0 }
+        paths.logWeights = pathResiduals(paths).residuals.map { -$0 }
         return paths
     }
 
     /// r(τ) = log p_F(τ) − log p_B(τ | x_K) + u(x_K) for every path, with one network
-    /// forward over all states k = first…K−1 (kept for `backpropagate`).
-    public func pathResiduals(_ paths: DiffusionPaths) -> [Double] {
+    /// forward over all states k = first…K−1; returns what `backpropagate` needs with them.
+    /// (The network keeps its own activations for its next `backward`.)
+    public func pathResiduals(_ paths: DiffusionPaths) -> PathForward {
         let stride = space.coordinateCount, K = steps, batch = paths.batch, sigma = configuration.noiseScale
         let first = firstDriftStep
         let variance = sigma * sigma * dt
@@ -222,9 +227,7 @@ public final class DiffusionModel {
         let index = (first..<K).flatMap { [Int](repeating: $0, count: batch) }
         let gradient: [Double]? = configuration.langevinPreconditioning ? Array(paths.energyGradients[first..<K].joined()) : nil
         let (f, clipped) = drift(all, stepIndex: index, energyGradient: gradient)
-        clippedGradients = clipped
-        savedBatch = batch
-        residualDirections = [Double](repeating: 0, count: f.count)
+        var residualDirections = [Double](repeating: 0, count: f.count)
         var logPF = [Double](repeating: -space.logVolume, count: batch)
         var r = [Double](repeating: 0, count: batch * stride)
         if first == 1 {  // k = 0: zero drift at the origin.
@@ -239,15 +242,17 @@ public final class DiffusionModel {
             for j in r.indices { residualDirections[offset + j] = r[j] / (sigma * sigma) }  // d log p / d f
         }
         let logPB = backwardLogDensity(paths.states, batch: batch)
-        return (0..<batch).map { logPF[$0] - logPB[$0] + paths.sampleEnergies[$0] }
+        return PathForward(residuals: (0..<batch).map { logPF[$0] - logPB[$0] + paths.sampleEnergies[$0] },
+                           directions: residualDirections, clippedGradients: clipped)
     }
 
-    /// Back-propagates dL/dr (per path) through the last `pathResiduals`: adds dL/dθ into
-    /// `network.gradients` and returns dL/dc (Langevin table, K entries).
-    public func backpropagate(residualGradient dr: [Double]) -> [Double] {
-        let stride = space.coordinateCount, batch = savedBatch, K = steps, first = firstDriftStep
+    /// Back-propagates dL/dr (per path) through `forward` (this model's last `pathResiduals`):
+    /// adds dL/dθ into `network.gradients` and returns dL/dc (Langevin table, K entries).
+    public func backpropagate(_ forward: PathForward, residualGradient dr: [Double]) -> [Double] {
+        let stride = space.coordinateCount, batch = forward.residuals.count, K = steps, first = firstDriftStep
+        let clippedGradients = forward.clippedGradients
         precondition(dr.count == batch)
-        var outputGradient = residualDirections
+        var outputGradient = forward.directions
         for k in first..<K { for b in 0..<batch {
             let base = ((k - first) * batch + b) * stride
             for i in 0..<stride { outputGradient[base + i] *= dr[b] }

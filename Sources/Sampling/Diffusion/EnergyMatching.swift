@@ -7,34 +7,47 @@ import PluginHost
 /// Monte-Carlo score S_K(x_t, t) = Σ_j softmax_j(−u(y_j)) (−∇u(y_j)), y_j = x_t + √h(t) ε_j,
 /// with each particle's d-vector clipped at `scoreClip`, unweighted (λ = 1) and averaged
 /// over coordinates.
-extension DiffusionTrainer {
-    func energyMatchingStep() throws -> StepReport {
-        let c = configuration
-        var ess = Double.nan, elbo = Double.nan
-        if state.buffer.count == 0 { try addPriorDraws(localShare(of: c.initialBuffer)) }
+public struct EnergyMatching: TrainingMethod {
+    public init() {}
+
+    public struct Batch {
+        public var regression: RegressionBatch
+        /// Importance weights of the step's refill samples (nil on steps without a refill).
+        public var refill: ImportanceWeights?
+    }
+
+    public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> Batch {
+        let c = context.configuration
+        var weights: ImportanceWeights?
+        if state.buffer.count == 0 { try addPriorDraws(context.share(of: c.initialBuffer), &state, context) }
         if state.step > 0 && state.step % c.refillEvery == 0 {
-            let weights = try refill(localShare(of: c.refillSamples))
-            ess = weights.effectiveSampleFraction
-            elbo = weights.meanLogWeight
+            weights = try refill(context.share(of: c.refillSamples), &state, context)
         }
-        let loss = try regressionStep(try energyMatchingBatch())
-        return StepReport(step: state.step, loss: loss, essFraction: ess, elbo: elbo, logZ: .nan,
-                          energyEvaluations: 0, gradientEvaluations: 0)
+        return Batch(regression: try regressionBatch(&state, context), refill: weights)
+    }
+
+    public func lossAndGradient(_ batch: Batch, _ context: TrainingContext) throws -> LossAndGradient {
+        var result = try ScoreRegression.lossAndGradient(batch.regression, context)
+        if let w = batch.refill {
+            result.essFraction = w.effectiveSampleFraction
+            result.elbo = w.meanLogWeight
+        }
+        return result
     }
 
     /// Prior draws N(0, σ_max²) (uniform on a torus) into the buffer, with their energies.
-    func addPriorDraws(_ count: Int) throws {
-        let x = model.drawPrior(batch: count, rng: &state.rng).x
-        let u = try system.evaluate(x, batch: count, withGradients: false).energies
+    func addPriorDraws(_ count: Int, _ state: inout TrainerState, _ context: TrainingContext) throws {
+        let x = context.model.drawPrior(batch: count, rng: &state.rng).x
+        let u = try context.system.evaluate(x, batch: count, withGradients: false).energies
         state.buffer.add(x, logRewards: u.map { -$0 })
     }
 
     /// Reverse-SDE samples into the buffer (chunks of 256); their importance weights.
-    func refill(_ count: Int) throws -> ImportanceWeights {
+    func refill(_ count: Int, _ state: inout TrainerState, _ context: TrainingContext) throws -> ImportanceWeights {
         var logWeights: [Double] = []
         while logWeights.count < count {
             let m = min(256, count - logWeights.count)
-            let paths = try model.sampleReverseSDE(batch: m, system: system, rng: &state.rng, keepStates: false)
+            let paths = try context.model.sampleReverseSDE(batch: m, system: context.system, rng: &state.rng, keepStates: false)
             state.buffer.add(paths.samples, logRewards: paths.sampleEnergies.map { -$0 })
             logWeights += paths.logWeights
         }
@@ -42,19 +55,41 @@ extension DiffusionTrainer {
     }
 
     /// A regression batch of iDEM from uniform buffer draws.
-    public func energyMatchingBatch() throws -> RegressionBatch {
-        let batch = localBatch
+    public func regressionBatch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {
+        let batch = context.localBatch
         let indices = state.buffer.sampleIndices(batch, priority: 0, rng: &state.rng)
-        let (xt, times, _) = noisedBatch(state.buffer.gather(indices))
-        let target = try monteCarloScore(at: xt, times: times)
+        let (xt, times, _) = ScoreRegression.noisedBatch(state.buffer.gather(indices), model: context.model, rng: &state.rng)
+        let target = try monteCarloScore(at: xt, times: times, &state.rng, context)
         return RegressionBatch(noised: xt, times: times, target: target,
                                weights: [Double](repeating: 1, count: batch))
     }
 
-    /// S_K at the points x_t [m, n·d] (times [m]), projected and clipped per particle.
-    public func monteCarloScore(at xt: [Double], times: [Double]) throws -> [Double] {
-        let stride = model.space.coordinateCount, batch = times.count, m = configuration.monteCarloSamples
-        let draws = model.space.noise(batch: batch * m, rng: &state.rng)
+    /// S_K at the points x_t [m, n·d] (times [m]), projected and clipped per particle. The
+    /// points go through in chunks of about `chunkDraws` energy evaluations (the draws come from
+    /// `rng` in the same order as in one piece, so the result does not depend on the chunking):
+    /// memory stays at a few MB whatever K and the batch are.
+    public func monteCarloScore(at xt: [Double], times: [Double], _ rng: inout SeededGenerator,
+                                _ context: TrainingContext, chunkDraws: Int = 16_384) throws -> [Double] {
+        let space = context.model.space, stride = space.coordinateCount
+        let m = context.configuration.monteCarloSamples, points = max(1, chunkDraws / m)
+        var target: [Double] = []
+        target.reserveCapacity(xt.count)
+        for start in Swift.stride(from: 0, to: times.count, by: points) {
+            let end = min(times.count, start + points)
+            target += try monteCarloChunk(Array(xt[(start * stride)..<(end * stride)]), times: Array(times[start..<end]),
+                                          &rng, context)
+        }
+        space.project(&target)
+        space.clipParticles(&target, maxNorm: context.configuration.scoreClip)
+        return target
+    }
+
+    /// Σ_j softmax_j(−u(y_j)) (−∇u(y_j)) for a few points (unprojected, unclipped).
+    func monteCarloChunk(_ xt: [Double], times: [Double], _ rng: inout SeededGenerator,
+                         _ context: TrainingContext) throws -> [Double] {
+        let model = context.model, space = model.space
+        let stride = space.coordinateCount, batch = times.count, m = context.configuration.monteCarloSamples
+        let draws = space.noise(batch: batch * m, rng: &rng)
         var y = [Double](repeating: 0, count: batch * m * stride)
         for b in 0..<batch {
             let s = model.noiseVariance(times[b]).squareRoot()
@@ -63,8 +98,8 @@ extension DiffusionTrainer {
                 for i in 0..<stride { y[base + i] = xt[b * stride + i] + s * draws[base + i] }
             }
         }
-        model.space.constrain(&y)  // periodic: the energy is periodic, so S_K carries over
-        let (u, g) = try system.evaluate(y, batch: batch * m, withGradients: true)
+        space.constrain(&y)  // periodic: the energy is periodic, so S_K carries over
+        let (u, g) = try context.system.evaluate(y, batch: batch * m, withGradients: true)
         var target = [Double](repeating: 0, count: batch * stride)
         for b in 0..<batch {
             let logits = (0..<m).map { -u[b * m + $0] }
@@ -75,8 +110,16 @@ extension DiffusionTrainer {
                 for i in 0..<stride { target[b * stride + i] -= w * g[(b * m + j) * stride + i] }
             }
         }
-        model.space.project(&target)
-        model.space.clipParticles(&target, maxNorm: configuration.scoreClip)
         return target
+    }
+}
+
+extension DiffusionTrainer {
+    /// An iDEM regression batch drawn with the trainer's state (tests, diagnostics).
+    public func energyMatchingBatch() throws -> RegressionBatch { try EnergyMatching().regressionBatch(&state, context) }
+
+    /// S_K at x_t drawn with the trainer's generator (tests, diagnostics).
+    public func monteCarloScore(at xt: [Double], times: [Double]) throws -> [Double] {
+        try EnergyMatching().monteCarloScore(at: xt, times: times, &state.rng, context)
     }
 }

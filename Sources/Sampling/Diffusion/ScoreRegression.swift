@@ -17,13 +17,15 @@ public struct RegressionBatch {
     }
 }
 
-extension DiffusionTrainer {
+/// What the score methods (iDEM, dsm) share: VE-noised batches and the regression loss.
+public enum ScoreRegression {
     /// The VE-noised batch x_t = x_0 + √h(t) ε, t ~ U(0, 1), with h(t) = σ(t)² − σ_min²:
     /// returns (x_t, t, ε) with ε projected onto the space (x_t wrapped on a torus).
-    func noisedBatch(_ x0: [Double]) -> (noised: [Double], times: [Double], noise: [Double]) {
+    static func noisedBatch(_ x0: [Double], model: DiffusionModel, rng: inout SeededGenerator)
+        -> (noised: [Double], times: [Double], noise: [Double]) {
         let stride = model.space.coordinateCount, batch = x0.count / stride
-        let times = (0..<batch).map { _ in state.rng.uniform() }
-        let noise = model.space.noise(batch: batch, rng: &state.rng)
+        let times = (0..<batch).map { _ in rng.uniform() }
+        let noise = model.space.noise(batch: batch, rng: &rng)
         var xt = x0
         for b in 0..<batch {
             let s = model.noiseVariance(times[b]).squareRoot()
@@ -35,7 +37,7 @@ extension DiffusionTrainer {
 
     /// L = (1/(m·n·d)) Σ_b λ_b |s_θ(x_t,b, t_b) − target_b|² (the mean over coordinates, as DEM
     /// averages) and dL/ds. Runs the network forward; `backward` may follow.
-    public func regressionLoss(_ regression: RegressionBatch) -> (loss: Double, outputGradient: [Double]) {
+    public static func loss(_ regression: RegressionBatch, model: DiffusionModel) -> (loss: Double, outputGradient: [Double]) {
         let batch = regression.times.count, stride = model.space.coordinateCount
         let score = model.network.forward(positions: regression.noised, times: regression.times)
         let scale = 1 / Double(batch * stride)
@@ -52,19 +54,24 @@ extension DiffusionTrainer {
         return (loss, outputGradient)
     }
 
-    /// One Adam step on a regression batch (ranks: share-weighted mean of losses and gradients).
-    /// Returns the (global) loss.
-    func regressionStep(_ regression: RegressionBatch) throws -> Double {
-        let (loss, outputGradient) = regressionLoss(regression)
-        guard loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
+    /// The loss and gradient of a regression batch; over ranks the share-weighted mean of the
+    /// losses and gradients (weight = share/B; exactly 1 alone).
+    static func lossAndGradient(_ regression: RegressionBatch, _ context: TrainingContext) throws -> LossAndGradient {
+        let model = context.model
+        let (loss, outputGradient) = Self.loss(regression, model: model)
+        guard loss.isFinite else { throw DiffusionError.nonFinite(step: context.step, what: "loss") }
         model.zeroGradients()
         model.network.backward(outputGradient: outputGradient)
-        let weight = Double(regression.times.count) / Double(configuration.batch)
-        let meanLoss = try group?.averageGradients(of: model, loss: loss, weight: weight) ?? loss
-        guard model.network.gradients.allSatisfy(\.isFinite) else {
-            throw DiffusionError.nonFinite(step: state.step, what: "gradient")
-        }
-        state.optimizer.step(parameters: &model.network.parameters, gradients: model.network.gradients)
-        return meanLoss
+        let weight = Double(regression.times.count) / Double(context.configuration.batch)
+        let count = model.network.gradients.count
+        let total = try context.reducer.sum(model.network.gradients.map { $0 * weight } + [loss * weight])
+        return LossAndGradient(loss: total[count], network: Array(total[..<count]))
+    }
+}
+
+extension DiffusionTrainer {
+    /// The regression loss of `regression` under the current network (see `ScoreRegression.loss`).
+    public func regressionLoss(_ regression: RegressionBatch) -> (loss: Double, outputGradient: [Double]) {
+        ScoreRegression.loss(regression, model: model)
     }
 }

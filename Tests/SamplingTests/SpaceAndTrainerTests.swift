@@ -1,0 +1,81 @@
+import Distributed
+import Equivariant
+import Foundation
+import PluginHost
+import Sampling
+import TestSupport
+import XCTest
+
+/// The one Space, samples in transit, and the training methods as values.
+final class SpaceAndTrainerTests: XCTestCase {
+    /// One rounding rule (ties to even) for the minimum image everywhere; the EGNN's space and
+    /// the samplers' are the same type and agree on the kind.
+    func testOneMinimumImageAndSpaceKinds() {
+        XCTAssertEqual(Space.minimumImage(1.5, edge: 1.0), -0.5)   // tie: round(1.5) = 2 (even)
+        XCTAssertEqual(Space.minimumImage(2.5, edge: 1.0), 0.5)    // tie: round(2.5) = 2 (even)
+        XCTAssertEqual(Space.minimumImage(Float(0.7), edge: 1), Float(0.7) - 1, accuracy: 1e-7)
+        XCTAssertEqual(Geometry.minimumImage(0.7, edge: 1), Space.minimumImage(0.7, edge: 1))
+        let periodic = EGNNConfiguration(particles: 3, dimension: 2, box: [2, 3]).space
+        XCTAssertEqual(periodic, Space(particles: 3, box: [2, 3]))
+        XCTAssertEqual(EGNNConfiguration(particles: 3, dimension: 2).space.kind, .centred)
+        XCTAssertEqual(EGNNConfiguration(particles: 3, dimension: 2, removeMean: false).space.kind, .free)
+        var x: [Double] = [-0.1, 3.0, 2.0, -3.1]
+        periodic.wrap(&x)
+        for (i, v) in x.enumerated() { XCTAssert(v >= 0 && v < [2.0, 3.0][i % 2], "\(x)") }
+    }
+
+    /// Space.of decides from the loaded system: DW-4 is a translation-invariant cluster.
+    func testSpaceOfTheLoadedSystem() throws {
+        try requireBuilt(TestPaths.plugin("DoubleWell"))
+        let system = try PluginLoader.load(path: TestPaths.plugin("DoubleWell").path).makeSystem(parameters: "")
+        let space = DiffusionSpace.of(system)
+        XCTAssertEqual(space.kind, .centred)
+        XCTAssertEqual(space.effectiveDimension, 6)
+    }
+
+    /// A batch travels as one typed value: packing round-trips, weighted or not, and one
+    /// process gathers itself.
+    func testSampleBatchGather() throws {
+        let weighted = SampleBatch(stride: 2, positions: [1, 2, 3, 4], energies: [5, 6], logWeights: [-1, -2])
+        let plain = SampleBatch(stride: 2, positions: [7, 8], energies: [9])
+        XCTAssertEqual(try weighted.gathered(on: Communicator()), weighted)
+        var all = weighted
+        all.append(SampleBatch(stride: 2, positions: [7, 8], energies: [9], logWeights: [-3]))
+        XCTAssertEqual(all.count, 3)
+        XCTAssertEqual(all.logWeights, [-1, -2, -3])
+        XCTAssertEqual(plain.count, 1)
+        XCTAssertTrue(plain.logWeights.isEmpty)
+    }
+
+    /// Every method is registered with a training value; only trajectory balance learns log Z.
+    func testEveryMethodHasItsTrainingValue() {
+        for method in DiffusionMethod.allCases {
+            XCTAssertEqual(method.training.learnsLogZ, method == .tb, method.rawValue)
+        }
+        XCTAssertTrue(DiffusionMethod.idem.training is EnergyMatching)
+        XCTAssertTrue(DiffusionMethod.dsm.training is DenoisingScoreMatching)
+        XCTAssertTrue(DiffusionMethod.logvar.training is PathTraining)
+    }
+
+    /// step(state) -> state: the returned state is the next one, and the state handed in is
+    /// left as it was (a failed step changes nothing of it); the counters are the trainer's.
+    func testStepReturnsTheNextState() throws {
+        try requireBuilt(TestPaths.plugin("DoubleWell"))
+        let system = try PluginLoader.load(path: TestPaths.plugin("DoubleWell").path).makeSystem(parameters: "")
+        var c = DiffusionConfiguration(method: .tb)
+        c.hidden = 8
+        c.layers = 2
+        c.batch = 4
+        c.timeSteps = 5
+        let model = try DiffusionModel(configuration: c, space: DiffusionSpace.of(system), threads: 1)
+        let trainer = DiffusionTrainer(model: model, system: system)
+        let evaluationsBefore = system.energyEvaluations  // Space.of's invariance test is not training
+        let before = trainer.state
+        let (next, report) = try trainer.step(before)
+        XCTAssertEqual(trainer.state, before)
+        XCTAssertEqual(next.step, 1)
+        XCTAssertEqual(report.energyEvaluations, next.energyEvaluations)
+        XCTAssertEqual(next.energyEvaluations, system.energyEvaluations - evaluationsBefore)
+        XCTAssertNotEqual(next.rng, before.rng)
+    }
+}
