@@ -7,7 +7,7 @@
 # further 1000 corrected samples is the sampling + correction evaluations per 1000.
 # scripts/summarize-corrected.py writes the Markdown table.
 #
-# Usage: scripts/reproduce-corrected.sh dw4|lj13|lj55|lj16 [OUTDIR]   (lj55 and lj16 need `make reference`)
+# Usage: scripts/reproduce-corrected.sh dw4|lj13|lj55|lj16 [OUTDIR]   (lj55 and lj16 need `make reference-large`)
 # Environment: SEEDS ("1 2 3"), METHODS ("dsm dsm-ode idem"; dsm-ode samples the dsm model by the
 # probability-flow ODE with exact weights; tb, logvar, tb-lp and logvar-lp are the off-policy path
 # methods, -lp with Langevin preconditioning), STEPS_DSM / STEPS_IDEM / STEPS_PATH (training steps),
@@ -46,7 +46,7 @@ case "$system" in
     correct="${CORRECT:-90}"; sample_steps=400; threshold="${THRESHOLD:-0.01}"
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
   lj55)
-    # No public test set here: the reference is the project's own PT (`make reference`).
+    # No public test set here: the reference is the project's own PT (`make reference-large`).
     plugin=(--plugin lennard-jones --param preset=lj55); reference="${REFERENCE_LJ55:-$root/out/reference/lj55.nc}"
     idem_sigma=(--sigma-min 1e-2 --sigma-max 3); dsm_sigma=(--sigma-min 1e-3 --sigma-max 3)
     dsm=(--batch 32 --steps "${STEPS_DSM:-1500}" --data-samples 3000 --data-replicas 8 --data-max-temperature 5
@@ -59,7 +59,7 @@ case "$system" in
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
   lj16)
     # Periodic LJ fluid (README "Periodic systems"): N = 16, ρ = 0.5, T* = 2, on the torus; the
-    # reference is a long MALA run (`make reference`). Aligned W2 is not defined on a torus.
+    # reference is a long MALA run (`make reference-large`). Aligned W2 is not defined on a torus.
     plugin=(--plugin lennard-jones --param particles=16 --param density=0.5 --param temperature=2 --param cutoff=1.55)
     reference="${REFERENCE_LJ16:-$root/out/reference/lj16.nc}"
     idem_sigma=(--sigma-min 1e-2 --sigma-max 1); dsm_sigma=(--sigma-min 1e-3 --sigma-max 1)
@@ -92,8 +92,8 @@ run_one() {
     tb|logvar) args=("${path[@]}") ;;
     tb-lp|logvar-lp) args=("${path[@]}" --langevin-preconditioning) ;;
   esac
-  # A path method's drift is trained on its own time grid: sample on that grid.
-  case "$base" in tb*|logvar*) steps=$(grep -o -- '--time-steps [0-9]*' <<< "${path[*]}" | grep -o '[0-9]*$') ;; esac
+  # A path method's drift is tied to its own time grid: it samples on that grid.
+  local grid=(--time-steps "$steps"); case "$base" in tb*|logvar*) grid=() ;; esac
   if ! grep -q "^trained" "$out/$model-train.txt" 2>/dev/null; then
     local start=(--overwrite); [ -f "$out/$model.ckpt" ] && start=(--resume)
     "$ensemble" train "${plugin[@]}" --method "${base%-lp}" --time-steps 100 "${args[@]}" --seed "$seed" \
@@ -103,7 +103,7 @@ run_one() {
   for kind in $kinds; do
     [ -f "$out/$name-$kind.json" ] && continue
     local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold")
-    "$ensemble" sample --model "$out/$model.ckpt" --samples "$n" --process "$process" --time-steps "$steps" --seed "$seed" "${extra[@]}" \
+    "$ensemble" sample --model "$out/$model.ckpt" --samples "$n" --process "$process" "${grid[@]}" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
     "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
         --json "$out/$name-$kind.json" > "$out/$name-$kind-metrics.txt" 2>&1
