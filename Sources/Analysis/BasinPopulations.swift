@@ -37,3 +37,49 @@ public enum RamachandranBasin: String, CaseIterable, Codable, Sendable {
         return result.mapValues { $0 / total }
     }
 }
+
+/// Basin populations of a multi-chain run with their standard errors, and whether the chains
+/// agree on them: for each basin the per-chain indicator series 1[(φ, ψ) ∈ basin] is diagnosed
+/// like the energy (τ, ESS, split-R̂), and the error is √(p(1−p)/ESS). A run whose chains never
+/// leave one basin has indicators with a tiny ESS or chains that disagree: "not converged".
+public struct BasinReport: Codable, Equatable, Sendable {
+    public struct Basin: Codable, Equatable, Sendable {
+        public var name: String
+        public var population: Double
+        /// Standard error √(p(1−p)/ESS) (NaN when the indicator never changes).
+        public var error: Double
+        public var convergence: ConvergenceDiagnostics.Report
+    }
+    public var basins: [Basin]
+    /// Every failed basin criterion, in words.
+    public var problems: [String]
+    public var converged: Bool { problems.isEmpty }
+
+    /// - Parameter chains: per chain, the (φ, ψ) of its frames in recording order, degrees.
+    public init(chains: [[(phi: Double, psi: Double)]], thresholds: ConvergenceDiagnostics.Thresholds = .init()) {
+        let all = chains.joined()
+        let populations = RamachandranBasin.populations(phi: all.map(\.phi), psi: all.map(\.psi))
+        basins = RamachandranBasin.allCases.map { basin in
+            let indicators = chains.map { $0.map { RamachandranBasin.of(phi: $0.phi, psi: $0.psi) == basin ? 1.0 : 0.0 } }
+            let p = populations[basin] ?? 0
+            let report = ConvergenceDiagnostics.diagnose(indicators, thresholds: thresholds)
+            return Basin(name: basin.rawValue, population: p, error: (p * (1 - p) / report.effectiveSampleSize).squareRoot(),
+                         convergence: report)
+        }
+        // A basin nobody visits (p = 0) says nothing either way; one visited by few frames must be
+        // sampled as well as the energy.
+        problems = basins.filter { $0.population > 0 && !$0.convergence.converged }.map { basin in
+            String(format: "basin %@ (p = %.3f): %@", basin.name, basin.population,
+                   basin.convergence.problems.joined(separator: ", "))
+        }
+    }
+
+    /// One line per basin for the `sample` summary.
+    public func printed() -> String {
+        let lines = basins.map {
+            String(format: "  %-6@ %.4f ± %.4f  (ESS %.0f, split-R̂ %.3f)", $0.name as NSString, $0.population, $0.error,
+                   $0.convergence.effectiveSampleSize, $0.convergence.splitRHat)
+        }
+        return (["basin populations (φ/ψ; ± one standard error from the indicator's ESS):"] + lines).joined(separator: "\n")
+    }
+}

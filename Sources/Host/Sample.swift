@@ -32,7 +32,7 @@ extension Ensemble {
                     --threads 1 --out dw4.nc
                 """)
 
-        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
+        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt, langevin, ghmc }
         enum CentreOfMass: String, ExpressibleByArgument, CaseIterable { case auto, on, off }
 
         @OptionGroup var search: PluginSearchOptions
@@ -63,8 +63,12 @@ extension Ensemble {
         @Option(help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
         var correctThreshold: Double = 0.1
 
-        @Option(help: "MCMC method: mala or pt (parallel tempering).")
-        var sampler: Sampler = .mala
+        @Option(help: ArgumentHelp(
+            "mala, pt (MALA parallel tempering), langevin (BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator) or ghmc (the same moves Metropolized: exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
+            valueName: "mala|pt|langevin|ghmc"))
+        var sampler: Sampler?
+        /// The sampler of an MCMC run on a non-molecular system (nil: MALA).
+        var mcmcSampler: Sampler { sampler ?? .mala }
         @Option(help: "Frames to write, over all chains.")
         var samples: Int
         @Option(help: ArgumentHelp("Output trajectory (AMBER NetCDF); a .pdb topology is written beside it.",
@@ -72,18 +76,25 @@ extension Ensemble {
         var out: String
         @Option(help: "Random seed; the same seed reproduces the same file.")
         var seed: UInt64 = 1
-        @Option(help: "Record every K-th step of each chain.")
-        var thin: Int = 10
-        @Option(help: "Independent chains (PT: independent ladders).")
-        var chains: Int = 4
-        @Option(help: "Steps per chain before recording; the step size adapts during them.")
-        var burnIn: Int = 2000
-        @Option(help: "PT: temperatures per ladder.")
-        var replicas: Int = 8
-        @Option(help: "PT: highest temperature as a multiple of the plugin's kT.")
-        var maxTemperature: Double = 5
-        @Option(help: "PT: steps between exchange attempts.")
-        var exchangeEvery: Int = 10
+        @Option(name: .customLong("thin"), help: "Record every K-th step of each chain (default 10; langevin/ghmc: MD steps, default \(DynamicsDefaults.thin)).")
+        var thinOption: Int?
+        var thin: Int { thinOption ?? 10 }
+        @Option(name: .customLong("chains"), help: "Independent chains (PT: independent ladders; default 4, langevin/ghmc \(DynamicsDefaults.chains)).")
+        var chainsOption: Int?
+        var chains: Int { chainsOption ?? 4 }
+        @Option(name: .customLong("burn-in"), help: "Steps per chain before recording; the MALA step size adapts during them (default 2000; langevin/ghmc: discarded MD steps, default \(DynamicsDefaults.burnIn)).")
+        var burnInOption: Int?
+        var burnIn: Int { burnInOption ?? 2000 }
+        @Option(name: .customLong("replicas"), help: "PT/REMD: temperatures per ladder (default pt 8, langevin/ghmc \(DynamicsDefaults.replicas)).")
+        var replicasOption: Int?
+        var replicas: Int { replicasOption ?? 8 }
+        @Option(name: .customLong("max-temperature"), help: "PT/REMD: highest temperature as a multiple of the plugin's kT (default pt 5, langevin/ghmc \(DynamicsDefaults.maxTemperature)).")
+        var maxTemperatureOption: Double?
+        var maxTemperature: Double { maxTemperatureOption ?? 5 }
+        @Option(name: .customLong("exchange-every"), help: "PT/REMD: steps between exchange attempts (default 10; langevin/ghmc: MD steps, default \(DynamicsDefaults.exchangeEvery)).")
+        var exchangeEveryOption: Int?
+        var exchangeEvery: Int { exchangeEveryOption ?? 10 }
+        @OptionGroup(title: "Molecular dynamics (--sampler langevin|ghmc)") var dynamicsOptions: DynamicsOptions
         @Option(help: ArgumentHelp("Initial MALA step size h, in (plugin length unit)², as in y = x − h∇u + √(2h)ξ (adapted during --burn-in).",
                                    valueName: "h"))
         var stepSize: Double = 1e-4
@@ -100,7 +111,7 @@ extension Ensemble {
         var json: String?
 
         /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
-        var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
+        var distribution: MCMCDistribution { mcmcSampler == .pt ? distribute ?? .replicas : .chains }
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
@@ -126,13 +137,14 @@ extension Ensemble {
                 throw ValidationError("\(name) must be a positive integer, got \(value)")
             }
             guard burnIn >= 0 else { throw ValidationError("--burn-in must be ≥ 0, got \(burnIn)") }
-            if sampler == .pt {
+            if mcmcSampler == .pt {
                 guard replicas >= 2 else { throw ValidationError("--replicas must be ≥ 2 for pt, got \(replicas)") }
                 guard maxTemperature > 1 else {
                     throw ValidationError("--max-temperature must be > 1, got \(maxTemperature)")
                 }
             }
             guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
+            try validateDynamics()
             let ranks = Communicator.world.size
             if model == nil && ranks > 1 {
                 if distribution == .replicas {
@@ -157,7 +169,10 @@ extension Ensemble {
 
         /// MCMC on every rank; rank 0 writes the gathered frames and the summary.
         func runMCMC(world: Communicator) throws {
-            let energySystem = try makeSystem(plugin: plugin!, parameters: parameters)
+            let energySystem = try makeSystem(plugin: plugin!, parameters: parameters + temperatureParameter())
+            if sampler == .langevin || sampler == .ghmc || (sampler == nil && Self.isMolecule(energySystem)) {
+                return try runDynamics(system: energySystem, world: world)
+            }
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let project: Bool
             switch centreOfMass {
@@ -172,19 +187,19 @@ extension Ensemble {
             settings.samples = samples
             settings.seed = seed
             settings.initialStepSize = stepSize
-            if sampler == .pt {
+            if mcmcSampler == .pt {
                 settings.replicas = replicas
                 settings.maxTemperature = maxTemperature
                 settings.exchangeEvery = exchangeEvery
             }
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
-                title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
+                title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
-            let series = ChainSeries()
+            let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
@@ -193,6 +208,7 @@ extension Ensemble {
                     record: { x, u in
                         step += 1
                         series.append(u)
+                        angles?.append(x)
                         let stride = energySystem.coordinateCount
                         for c in 0..<u.count {
                             try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
@@ -201,26 +217,34 @@ extension Ensemble {
                         if Interrupt.isRequested { throw CancellationError() }
                     },
                     progress: { done, total in progress.update(done) })
-            } catch is CancellationError {
-                progress.finish()
-                try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
-                throw Interrupt.exitCode
             } catch {
                 progress.finish()
-                guard let output else { throw error }
-                try? output.close()
-                if output.frames == 0 {  // an empty file would only block the rerun
-                    try? FileManager.default.removeItem(atPath: out)
-                    throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
-                }
-                throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
+                try handleFailure(error, output: output)
+                return
             }
             try output?.close()
             if world.isRoot {
                 printSummary(summary, system: energySystem, project: project, ranks: world.size)
-                try reportMCMC(summary, series: series, system: energySystem, project: project, ranks: world.size)
+                try reportMCMC(summary, series: series, angles: angles, system: energySystem, project: project,
+                               ranks: world.size, sampler: mcmcSampler, settings: settings, dynamics: nil)
             }
+        }
+
+        /// Closes the output of a run that stopped: an interrupt exits cleanly, an error keeps the
+        /// frames written (or removes an empty file) and is rethrown with what was kept.
+        func handleFailure(_ error: Error, output: TrajectoryOutput?) throws {
+            if error is CancellationError {
+                try output?.close()
+                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                throw Interrupt.exitCode
+            }
+            guard let output else { throw error }
+            try? output.close()
+            if output.frames == 0 {  // an empty file would only block the rerun
+                try? FileManager.default.removeItem(atPath: out)
+                throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
+            }
+            throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
         }
 
         func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
@@ -228,7 +252,7 @@ extension Ensemble {
             print(String(format: "energy u = U/kT: %.4f ± %.4f (batch-means standard error)", s.energyMean, s.energyError))
             print(String(format: "acceptance (target level): %.3f, step size %.3g%@", s.acceptance[0], s.stepSizes[0],
                          project ? ", zero-centre-of-mass moves" : ""))
-            if sampler == .pt {
+            if mcmcSampler == .pt {
                 let pairs = s.exchangeAcceptance.enumerated().map { String(format: "%d↔%d %.2f", $0, $0 + 1, $1) }
                 print("replica exchange acceptance: \(pairs.joined(separator: ", "))")
                 let ladder = MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature)
