@@ -48,12 +48,16 @@ public struct BasinReport: Codable, Equatable, Sendable {
         public var population: Double
         /// Standard error √(p(1−p)/ESS) (NaN when the indicator never changes).
         public var error: Double
+        /// Transitions into the basin, summed over chains: with few, neither p nor its error is known.
+        public var entries: Int
         public var convergence: ConvergenceDiagnostics.Report
     }
     public var basins: [Basin]
     /// Every failed basin criterion, in words.
     public var problems: [String]
     public var converged: Bool { problems.isEmpty }
+    /// Transitions into a visited basin needed before its population counts as sampled.
+    public static let minimumEntries = 10
 
     /// - Parameter chains: per chain, the (φ, ψ) of its frames in recording order, degrees.
     public init(chains: [[(phi: Double, psi: Double)]], thresholds: ConvergenceDiagnostics.Thresholds = .init()) {
@@ -63,22 +67,27 @@ public struct BasinReport: Codable, Equatable, Sendable {
             let indicators = chains.map { $0.map { RamachandranBasin.of(phi: $0.phi, psi: $0.psi) == basin ? 1.0 : 0.0 } }
             let p = populations[basin] ?? 0
             let report = ConvergenceDiagnostics.diagnose(indicators, thresholds: thresholds)
+            let entries = indicators.map { chain in zip(chain.dropFirst(), chain).filter { $0 == 1 && $1 == 0 }.count }.reduce(0, +)
             return Basin(name: basin.rawValue, population: p, error: (p * (1 - p) / report.effectiveSampleSize).squareRoot(),
-                         convergence: report)
+                         entries: entries, convergence: report)
         }
-        // A basin nobody visits (p = 0) says nothing either way; one visited by few frames must be
-        // sampled as well as the energy.
-        problems = basins.filter { $0.population > 0 && !$0.convergence.converged }.map { basin in
-            String(format: "basin %@ (p = %.3f): %@", basin.name, basin.population,
-                   basin.convergence.problems.joined(separator: ", "))
+        // A basin nobody visits (p = 0) says nothing either way; one that is visited must be sampled
+        // as well as the energy, and entered often enough (≥ minimumEntries) for τ to mean anything.
+        problems = basins.filter { $0.population > 0 }.compactMap { basin in
+            var failed = basin.convergence.problems
+            if basin.entries < Self.minimumEntries {
+                failed.append("entered \(basin.entries) times (< \(Self.minimumEntries)): its population is not determined")
+            }
+            guard !failed.isEmpty else { return nil }
+            return String(format: "basin %@ (p = %.4f): %@", basin.name, basin.population, failed.joined(separator: ", "))
         }
     }
 
     /// One line per basin for the `sample` summary.
     public func printed() -> String {
         let lines = basins.map {
-            String(format: "  %-6@ %.4f ± %.4f  (ESS %.0f, split-R̂ %.3f)", $0.name as NSString, $0.population, $0.error,
-                   $0.convergence.effectiveSampleSize, $0.convergence.splitRHat)
+            String(format: "  %-6@ %.4f ± %.4f  (ESS %.0f, split-R̂ %.3f, entered %d times)", $0.name as NSString,
+                   $0.population, $0.error, $0.convergence.effectiveSampleSize, $0.convergence.splitRHat, $0.entries)
         }
         return (["basin populations (φ/ψ; ± one standard error from the indicator's ESS):"] + lines).joined(separator: "\n")
     }

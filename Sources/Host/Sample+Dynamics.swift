@@ -8,25 +8,33 @@ import Sampling
 /// The defaults of `sample --sampler langevin|ghmc` (and of `sample` on a molecule without
 /// --sampler), measured on alanine dipeptide (ff96 + OBC1, 300 K; README "Molecular dynamics").
 enum DynamicsDefaults {
-    static let chains = 8
-    static let thin = 1000
-    static let burnIn = 10_000
-    static let replicas = 1
+    static let chains = 4
+    /// MD steps between frames: 2 ps at 4 fs.
+    static let thin = 500
+    /// 20 ps at 4 fs.
+    static let burnIn = 5000
+    /// Replica exchange 300 → 600 K in 4 levels (exchange acceptance ≈ 0.4 for alanine).
+    static let replicas = 4
     static let maxTemperature = 2.0
-    static let exchangeEvery = 500
+    /// 0.2 ps at 4 fs.
+    static let exchangeEvery = 50
+    /// Hydrogen-mass repartitioning with X–H constraints allows 4 fs (langevin); GHMC keeps 2 fs,
+    /// where 90 % of its 10-step trajectories are accepted (58 % at 4 fs).
+    static let hydrogenMass = 3.0
+    static func timestep(constrained: Bool, metropolized: Bool) -> Double { constrained ? (metropolized ? 2 : 4) : 1 }
 }
 
 /// `sample` options of the dynamics samplers.
 struct DynamicsOptions: ParsableArguments {
     enum Constraints: String, ExpressibleByArgument, CaseIterable { case hbonds, none }
 
-    @Option(help: ArgumentHelp("Time step Δt in fs.", valueName: "fs"))
-    var timestep: Double = 2
+    @Option(help: ArgumentHelp("Time step Δt in fs (default: 4 for langevin with hbonds and hydrogen-mass repartitioning, 2 for ghmc, 1 without constraints).", valueName: "fs"))
+    var timestep: Double?
     @Option(help: ArgumentHelp("Langevin friction γ in 1/ps (0: Hamiltonian dynamics, energy conserved).", valueName: "1/ps"))
     var friction: Double = 1
     @Option(help: ArgumentHelp("hbonds: bonds from hydrogen to its nearest heavy atom (< 1.3 Å in the start structure) held at their start length by SHAKE/RATTLE, as OpenMM's constraints=HBonds; none.", valueName: "hbonds|none"))
     var constraints: Constraints = .hbonds
-    @Option(help: ArgumentHelp("Hydrogen-mass repartitioning: give every constrained hydrogen this mass (amu), taken from its heavy atom (e.g. 3 with --timestep 4).", valueName: "amu"))
+    @Option(help: ArgumentHelp("Hydrogen-mass repartitioning: every hydrogen bonded to a heavy atom gets this mass (amu), taken from that atom; positions are sampled from the same distribution, the fastest vibrations slow down (default 3 with hbonds; 0: natural masses).", valueName: "amu"))
     var hydrogenMass: Double?
     @Option(help: ArgumentHelp("Temperature in K of the plugin's u = U/kT (sets kT of the dynamics; passed to a plugin that takes temperature=K). Default: --param temperature=K if given, else 300.", valueName: "K"))
     var temperature: Double?
@@ -58,13 +66,13 @@ extension Ensemble.Sample {
 
     func validateDynamics() throws {
         let o = dynamicsOptions
-        guard o.timestep > 0, o.friction >= 0, o.trajectorySteps >= 1 else {
+        guard o.timestep ?? 1 > 0, o.friction >= 0, o.trajectorySteps >= 1 else {
             throw ValidationError("--timestep must be > 0 fs, --friction ≥ 0 /ps, --trajectory-steps ≥ 1")
         }
         if let t = o.temperature, let p = parameterTemperature, t != p {
             throw ValidationError("--temperature \(t) differs from --param temperature=\(p); give one of them")
         }
-        if let m = o.hydrogenMass, !(m > 0) { throw ValidationError("--hydrogen-mass must be > 0 amu, got \(m)") }
+        if let m = o.hydrogenMass, !(m >= 0) { throw ValidationError("--hydrogen-mass must be ≥ 0 amu (0: natural masses), got \(m)") }
         if sampler == .langevin || sampler == .ghmc {
             guard Communicator.world.size == 1 else { throw ValidationError("--sampler \(sampler!.rawValue) runs as one rank (no mpirun)") }
             if let r = replicasOption, r < 1 { throw ValidationError("--replicas must be ≥ 1, got \(r)") }
@@ -83,10 +91,15 @@ extension Ensemble.Sample {
         let bonds = MolecularTopology.hydrogenBonds(elements: atoms.map(\.element), positions: start)
         var topology = MolecularTopology(masses: atoms.map(\.mass), temperature: dynamicsTemperature,
                                          constraints: dynamicsOptions.constraints == .hbonds ? bonds : [])
-        if let mass = dynamicsOptions.hydrogenMass {
+        if let mass = hydrogenMass, mass > 0 {
             topology.masses = MolecularTopology.repartition(topology.masses, bonds: bonds, hydrogenMass: mass)
         }
         return topology
+    }
+
+    /// The hydrogen mass of repartitioning (nil or 0: natural masses).
+    var hydrogenMass: Double? {
+        dynamicsOptions.hydrogenMass ?? (dynamicsOptions.constraints == .hbonds && sampler != .ghmc ? DynamicsDefaults.hydrogenMass : nil)
     }
 
     /// The settings of a dynamics run: the options given, else `DynamicsDefaults`.
@@ -101,7 +114,8 @@ extension Ensemble.Sample {
         settings.maxTemperature = maxTemperatureOption ?? DynamicsDefaults.maxTemperature
         settings.exchangeEvery = exchangeEveryOption ?? DynamicsDefaults.exchangeEvery
         var dynamics = DynamicsSettings()
-        dynamics.timeStep = dynamicsOptions.timestep / 1000
+        dynamics.timeStep = (dynamicsOptions.timestep ?? DynamicsDefaults.timestep(
+            constrained: dynamicsOptions.constraints == .hbonds, metropolized: sampler == .ghmc)) / 1000
         dynamics.friction = dynamicsOptions.friction
         dynamics.metropolized = sampler == .ghmc
         dynamics.trajectorySteps = dynamicsOptions.trajectorySteps
@@ -152,7 +166,7 @@ extension Ensemble.Sample {
         print(String(format: "%@ dynamics: Δt %.3g fs, γ %.3g/ps, %.1f K, %d constraints%@, %d chains × %.1f ps, frame every %.3g ps",
                      method == .ghmc ? "GHMC (Metropolized BAOAB-Verlet)" : "Langevin (BAOAB)", dynamics.timeStep * 1000,
                      dynamics.friction, topology.kT / MolecularTopology.boltzmann, topology.constraints.count,
-                     dynamicsOptions.hydrogenMass.map { String(format: ", H mass %.3g amu", $0) } ?? "",
+                     hydrogenMass.map { $0 > 0 ? String(format: ", H mass %.3g amu", $0) : "" } ?? "",
                      settings.chains, Double(settings.burnIn + settings.productionSteps) * dynamics.timeStep,
                      Double(settings.thin) * dynamics.timeStep))
         if method == .ghmc {

@@ -14,14 +14,14 @@ final class DynamicsCLITests: XCTestCase {
             "sample", "--plugin", "alanine", "--samples", "12", "--chains", "3", "--thin", "50", "--burn-in", "100",
             "--threads", "1", "--out", out, "--json", json])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for expected in ["Langevin (BAOAB) dynamics: Δt 2 fs", "12 constraints", "basin populations", "αR", "β/PII", "αL",
+        for expected in ["Langevin (BAOAB) dynamics: Δt 4 fs", "12 constraints, H mass 3 amu", "replica exchange acceptance: 0↔1", "basin populations", "αR", "β/PII", "αL",
                          "NOT CONVERGED"] {
             XCTAssertTrue(r.stdout.contains(expected), "missing \(expected) in:\n\(r.stdout)")
         }
         let times = try AmberNetCDFReader(path: out).times()
         XCTAssertEqual(times.count, 12)
-        // Frames of the 3 chains every 50 steps of 2 fs after 100 burn-in steps: 0.3, 0.3, 0.3, 0.4, …
-        for (k, t) in times.enumerated() { XCTAssertEqual(t, 0.2 + 0.1 * Double(k / 3 + 1), accuracy: 1e-5) }
+        // Frames of the 3 chains every 50 steps of 4 fs after 100 burn-in steps: 0.6, 0.6, 0.6, 0.8, …
+        for (k, t) in times.enumerated() { XCTAssertEqual(t, 0.4 + 0.2 * Double(k / 3 + 1), accuracy: 1e-5) }
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
         XCTAssertEqual(report["sampler"] as? String, "langevin")
         XCTAssertEqual(report["converged"] as? Bool, false)
