@@ -131,7 +131,7 @@ public struct LangevinDynamicsKernel {
                           energies: [], gradients: [], temperatureScales: temperatureScales)
         for w in 0..<walkers {
             let reference = Array(positions[(w * stride)..<((w + 1) * stride)])
-            try shake(&state.positions, &state.velocities, walker: w, reference: reference, interval: 1)
+            try shake(&state.positions, &state.velocities, walker: w, reference: reference, referenceOffset: 0, interval: 1)
         }
         state.velocities = [Double](repeating: 0, count: positions.count)
         try thermostat(&state, decay: 0, rng: &rng)
@@ -139,15 +139,37 @@ public struct LangevinDynamicsKernel {
         return state
     }
 
-    /// One BAOAB step of every walker (one gradient evaluation of the batch).
+    /// One step of every walker (one gradient evaluation of the batch) in the leapfrog form of
+    /// OpenMM's LangevinMiddleIntegrator (Zhang et al., J. Phys. Chem. A 123, 6056 (2019)): the
+    /// B half kicks of consecutive BAOAB steps merged, velocities at half steps v_{n−½} → v_{n+½},
+    ///
+    ///     v += Δt F(x_n)/m, RATTLE;   x′ = x_n + ½Δt v;   O;   x′ += ½Δt v;   SHAKE x′ (v takes δx/Δt).
+    ///
+    /// Positions follow BAOAB's; one RATTLE and one SHAKE per step.
     public func step(_ state: inout State, rng: inout SeededGenerator) throws {
         let h = timeStep
-        try kick(&state, by: h / 2)
-        try drift(&state, by: h / 2)
-        try thermostat(&state, decay: exp(-friction * h), rng: &rng)
-        try drift(&state, by: h / 2)
+        try kick(&state, by: h)
+        let start = state.positions
+        for k in state.positions.indices { state.positions[k] += 0.5 * h * state.velocities[k] }
+        try thermostat(&state, decay: exp(-friction * h), rng: &rng, project: false)
+        for k in state.positions.indices { state.positions[k] += 0.5 * h * state.velocities[k] }
+        if !topology.constraints.isEmpty {
+            for w in 0..<state.walkers {
+                try shake(&state.positions, &state.velocities, walker: w, reference: start, referenceOffset: w * stride, interval: h)
+            }
+        }
         try evaluate(&state)
-        try kick(&state, by: h / 2)
+    }
+
+    /// `steps` velocity Verlet (RATTLE) steps of every walker: Hamiltonian dynamics, the part of
+    /// `trajectory` that is Metropolis-tested. Velocities are at whole steps.
+    public func verlet(_ state: inout State, steps: Int) throws {
+        for _ in 0..<steps {
+            try kick(&state, by: timeStep / 2)
+            try drift(&state, by: timeStep)
+            try evaluate(&state)
+            try kick(&state, by: timeStep / 2)
+        }
     }
 
     /// One generalised-HMC proposal of every walker: `steps` velocity Verlet steps between two
@@ -158,12 +180,7 @@ public struct LangevinDynamicsKernel {
         try thermostat(&state, decay: decay, rng: &rng)
         let before = state
         let h0 = (0..<state.walkers).map { totalEnergy(state, walker: $0) }
-        for _ in 0..<steps {
-            try kick(&state, by: h / 2)
-            try drift(&state, by: h)
-            try evaluate(&state)
-            try kick(&state, by: h / 2)
-        }
+        try verlet(&state, steps: steps)
         var accepted = [Bool](repeating: false, count: state.walkers)
         for w in 0..<state.walkers {
             let logAlpha = -(totalEnergy(state, walker: w) - h0[w]) / (topology.kT * state.temperatureScales[w])
@@ -209,19 +226,19 @@ public struct LangevinDynamicsKernel {
             let reference = topology.constraints.isEmpty ? [] : Array(state.positions[(w * n)..<((w + 1) * n)])
             for k in (w * n)..<((w + 1) * n) { state.positions[k] += tau * state.velocities[k] }
             guard !topology.constraints.isEmpty else { continue }
-            try shake(&state.positions, &state.velocities, walker: w, reference: reference, interval: tau)
+            try shake(&state.positions, &state.velocities, walker: w, reference: reference, referenceOffset: 0, interval: tau)
             try rattle(&state, walker: w)
         }
     }
 
-    /// O: v ← a v + √(1−a²) √(kT_w/m) ξ (exact Ornstein–Uhlenbeck); then RATTLE.
-    func thermostat(_ state: inout State, decay a: Double, rng: inout SeededGenerator) throws {
+    /// O: v ← a v + √(1−a²) √(kT_w/m) ξ (exact Ornstein–Uhlenbeck); then RATTLE when `project`.
+    func thermostat(_ state: inout State, decay a: Double, rng: inout SeededGenerator, project: Bool = true) throws {
         let n = stride, noise = (1 - a * a).squareRoot()
         guard noise > 0 else { return }
         for w in 0..<state.walkers {
             let sigma = noise * (topology.kT * state.temperatureScales[w]).squareRoot()
             for k in 0..<n { state.velocities[w * n + k] = a * state.velocities[w * n + k] + sigma * sqrtInverseMass[k] * rng.normal() }
-            try rattle(&state, walker: w)
+            if project { try rattle(&state, walker: w) }
         }
     }
 
@@ -242,8 +259,10 @@ public struct LangevinDynamicsKernel {
     // MARK: - Constraints
 
     /// SHAKE: moves walker `w`'s positions along the bond vectors of `reference` (its constrained
-    /// positions before the drift) until every |r_ij|² = d²; the velocity takes the same change / τ.
-    func shake(_ x: inout [Double], _ v: inout [Double], walker w: Int, reference: [Double], interval tau: Double) throws {
+    /// positions before the drift, from `referenceOffset` on) until every |r_ij|² = d²; the
+    /// velocity takes the same change / τ.
+    func shake(_ x: inout [Double], _ v: inout [Double], walker w: Int, reference: [Double], referenceOffset o: Int,
+               interval tau: Double) throws {
         let base = w * stride
         for _ in 0..<1000 {
             var done = true
@@ -252,7 +271,7 @@ public struct LangevinDynamicsKernel {
                 var r = SIMD3<Double>(), ref = SIMD3<Double>()
                 for k in 0..<3 {
                     r[k] = x[base + i + k] - x[base + j + k]
-                    ref[k] = reference[i + k] - reference[j + k]
+                    ref[k] = reference[o + i + k] - reference[o + j + k]
                 }
                 let d2 = c.length * c.length, diff = d2 - (r * r).sum()
                 guard abs(diff) > constraintTolerance * d2 else { continue }

@@ -49,7 +49,7 @@ final class MolecularDynamicsTests: XCTestCase {
                                           temperatureScales: Array(repeating: 1, count: walkers), rng: &rng)
         var times: [Double] = [], energies: [Double] = []
         for step in 1...25_000 {
-            try kernel.step(&state, rng: &rng)
+            try kernel.verlet(&state, steps: 1)
             if step % 10 == 0 {
                 times.append(Double(step) * 0.002)
                 energies.append((0..<walkers).map { kernel.totalEnergy(state, walker: $0) }.reduce(0, +) / Double(walkers) / topology.kT)
@@ -102,18 +102,19 @@ final class MolecularDynamicsTests: XCTestCase {
 
     /// Two equal masses in the harmonic well joined by a rigid bond of length d: the centre is
     /// Gaussian with variance kT/(2k) per coordinate, the bond direction uniform, so
-    /// ⟨|x₁|²⟩ = 3kT/(2k) + d²/4. GHMC with RATTLE reproduces it; the bond holds.
+    /// ⟨|x₁|²⟩ = 3kT/(2k) + d²/4. GHMC with RATTLE reproduces it (measured 0.9373 ± 0.0008 against
+    /// 0.9375); the bond holds.
     func testGHMCWithARigidBondMatchesTheAnalyticMoment() throws {
         let system = try harmonicSystem("k=2 temperature=0.5 particles=2")
         let d = 1.5
         let topology = MolecularTopology(masses: [2, 2], temperature: 1 / MolecularTopology.boltzmann,
                                          constraints: [BondConstraint(0, 1, length: d)])
         let kernel = try LangevinDynamicsKernel(system: system, topology: topology, timeStep: 0.2, friction: 1)
-        var rng = SeededGenerator(seed: 9)
+        var rng = SeededGenerator(seed: 19)
         let walkers = 16
         var state = try kernel.initialize((0..<(walkers * 6)).map { _ in 0.3 * rng.normal() }, temperatureScales: Array(repeating: 1, count: walkers), rng: &rng)
         var series: [Double] = []
-        for move in 0..<6000 {
+        for move in 0..<40000 {
             try kernel.trajectory(&state, steps: 8, rng: &rng)
             guard move >= 200 else { continue }
             var sum = 0.0
@@ -124,7 +125,7 @@ final class MolecularDynamicsTests: XCTestCase {
         let expected = 3 * 0.25 / 2 + d * d / 4
         print(String(format: "GHMC rigid dimer: ⟨|x₁|²⟩ %.4f ± %.4f (exact %.4f)", mean, error, expected))
         XCTAssertLessThan(abs(mean - expected), 4 * error)
-        XCTAssertLessThan(error, 0.01)
+        XCTAssertLessThan(error, 0.002)
         XCTAssertLessThan(maximumConstraintError(state.positions, topology), 1e-10)
     }
 
