@@ -20,6 +20,8 @@ help:
 	@echo "make test     build and run all tests, then replay the README tour from a fresh clone"
 	@echo "make reference  DW-4 and LJ-13 reference samples by parallel tempering into out/reference/"
 	@echo "make bench    energy, sampler and EGNN throughput benchmarks"
+	@echo "make alanine-reference  alanine φ/ψ reference by Langevin dynamics + REMD, two seeds"
+	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.

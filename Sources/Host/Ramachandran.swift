@@ -78,7 +78,7 @@ struct RamachandranReport: Codable {
             while k >= 100 {
                 let head = RamachandranHistogram(angles: Array(sampleAngles.prefix(k)), weights: weights.map { Array($0.prefix(k)) }, bins: bins)
                 result.insert(Prefix(frames: k, tv: totalVariation(target, head)), at: 0)
-                k /= 2
+                k = Int((Double(k) / 2.0.squareRoot()).rounded())
             }
             report.prefixes = result
         }
@@ -185,7 +185,7 @@ extension Ensemble {
         var plot: String?
         @Option(help: "Write the numbers as JSON.")
         var json: String?
-        @Flag(help: "Also the TV of the first N, N/2, N/4, … (≥ 100) sample frames against the reference.")
+        @Flag(help: "Also the TV of the first N, N/√2, N/2, … (≥ 100) sample frames against the reference.")
         var prefixes = false
 
         func validate() throws {

@@ -8,7 +8,7 @@ extension Ensemble {
     /// `ensemble sample`: MCMC samples of a plugin's Boltzmann distribution into AMBER NetCDF.
     struct Sample: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Draw equilibrium samples with MALA or parallel tempering; write AMBER NetCDF + PDB.",
+            abstract: "Draw equilibrium samples with MALA, parallel tempering or Langevin dynamics (REMD); write AMBER NetCDF + PDB.",
             discussion: """
                 Chains start from the plugin's initial positions (plus 0.01 noise each). During --burn-in \
                 the MALA step size adapts toward 0.574 acceptance, then it is frozen. With --sampler pt \
@@ -16,9 +16,18 @@ extension Ensemble {
                 neighbours every --exchange-every steps; the kT replica is recorded. Clusters whose energy \
                 is translation invariant move in the zero-centre-of-mass subspace.
 
+                Molecules (a plugin whose atom table has hydrogens, e.g. alanine) are sampled by default with \
+                --sampler langevin: Langevin dynamics in OpenMM's LangevinMiddle (BAOAB) form with masses from \
+                the atom table, X–H bonds held by SHAKE/RATTLE, hydrogen masses repartitioned to 3 amu and a \
+                4 fs step, γ = 1/ps, in replica exchange over 4 temperatures 300–600 K (exchanges every 0.2 ps) \
+                for 4 chains, a frame every 2 ps after 20 ps of burn-in. --sampler ghmc Metropolizes each \
+                --trajectory-steps trajectory (exact: no time-step bias; 2 fs, natural masses by default). \
+                Every run prints the energy's τ, ESS and split-R̂, and for a peptide the αR, β/PII and αL \
+                basin populations with errors; "NOT CONVERGED" says which check failed.
+
                 Frames are written chain-interleaved (step 1: chains 0..C−1, step 2: ...). The NetCDF \
-                `time` is the MCMC step, `energy` the reduced energy u = U/kT of each frame. The same \
-                --seed gives byte-identical coordinates.
+                `time` is the MCMC step for mala/pt and the simulated time in ps for langevin/ghmc, `energy` \
+                the reduced energy u = U/kT of each frame. The same --seed gives byte-identical coordinates.
 
                 Many ranks (README, "Many ranks (MPI)"): under `mpirun -np R ensemble sample ...` each rank runs \
                 its share of the chains (or, with --sampler pt, of every ladder's temperatures: --distribute) \
@@ -27,6 +36,7 @@ extension Ensemble {
                 rank draws its share of --samples. Without mpirun the binary runs as one rank.
 
                 Example:
+                  ensemble sample --plugin alanine --samples 2000 --out ala.nc
                   ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
                   mpirun -np 2 ensemble sample --plugin double-well --samples 5000 \\
                     --threads 1 --out dw4.nc

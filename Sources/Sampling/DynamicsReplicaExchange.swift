@@ -99,7 +99,7 @@ public struct DynamicsReplicaExchange {
         let (mean, error) = Statistics.meanAndError(series)
         return MCMCSummary(
             frames: written, energyMean: mean, energyError: error,
-            acceptance: dynamics.metropolized ? zip(accepted, proposed).map { Double($0) / Double(max($1, 1)) } : [1],
+            acceptance: dynamics.metropolized ? zip(accepted, proposed).map { Double($0) / Double(max($1, 1)) } : [],
             exchangeAcceptance: exchanges.acceptance, stepSizes: [dynamics.timeStep],
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
