@@ -29,6 +29,10 @@ struct RamachandranReport: Codable {
     /// TV of the first `frames` sample frames against the reference (--prefixes), for
     /// time-to-accuracy curves; chain-interleaved files make a prefix a shorter run of every chain.
     var prefixes: [Prefix]?
+    /// Basin populations with standard errors and convergence (unweighted sets; `BasinReport`),
+    /// the frames split into `chains` / `referenceChains` interleaved chains.
+    var basinErrors: BasinReport?
+    var referenceBasinErrors: BasinReport?
 
     struct Prefix: Codable {
         var frames: Int
@@ -42,7 +46,7 @@ struct RamachandranReport: Codable {
     ///   - plot: when given, one SVG with samples, reference and their difference side by side
     ///     (degrees; the two densities on one shared log colour scale), KL, TV and basin populations.
     static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
-                        plot: String?, prefixes: Bool = false) throws -> RamachandranReport {
+                        plot: String?, prefixes: Bool = false, chains: Int = 1, referenceChains: Int = 1) throws -> RamachandranReport {
         guard let atoms = system.atoms(), system.dimension == 3 else {
             throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
         }
@@ -71,7 +75,9 @@ struct RamachandranReport: Codable {
             histogram: model.probabilities, referenceHistogram: target.probabilities)
         if weights == nil {
             report.iidFloorTV = iidFloor(sampleAngles, referenceAngles, bins: bins)
+            report.basinErrors = BasinReport(chains: interleaved(sampleAngles, chains: chains))
         }
+        report.referenceBasinErrors = BasinReport(chains: interleaved(referenceAngles, chains: referenceChains))
         if prefixes {
             var k = sampleAngles.count
             var result: [Prefix] = []
@@ -86,6 +92,14 @@ struct RamachandranReport: Codable {
             try SVGPlot.write(report.figure(samples: samples, reference: reference), to: plot)
         }
         return report
+    }
+
+    /// Frames written chain-interleaved (frame f belongs to chain f mod `chains`), in degrees, per chain.
+    static func interleaved(_ angles: [(phi: Double, psi: Double)], chains: Int) -> [[(phi: Double, psi: Double)]] {
+        let degrees = 180 / Double.pi
+        return (0..<chains).map { c in
+            stride(from: c, to: angles.count, by: chains).map { (phi: angles[$0].phi * degrees, psi: angles[$0].psi * degrees) }
+        }
     }
 
     /// Mean TV between random splits (sizes of `a` and `b`) of the pooled frames of `a` and `b`.
@@ -151,6 +165,8 @@ struct RamachandranReport: Codable {
             \((prefixes ?? []).map { String(format: "  first %d frames: TV = %.4f", $0.frames, $0.tv) }.joined(separator: "\n"))
               basin populations, samples:   \(populations(basins))
               basin populations, reference: \(populations(referenceBasins))
+            \(basinErrors.map { "samples " + $0.printed() } ?? "")
+            \(referenceBasinErrors.map { "reference " + $0.printed() } ?? "")
             """
     }
 }
@@ -185,17 +201,21 @@ extension Ensemble {
         var plot: String?
         @Option(help: "Write the numbers as JSON.")
         var json: String?
+        @Option(help: "Chains the samples' frames are interleaved from (as `sample` writes them), for the basin errors.")
+        var chains: Int = 1
+        @Option(help: "Chains the reference's frames are interleaved from.")
+        var referenceChains: Int = 1
         @Flag(help: "Also the TV of the first N, N/√2, N/2, … (≥ 100) sample frames against the reference.")
         var prefixes = false
 
         func validate() throws {
-            guard bins > 0 else { throw ValidationError("--bins must be positive") }
+            guard bins > 0, chains > 0, referenceChains > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
         }
 
         func run() throws {
             let report = try RamachandranReport.compute(samples: samples, reference: reference,
                                                         system: try system.makeSystem(), bins: bins, plot: plot,
-                                                        prefixes: prefixes)
+                                                        prefixes: prefixes, chains: chains, referenceChains: referenceChains)
             print(report.printed(samples: samples, reference: reference))
             if let json {
                 try writeJSON(report, to: json)

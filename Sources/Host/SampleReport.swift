@@ -123,7 +123,7 @@ extension ConvergenceDiagnostics.Report {
 extension BasinReport {
     /// The basin lines and, when a basin is not converged, what that means for the user.
     func printedWithVerdict() -> String {
-        printed() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
+        printed() + notes.map { "\nnote: " + $0 }.joined() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
             + ". The chains do not agree on how often each conformation is visited: run longer, or use the dynamics sampler (--sampler langevin, the default for molecules).")
     }
 }
