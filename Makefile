@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test unit-test tour-test reference build deps venv bench bench-mpi clean help alanine-reference alanine-openmm reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
+.PHONY: sample test unit-test tour-test reference build deps venv bench bench-mpi clean help alanine-reference alanine-openmm bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench    energy, sampler and EGNN throughput benchmarks"
 	@echo "make alanine-reference  alanine φ/ψ reference by Langevin dynamics + REMD, two seeds"
 	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
+	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
@@ -78,7 +79,8 @@ alanine-reference: build
 	$(ENSEMBLE) sample $(ALANINE_MD) --seed 2 --out out/alanine-reference-2.nc --json out/alanine-reference-2.json & \
 	wait
 	$(ENSEMBLE) ramachandran out/alanine-reference-2.nc --reference out/alanine-reference.nc --plugin alanine \
-	    --bins 12 --plot out/alanine-reference.svg --json out/alanine-reference-convergence.json
+	    --bins 12 --chains 4 --reference-chains 4 --plot out/alanine-reference.svg \
+	    --json out/alanine-reference-convergence.json
 
 ## OpenMM 8.6 Langevin MD of the same prmtop (LangevinMiddleIntegrator, 2 fs, constraints=HBonds,
 ## γ 1/ps, OBC1, 300 K, CPU platform, one thread), 10 ns, a frame per ps (~40 min on a shared core),
@@ -87,7 +89,15 @@ alanine-openmm: build venv
 	@mkdir -p out
 	$(PYTHON) scripts/alanine_openmm_md.py --ns 10 --seed 1 --out out/alanine-openmm.nc
 	$(ENSEMBLE) ramachandran out/alanine-openmm.nc --reference out/alanine-reference.nc --plugin alanine \
-	    --bins 12 --json out/alanine-openmm-vs-reference.json
+	    --bins 12 --reference-chains 4 --json out/alanine-openmm-vs-reference.json
+
+## Wall time to φ/ψ TV ≤ 0.05 (30° bins) against out/alanine-reference.nc: the default sampler on 2
+## threads against OpenMM's CPU platform on 2 threads (speed measured now; TV curve of the run above).
+bench-alanine-md: build venv
+	$(ENSEMBLE) sample --plugin alanine --samples 8000 --seed 3 --threads 2 --overwrite \
+	    --out out/bench-ours.nc --json out/bench-ours.json
+	$(PYTHON) scripts/bench_alanine_md.py --ours out/bench-ours.nc --openmm out/alanine-openmm.nc \
+	    --reference out/alanine-reference.nc --threads 2
 
 ## The sampler comparison tables of the README: 3 seeds × 5 methods (iDEM, TB, log-variance,
 ## the last two ± Langevin preconditioning), each run followed by MCMC at its energy budget,
