@@ -122,9 +122,11 @@ extension ConvergenceDiagnostics.Report {
 
 extension BasinReport {
     /// The basin lines and, when a basin is not converged, what that means for the user.
-    func printedWithVerdict() -> String {
+    /// - Parameter dynamics: whether the run already used the dynamics sampler (else it is advised).
+    func printedWithVerdict(dynamics: Bool) -> String {
         printed() + notes.map { "\nnote: " + $0 }.joined() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
-            + ". The chains do not agree on how often each conformation is visited: run longer, or use the dynamics sampler (--sampler langevin, the default for molecules).")
+            + ". The chains do not agree on how often each conformation is visited: run longer (more --samples)"
+            + (dynamics ? "." : ", or use the dynamics sampler (--sampler langevin, the default for molecules)."))
     }
 }
 
@@ -150,7 +152,7 @@ extension Ensemble.Sample {
         let diagnostics = ConvergenceDiagnostics.diagnose(series.chains)
         print(diagnostics.printed())
         let basins = angles.map { BasinReport(chains: $0.chains) }
-        if let basins { print(basins.printedWithVerdict()) }
+        if let basins { print(basins.printedWithVerdict(dynamics: dynamics != nil)) }
         guard let json else { return }
         let tempered = settings.replicas > 1
         let report = MCMCSampleReport(
