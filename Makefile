@@ -13,13 +13,16 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
+.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
 	@echo "make test     build and run all tests, then replay the README tour from a fresh clone"
 	@echo "make reference  DW-4 and LJ-13 reference samples by parallel tempering into out/reference/"
 	@echo "make bench    energy, sampler and EGNN throughput, and the training steps against PyTorch"
+	@echo "make alanine-reference  alanine φ/ψ reference by Langevin dynamics + REMD, two seeds"
+	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
+	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
@@ -77,18 +80,36 @@ reference-large: build
 	$(ENSEMBLE) sample $(LJ16) --sampler mala --chains 16 --samples 20000 --thin 50 --burn-in 5000 --seed 11 \
 	    --out out/reference/lj16.nc --json out/reference/lj16.json --overwrite
 
-## Alanine dipeptide (ff96, OBC1, 300 K) φ/ψ reference by parallel tempering: two independent
-## seeds run side by side (one core each, ~40 min on 2 cores); their KL/TV against each other is
-## printed as the convergence check (see README: at this length it is not yet converged).
-ALANINE_PT = --plugin alanine --sampler pt --replicas 10 --max-temperature 8 --chains 4 \
-	--samples 10000 --thin 300 --burn-in 5000 --threads 1 --overwrite
+## Alanine dipeptide (ff96, OBC1, 300 K) φ/ψ reference by the default molecular sampler (Langevin
+## dynamics, 4 fs with X–H constraints and hydrogen-mass repartitioning, replica exchange 300–600 K
+## in 4 levels; README "Molecular dynamics"): two independent seeds of 20 000 frames side by side
+## (one core each); their TV against each other and the i.i.d. floor are printed as the check.
+ALANINE_MD = --plugin alanine --samples 20000 --threads 1 --overwrite
 alanine-reference: build
 	@mkdir -p out
-	$(ENSEMBLE) sample $(ALANINE_PT) --seed 1 --out out/alanine-reference.nc & \
-	$(ENSEMBLE) sample $(ALANINE_PT) --seed 2 --out out/alanine-reference-2.nc & \
+	$(ENSEMBLE) sample $(ALANINE_MD) --seed 1 --out out/alanine-reference.nc --json out/alanine-reference.json & \
+	$(ENSEMBLE) sample $(ALANINE_MD) --seed 2 --out out/alanine-reference-2.nc --json out/alanine-reference-2.json & \
 	wait
 	$(ENSEMBLE) ramachandran out/alanine-reference-2.nc --reference out/alanine-reference.nc --plugin alanine \
-	    --plot out/alanine-reference.svg --json out/alanine-reference-convergence.json
+	    --bins 12 --chains 4 --reference-chains 4 --plot out/alanine-reference.svg \
+	    --json out/alanine-reference-convergence.json
+
+## OpenMM 8.6 Langevin MD of the same prmtop (LangevinMiddleIntegrator, 2 fs, constraints=HBonds,
+## γ 1/ps, OBC1, 300 K, CPU platform, one thread), 10 ns, a frame per ps (~40 min on a shared core),
+## compared with the reference above (30° bins).
+alanine-openmm: build venv
+	@mkdir -p out
+	$(PYTHON) scripts/alanine_openmm_md.py --ns 10 --seed 1 --out out/alanine-openmm.nc
+	$(ENSEMBLE) ramachandran out/alanine-openmm.nc --reference out/alanine-reference.nc --plugin alanine \
+	    --bins 12 --reference-chains 4 --json out/alanine-openmm-vs-reference.json
+
+## Wall time to φ/ψ TV ≤ 0.05 (30° bins) against out/alanine-reference.nc: the default sampler on 2
+## threads against OpenMM's CPU platform on 2 threads (speed measured now; TV curve of the run above).
+bench-alanine-md: build venv
+	$(ENSEMBLE) sample --plugin alanine --samples 8000 --seed 3 --threads 2 --overwrite \
+	    --out out/bench-ours.nc --json out/bench-ours.json
+	$(PYTHON) scripts/bench_alanine_md.py --ours out/bench-ours.nc --openmm out/alanine-openmm.nc \
+	    --reference out/alanine-reference.nc --threads 2
 
 ## The sampler comparison tables of the README: 3 seeds × 5 methods (iDEM, TB, log-variance,
 ## the last two ± Langevin preconditioning), each run followed by MCMC at its energy budget,

@@ -37,3 +37,67 @@ public enum RamachandranBasin: String, CaseIterable, Codable, Sendable {
         return result.mapValues { $0 / total }
     }
 }
+
+/// Basin populations of a multi-chain run with their standard errors, and whether the chains
+/// agree on them: for each basin the per-chain indicator series 1[(φ, ψ) ∈ basin] is diagnosed
+/// like the energy (τ, ESS, split-R̂), and the error is √(p(1−p)/ESS). A run whose chains never
+/// leave one basin has indicators with a tiny ESS or chains that disagree: "not converged".
+public struct BasinReport: Codable, Equatable, Sendable {
+    public struct Basin: Codable, Equatable, Sendable {
+        public var name: String
+        public var population: Double
+        /// Standard error √(p(1−p)/ESS) (NaN when the indicator never changes).
+        public var error: Double
+        /// Transitions into the basin, summed over chains: with few, neither p nor its error is known.
+        public var entries: Int
+        public var convergence: ConvergenceDiagnostics.Report
+    }
+    public var basins: [Basin]
+    /// Every failed basin criterion, in words.
+    public var problems: [String]
+    /// Rare basins (< 1%) entered too few times to resolve: said, but not a failure.
+    public var notes: [String]
+    public var converged: Bool { problems.isEmpty }
+    /// Transitions into a visited basin needed before its population counts as sampled.
+    public static let minimumEntries = 10
+    /// Basins below this population are minor: few entries give a note, not a failure.
+    public static let minorPopulation = 0.01
+
+    /// - Parameter chains: per chain, the (φ, ψ) of its frames in recording order, degrees.
+    public init(chains: [[(phi: Double, psi: Double)]], thresholds: ConvergenceDiagnostics.Thresholds = .init()) {
+        let all = chains.joined()
+        let populations = RamachandranBasin.populations(phi: all.map(\.phi), psi: all.map(\.psi))
+        basins = RamachandranBasin.allCases.map { basin in
+            let indicators = chains.map { $0.map { RamachandranBasin.of(phi: $0.phi, psi: $0.psi) == basin ? 1.0 : 0.0 } }
+            let p = populations[basin] ?? 0
+            let report = ConvergenceDiagnostics.diagnose(indicators, thresholds: thresholds)
+            let entries = indicators.map { chain in zip(chain.dropFirst(), chain).filter { $0 == 1 && $1 == 0 }.count }.reduce(0, +)
+            return Basin(name: basin.rawValue, population: p, error: (p * (1 - p) / report.effectiveSampleSize).squareRoot(),
+                         entries: entries, convergence: report)
+        }
+        // A basin nobody visits (p = 0) says nothing either way. One that holds ≥ 1% must be sampled
+        // as well as the energy and entered often enough (≥ minimumEntries) for τ to mean anything;
+        // a rarer one that is entered only a few times gets a note: its population is below 1% and
+        // not resolved, which moves TV by less than that.
+        problems = basins.filter { $0.population >= Self.minorPopulation }.compactMap { basin in
+            var failed = basin.convergence.problems
+            if basin.entries < Self.minimumEntries {
+                failed.append("entered \(basin.entries) times (< \(Self.minimumEntries)): its population is not determined")
+            }
+            guard !failed.isEmpty else { return nil }
+            return String(format: "basin %@ (p = %.4f): %@", basin.name, basin.population, failed.joined(separator: ", "))
+        }
+        notes = basins.filter { $0.population > 0 && $0.population < Self.minorPopulation && $0.entries < Self.minimumEntries }.map {
+            String(format: "basin %@ holds %.4f and was entered %d times: below 1%%, not resolved by this run", $0.name, $0.population, $0.entries)
+        }
+    }
+
+    /// One line per basin for the `sample` summary.
+    public func printed() -> String {
+        let lines = basins.map {
+            String(format: "  %-6@ %.4f ± %.4f  (ESS %.0f, split-R̂ %.3f, entered %d times)", $0.name as NSString,
+                   $0.population, $0.error, $0.convergence.effectiveSampleSize, $0.convergence.splitRHat, $0.entries)
+        }
+        return (["basin populations (φ/ψ; ± one standard error from the indicator's ESS):"] + lines).joined(separator: "\n")
+    }
+}

@@ -23,6 +23,21 @@ struct RamachandranReport: Codable {
     /// Probabilities per bin, φ-major: index = φ bin × bins + ψ bin.
     var histogram: [Double]
     var referenceHistogram: [Double]
+    /// The finite-sample floor of `tv`: TV between two i.i.d. sets of the same sizes, estimated by
+    /// splitting the pooled frames at random (mean of 20 splits; unweighted samples only).
+    var iidFloorTV: Double?
+    /// TV of the first `frames` sample frames against the reference (--prefixes), for
+    /// time-to-accuracy curves; chain-interleaved files make a prefix a shorter run of every chain.
+    var prefixes: [Prefix]?
+    /// Basin populations with standard errors and convergence (unweighted sets; `BasinReport`),
+    /// the frames split into `chains` / `referenceChains` interleaved chains.
+    var basinErrors: BasinReport?
+    var referenceBasinErrors: BasinReport?
+
+    struct Prefix: Codable {
+        var frames: Int
+        var tv: Double
+    }
 
     /// - Parameters:
     ///   - samples, reference: trajectories (.nc or .npy) of the plugin's molecule.
@@ -31,7 +46,7 @@ struct RamachandranReport: Codable {
     ///   - plot: when given, one SVG with samples, reference and their difference side by side
     ///     (degrees; the two densities on one shared log colour scale), KL, TV and basin populations.
     static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
-                        plot: String?) throws -> RamachandranReport {
+                        plot: String?, prefixes: Bool = false, chains: Int = 1, referenceChains: Int = 1) throws -> RamachandranReport {
         guard let atoms = system.atoms(), system.dimension == 3 else {
             throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
         }
@@ -52,16 +67,52 @@ struct RamachandranReport: Codable {
                                                   weights: weights)
             return Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, $0.value) })
         }
-        let report = RamachandranReport(
+        var report = RamachandranReport(
             frames: sampleAngles.count, referenceFrames: referenceAngles.count, bins: bins,
             kl: klDivergence(reference: target, model: model), tv: totalVariation(target, model), weighted: weights != nil,
             basins: basins(sampleAngles, weights), referenceBasins: basins(referenceAngles, nil),
             binEdgesDegrees: (0...bins).map { -180 + 360 * Double($0) / Double(bins) },
             histogram: model.probabilities, referenceHistogram: target.probabilities)
+        if weights == nil {
+            report.iidFloorTV = iidFloor(sampleAngles, referenceAngles, bins: bins)
+            report.basinErrors = BasinReport(chains: interleaved(sampleAngles, chains: chains))
+        }
+        report.referenceBasinErrors = BasinReport(chains: interleaved(referenceAngles, chains: referenceChains))
+        if prefixes {
+            var k = sampleAngles.count
+            var result: [Prefix] = []
+            while k >= 100 {
+                let head = RamachandranHistogram(angles: Array(sampleAngles.prefix(k)), weights: weights.map { Array($0.prefix(k)) }, bins: bins)
+                result.insert(Prefix(frames: k, tv: totalVariation(target, head)), at: 0)
+                k = Int((Double(k) / 2.0.squareRoot()).rounded())
+            }
+            report.prefixes = result
+        }
         if let plot {
             try SVGPlot.write(report.figure(samples: samples, reference: reference), to: plot)
         }
         return report
+    }
+
+    /// Frames written chain-interleaved (frame f belongs to chain f mod `chains`), in degrees, per chain.
+    static func interleaved(_ angles: [(phi: Double, psi: Double)], chains: Int) -> [[(phi: Double, psi: Double)]] {
+        let degrees = 180 / Double.pi
+        return (0..<chains).map { c in
+            stride(from: c, to: angles.count, by: chains).map { (phi: angles[$0].phi * degrees, psi: angles[$0].psi * degrees) }
+        }
+    }
+
+    /// Mean TV between random splits (sizes of `a` and `b`) of the pooled frames of `a` and `b`.
+    static func iidFloor(_ a: [(phi: Double, psi: Double)], _ b: [(phi: Double, psi: Double)], bins: Int) -> Double {
+        var rng = SeededGenerator(seed: 12345)
+        var pooled = a + b
+        var total = 0.0
+        for _ in 0..<20 {
+            pooled.shuffle(using: &rng)
+            total += totalVariation(RamachandranHistogram(angles: Array(pooled.prefix(a.count)), bins: bins),
+                                    RamachandranHistogram(angles: Array(pooled.suffix(b.count)), bins: bins))
+        }
+        return total / 20
     }
 
     /// Samples, reference and samples − reference side by side, with the numbers underneath.
@@ -110,9 +161,12 @@ struct RamachandranReport: Codable {
               samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""))
               reference: \(reference) (\(referenceFrames) frames)
               KL(reference ‖ samples) = \(String(format: "%.4f", kl)) nats (floor 1e-10)
-              TV = \(String(format: "%.4f", tv))
+              TV = \(String(format: "%.4f", tv))\(iidFloorTV.map { String(format: "  (i.i.d. floor %.4f: pooled frames split at random)", $0) } ?? "")
+            \((prefixes ?? []).map { String(format: "  first %d frames: TV = %.4f", $0.frames, $0.tv) }.joined(separator: "\n"))
               basin populations, samples:   \(populations(basins))
               basin populations, reference: \(populations(referenceBasins))
+            \(basinErrors.map { "samples " + $0.printed() } ?? "")
+            \(referenceBasinErrors.map { "reference " + $0.printed() } ?? "")
             """
     }
 }
@@ -147,14 +201,21 @@ extension Ensemble {
         var plot: String?
         @Option(help: "Write the numbers as JSON.")
         var json: String?
+        @Option(help: "Chains the samples' frames are interleaved from (as `sample` writes them), for the basin errors.")
+        var chains: Int = 1
+        @Option(help: "Chains the reference's frames are interleaved from.")
+        var referenceChains: Int = 1
+        @Flag(help: "Also the TV of the first N, N/√2, N/2, … (≥ 100) sample frames against the reference.")
+        var prefixes = false
 
         func validate() throws {
-            guard bins > 0 else { throw ValidationError("--bins must be positive") }
+            guard bins > 0, chains > 0, referenceChains > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
         }
 
         func run() throws {
             let report = try RamachandranReport.compute(samples: samples, reference: reference,
-                                                        system: try system.makeSystem(), bins: bins, plot: plot)
+                                                        system: try system.makeSystem(), bins: bins, plot: plot,
+                                                        prefixes: prefixes, chains: chains, referenceChains: referenceChains)
             print(report.printed(samples: samples, reference: reference))
             if let json {
                 try writeJSON(report, to: json)

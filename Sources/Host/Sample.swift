@@ -8,7 +8,7 @@ extension Ensemble {
     /// `ensemble sample`: MCMC samples of a plugin's Boltzmann distribution into AMBER NetCDF.
     struct Sample: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Draw equilibrium samples with MALA or parallel tempering; write AMBER NetCDF + PDB.",
+            abstract: "Draw equilibrium samples with MALA, parallel tempering or Langevin dynamics (REMD); write AMBER NetCDF + PDB.",
             discussion: """
                 Chains start from the plugin's initial positions (plus 0.01 noise each). During --burn-in \
                 the MALA step size adapts toward 0.574 acceptance, then it is frozen. With --sampler pt \
@@ -16,9 +16,18 @@ extension Ensemble {
                 neighbours every --exchange-every steps; the kT replica is recorded. Clusters whose energy \
                 is translation invariant move in the zero-centre-of-mass subspace.
 
+                Molecules (a plugin whose atom table has hydrogens, e.g. alanine) are sampled by default with \
+                --sampler langevin: Langevin dynamics in OpenMM's LangevinMiddle (BAOAB) form with masses from \
+                the atom table, X–H bonds held by SHAKE/RATTLE, hydrogen masses repartitioned to 3 amu and a \
+                4 fs step, γ = 1/ps, in replica exchange over 4 temperatures 300–600 K (exchanges every 0.2 ps) \
+                for 4 chains, a frame every 2 ps after 20 ps of burn-in. --sampler ghmc Metropolizes each \
+                --trajectory-steps trajectory (exact: no time-step bias; 2 fs, natural masses by default). \
+                Every run prints the energy's τ, ESS and split-R̂, and for a peptide the αR, β/PII and αL \
+                basin populations with errors; "NOT CONVERGED" says which check failed.
+
                 Frames are written chain-interleaved (step 1: chains 0..C−1, step 2: ...). The NetCDF \
-                `time` is the MCMC step, `energy` the reduced energy u = U/kT of each frame. The same \
-                --seed gives byte-identical coordinates.
+                `time` is the MCMC step for mala/pt and the simulated time in ps for langevin/ghmc, `energy` \
+                the reduced energy u = U/kT of each frame. The same --seed gives byte-identical coordinates.
 
                 Many ranks (README, "Many ranks (MPI)"): under `mpirun -np R ensemble sample ...` each rank runs \
                 its share of the chains (or, with --sampler pt, of every ladder's temperatures: --distribute) \
@@ -27,12 +36,13 @@ extension Ensemble {
                 rank draws its share of --samples. Without mpirun the binary runs as one rank.
 
                 Example:
+                  ensemble sample --plugin alanine --samples 2000 --out ala.nc
                   ensemble sample --plugin double-well --sampler pt --samples 5000 --out dw4.nc
                   mpirun -np 2 ensemble sample --plugin double-well --samples 5000 \\
                     --threads 1 --out dw4.nc
                 """)
 
-        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt }
+        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt, langevin, ghmc }
         enum CentreOfMass: String, ExpressibleByArgument, CaseIterable { case auto, on, off }
 
         @OptionGroup var search: PluginSearchOptions
@@ -67,8 +77,12 @@ extension Ensemble {
         @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the β at which the weights for exp(−βu) are best (the largest above it with ESS/N ≥ ½ where there is one), raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
         var correctAnneal: Int = 0
 
-        @Option(help: "MCMC method: mala or pt (parallel tempering).")
-        var sampler: Sampler = .mala
+        @Option(help: ArgumentHelp(
+            "mala, pt (MALA parallel tempering), langevin (BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator) or ghmc (the same moves Metropolized: exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
+            valueName: "mala|pt|langevin|ghmc"))
+        var sampler: Sampler?
+        /// The sampler of an MCMC run on a non-molecular system (nil: MALA).
+        var mcmcSampler: Sampler { sampler ?? .mala }
         @Option(help: "Frames to write, over all chains.")
         var samples: Int
         @Option(help: ArgumentHelp("Output trajectory (AMBER NetCDF); a .pdb topology is written beside it.",
@@ -76,18 +90,25 @@ extension Ensemble {
         var out: String
         @Option(help: "Random seed; the same seed reproduces the same file.")
         var seed: UInt64 = 1
-        @Option(help: "Record every K-th step of each chain.")
-        var thin: Int = 10
-        @Option(help: "Independent chains (PT: independent ladders).")
-        var chains: Int = 4
-        @Option(help: "Steps per chain before recording; the step size adapts during them.")
-        var burnIn: Int = 2000
-        @Option(help: "PT: temperatures per ladder.")
-        var replicas: Int = 8
-        @Option(help: "PT: highest temperature as a multiple of the plugin's kT.")
-        var maxTemperature: Double = 5
-        @Option(help: "PT: steps between exchange attempts.")
-        var exchangeEvery: Int = 10
+        @Option(name: .customLong("thin"), help: "Record every K-th step of each chain (default 10; langevin/ghmc: MD steps, default \(DynamicsDefaults.thin)).")
+        var thinOption: Int?
+        var thin: Int { thinOption ?? 10 }
+        @Option(name: .customLong("chains"), help: "Independent chains (PT: independent ladders; default 4, langevin/ghmc \(DynamicsDefaults.chains)).")
+        var chainsOption: Int?
+        var chains: Int { chainsOption ?? 4 }
+        @Option(name: .customLong("burn-in"), help: "Steps per chain before recording; the MALA step size adapts during them (default 2000; langevin/ghmc: discarded MD steps, default \(DynamicsDefaults.burnIn)).")
+        var burnInOption: Int?
+        var burnIn: Int { burnInOption ?? 2000 }
+        @Option(name: .customLong("replicas"), help: "PT/REMD: temperatures per ladder (default pt 8, langevin/ghmc \(DynamicsDefaults.replicas)).")
+        var replicasOption: Int?
+        var replicas: Int { replicasOption ?? 8 }
+        @Option(name: .customLong("max-temperature"), help: "PT/REMD: highest temperature as a multiple of the plugin's kT (default pt 5, langevin/ghmc \(DynamicsDefaults.maxTemperature)).")
+        var maxTemperatureOption: Double?
+        var maxTemperature: Double { maxTemperatureOption ?? 5 }
+        @Option(name: .customLong("exchange-every"), help: "PT/REMD: steps between exchange attempts (default 10; langevin/ghmc: MD steps, default \(DynamicsDefaults.exchangeEvery)).")
+        var exchangeEveryOption: Int?
+        var exchangeEvery: Int { exchangeEveryOption ?? 10 }
+        @OptionGroup(title: "Molecular dynamics (--sampler langevin|ghmc)") var dynamicsOptions: DynamicsOptions
         @Option(help: ArgumentHelp("Initial MALA step size h, in (plugin length unit)², as in y = x − h∇u + √(2h)ξ (adapted during --burn-in).",
                                    valueName: "h"))
         var stepSize: Double = 1e-4
@@ -104,7 +125,7 @@ extension Ensemble {
         var json: String?
 
         /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
-        var distribution: MCMCDistribution { sampler == .pt ? distribute ?? .replicas : .chains }
+        var distribution: MCMCDistribution { mcmcSampler == .pt ? distribute ?? .replicas : .chains }
 
         /// The plugin system (a `SystemOptions` whose --plugin may come from a checkpoint).
         func makeSystem(plugin name: String, parameters: [String]) throws -> EnergySystem {
@@ -129,13 +150,14 @@ extension Ensemble {
                 throw ValidationError("\(name) must be a positive integer, got \(value)")
             }
             guard burnIn >= 0 else { throw ValidationError("--burn-in must be ≥ 0, got \(burnIn)") }
-            if sampler == .pt {
+            if mcmcSampler == .pt {
                 guard replicas >= 2 else { throw ValidationError("--replicas must be ≥ 2 for pt, got \(replicas)") }
                 guard maxTemperature > 1 else {
                     throw ValidationError("--max-temperature must be > 1, got \(maxTemperature)")
                 }
             }
             guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
+            try validateDynamics()
             let ranks = Communicator.world.size
             if model == nil && ranks > 1 {
                 if distribution == .replicas {
@@ -160,7 +182,10 @@ extension Ensemble {
 
         /// MCMC on every rank; rank 0 writes the gathered frames and the summary.
         func runMCMC(world: Communicator) throws {
-            let energySystem = try makeSystem(plugin: plugin!, parameters: parameters)
+            let energySystem = try makeSystem(plugin: plugin!, parameters: parameters + temperatureParameter())
+            if sampler == .langevin || sampler == .ghmc || (sampler == nil && Self.isMolecule(energySystem)) {
+                return try runDynamics(system: energySystem, world: world)
+            }
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let project: Bool
             switch centreOfMass {
@@ -168,18 +193,18 @@ extension Ensemble {
             case .off: project = false
             case .auto: project = DiffusionSpace.isTranslationInvariant(energySystem, at: start)
             }
-            let pt = sampler == .pt
+            let pt = mcmcSampler == .pt
             let settings = MCMCSettings(chains: chains, burnIn: burnIn, thin: thin, samples: samples, seed: seed,
                                         replicas: pt ? replicas : nil, maxTemperature: pt ? maxTemperature : nil,
                                         exchangeEvery: pt ? exchangeEvery : nil, initialStepSize: stepSize)
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
-                title: "ensemble sample \(sampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
+                title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             Interrupt.install()
             var step = 0
-            let series = ChainSeries()
+            let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
@@ -188,6 +213,7 @@ extension Ensemble {
                     record: { x, u in
                         step += 1
                         series.append(u)
+                        angles?.append(x)
                         let stride = energySystem.coordinateCount
                         for c in 0..<u.count {
                             try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
@@ -196,26 +222,34 @@ extension Ensemble {
                         if Interrupt.isRequested { throw CancellationError() }
                     },
                     progress: { done, total in progress.update(done) })
-            } catch is CancellationError {
-                progress.finish()
-                try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
-                throw Interrupt.exitCode
             } catch {
                 progress.finish()
-                guard let output else { throw error }
-                try? output.close()
-                if output.frames == 0 {  // an empty file would only block the rerun
-                    try? FileManager.default.removeItem(atPath: out)
-                    throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
-                }
-                throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
+                try handleFailure(error, output: output)
+                return
             }
             try output?.close()
             if world.isRoot {
                 printSummary(summary, system: energySystem, project: project, ranks: world.size)
-                try reportMCMC(summary, series: series, system: energySystem, project: project, ranks: world.size)
+                try reportMCMC(summary, series: series, angles: angles, system: energySystem, project: project,
+                               ranks: world.size, sampler: mcmcSampler, settings: settings, dynamics: nil)
             }
+        }
+
+        /// Closes the output of a run that stopped: an interrupt exits cleanly, an error keeps the
+        /// frames written (or removes an empty file) and is rethrown with what was kept.
+        func handleFailure(_ error: Error, output: TrajectoryOutput?) throws {
+            if error is CancellationError {
+                try output?.close()
+                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                throw Interrupt.exitCode
+            }
+            guard let output else { throw error }
+            try? output.close()
+            if output.frames == 0 {  // an empty file would only block the rerun
+                try? FileManager.default.removeItem(atPath: out)
+                throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
+            }
+            throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
         }
 
         func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
@@ -223,7 +257,7 @@ extension Ensemble {
             print(String(format: "energy u = U/kT: %.4f ± %.4f (batch-means standard error)", s.energyMean, s.energyError))
             print(String(format: "acceptance (target level): %.3f, step size %.3g%@", s.acceptance[0], s.stepSizes[0],
                          project ? ", zero-centre-of-mass moves" : ""))
-            if sampler == .pt {
+            if mcmcSampler == .pt {
                 let pairs = s.exchangeAcceptance.enumerated().map { String(format: "%d↔%d %.2f", $0, $0 + 1, $1) }
                 print("replica exchange acceptance: \(pairs.joined(separator: ", "))")
                 let ladder = MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature)

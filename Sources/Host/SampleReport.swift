@@ -14,6 +14,28 @@ final class ChainSeries {
     }
 }
 
+/// The (φ, ψ) of every recorded frame in degrees, one series per chain, for a molecule with a
+/// backbone (atom names N, CA, C of consecutive residues); `init` throws for any other system.
+final class AngleSeries {
+    let indices: RamachandranIndices
+    let atoms: Int
+    private(set) var chains: [[(phi: Double, psi: Double)]] = []
+
+    init(system: EnergySystem) throws {
+        guard let table = system.atoms(), system.dimension == 3 else { throw FailureMessage("no atom table") }
+        indices = try ramachandranIndices(names: table.map(\.name), residueNumbers: table.map(\.residueNumber))
+        atoms = system.particleCount
+    }
+
+    /// One recorded step: frames [k·n·3] of chains 0..<k.
+    func append(_ positions: [Double]) {
+        let frames = positions.count / (3 * atoms)
+        let angles = ramachandranAngles(positions: positions, frames: frames, atoms: atoms, indices: indices)
+        if chains.count < frames { chains += Array(repeating: [], count: frames - chains.count) }
+        for (c, a) in angles.enumerated() { chains[c].append((phi: a.phi * 180 / .pi, psi: a.psi * 180 / .pi)) }
+    }
+}
+
 /// What `ensemble sample` prints for an MCMC run, as JSON (`--json`, snake_case keys).
 struct MCMCSampleReport: Codable {
     var command = "sample"
@@ -37,7 +59,13 @@ struct MCMCSampleReport: Codable {
     /// PT temperatures as multiples of the plugin's kT.
     var temperatures: [Double]?
     var convergence: ConvergenceDiagnostics.Report
+    /// Molecules: Ramachandran basin populations with errors and their convergence.
+    var basins: BasinReport?
+    /// Energy and (molecules) basin populations converged.
     var converged: Bool
+    /// langevin/ghmc: the dynamics settings and the simulated time per chain.
+    var dynamics: DynamicsSettings?
+    var picosecondsPerChain: Double?
     var energyEvaluations: Int
     var gradientEvaluations: Int
     var wallSeconds: Double
@@ -92,6 +120,16 @@ extension ConvergenceDiagnostics.Report {
     }
 }
 
+extension BasinReport {
+    /// The basin lines and, when a basin is not converged, what that means for the user.
+    /// - Parameter dynamics: whether the run already used the dynamics sampler (else it is advised).
+    func printedWithVerdict(dynamics: Bool) -> String {
+        printed() + notes.map { "\nnote: " + $0 }.joined() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
+            + ". The chains do not agree on how often each conformation is visited: run longer (more --samples)"
+            + (dynamics ? "." : ", or use the dynamics sampler (--sampler langevin, the default for molecules)."))
+    }
+}
+
 /// Writes `value` as pretty JSON with snake_case keys (the one key style of every command).
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     try jsonData(value).write(to: URL(fileURLWithPath: path))
@@ -107,19 +145,27 @@ func jsonData<T: Encodable>(_ value: T) throws -> Data {
 }
 
 extension Ensemble.Sample {
-    /// Prints the convergence diagnostics of an MCMC run and writes --json when given.
-    func reportMCMC(_ s: MCMCSummary, series: ChainSeries, system: EnergySystem, project: Bool, ranks: Int) throws {
+    /// Prints the convergence diagnostics of an MCMC or dynamics run (energy; basin populations for
+    /// a molecule) and writes --json when given.
+    func reportMCMC(_ s: MCMCSummary, series: ChainSeries, angles: AngleSeries?, system: EnergySystem, project: Bool,
+                    ranks: Int, sampler: Sampler, settings: MCMCSettings, dynamics: DynamicsSettings?) throws {
         let diagnostics = ConvergenceDiagnostics.diagnose(series.chains)
         print(diagnostics.printed())
+        let basins = angles.map { BasinReport(chains: $0.chains) }
+        if let basins { print(basins.printedWithVerdict(dynamics: dynamics != nil)) }
         guard let json else { return }
+        let tempered = settings.replicas > 1
         let report = MCMCSampleReport(
             sampler: sampler.rawValue, plugin: system.plugin.name, pluginParameters: system.parameters, out: out,
             topology: URL(fileURLWithPath: out).deletingPathExtension().path + ".pdb", frames: s.frames,
-            chains: chains, seed: seed, burnIn: burnIn, thin: thin, energyMean: s.energyMean, energyError: s.energyError,
-            acceptance: s.acceptance, stepSizes: s.stepSizes, zeroCentreOfMassMoves: project,
-            exchangeAcceptance: sampler == .pt ? s.exchangeAcceptance : nil,
-            temperatures: sampler == .pt ? MCMCSettings.ladder(replicas: replicas, maxTemperature: maxTemperature).map { 1 / $0 } : nil,
-            convergence: diagnostics, converged: diagnostics.converged, energyEvaluations: s.energyEvaluations,
+            chains: settings.chains, seed: seed, burnIn: settings.burnIn, thin: settings.thin, energyMean: s.energyMean,
+            energyError: s.energyError, acceptance: s.acceptance, stepSizes: s.stepSizes, zeroCentreOfMassMoves: project,
+            exchangeAcceptance: tempered ? s.exchangeAcceptance : nil,
+            temperatures: tempered ? settings.betas.map { 1 / $0 } : nil,
+            convergence: diagnostics, basins: basins, converged: diagnostics.converged && (basins?.converged ?? true),
+            dynamics: dynamics,
+            picosecondsPerChain: dynamics.map { Double(settings.burnIn + settings.productionSteps) * $0.timeStep },
+            energyEvaluations: s.energyEvaluations,
             gradientEvaluations: s.gradientEvaluations, wallSeconds: s.seconds, threads: system.threads, ranks: ranks)
         try writeJSON(report, to: json)
         print("wrote \(json)")

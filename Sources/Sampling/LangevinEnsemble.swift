@@ -195,19 +195,10 @@ public final class LangevinEnsemble {
     /// even and odd pairs. Swap m↔m+1 with probability min(1, exp((β_m − β_{m+1})(u_m − u_{m+1}))).
     public func exchange() {
         guard levels > 1 else { return }
-        for ladder in 0..<ladders {
-            var m = exchangeParity
-            while m + 1 < levels {
-                let a = ladder * levels + m, b = a + 1
-                let logAccept = (betas[m] - betas[m + 1]) * (energies[a] - energies[b])
-                exchangeAttempted[m] += 1
-                if log(rng.uniform()) < logAccept {
-                    exchangeAccepted[m] += 1
-                    swapWalkers(a, b)
-                }
-                m += 2
-            }
-        }
+        var attempted = exchangeAttempted, acceptedSwaps = exchangeAccepted, generator = rng
+        replicaExchangeSweep(betas: betas, ladders: ladders, parity: exchangeParity, energies: energies,
+                             attempted: &attempted, accepted: &acceptedSwaps, rng: &generator) { swapWalkers($0, $1) }
+        (exchangeAttempted, exchangeAccepted, rng) = (attempted, acceptedSwaps, generator)
         exchangeParity ^= 1
     }
 

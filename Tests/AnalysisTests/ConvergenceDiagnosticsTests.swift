@@ -62,3 +62,31 @@ final class ConvergenceDiagnosticsTests: XCTestCase {
         XCTAssertEqual(ConvergenceDiagnostics.inverseNormal(1e-6), -4.753424308822899, accuracy: 1e-9)
     }
 }
+
+/// Basin populations of multi-chain φ/ψ series: errors from the indicator ESS, and the verdict.
+final class BasinReportTests: XCTestCase {
+    /// Chains that switch between β (φ −70, ψ 140) and αR (φ −70, ψ −40) often agree and pass;
+    /// chains that stay in β with a rare αR visit are "not converged" (αR entered < 10 times).
+    func testFrequentSwitchingPassesAndARareVisitIsFlagged() {
+        var rng = SystemRandomNumberGenerator()
+        let mixing: [[(phi: Double, psi: Double)]] = (0..<4).map { _ in
+            (0..<2000).map { _ in Double.random(in: 0..<1, using: &rng) < 0.3 ? (phi: -70, psi: -40) : (phi: -70, psi: 140) }
+        }
+        let good = BasinReport(chains: mixing)
+        XCTAssertTrue(good.converged, good.problems.joined(separator: "; "))
+        let alphaR = good.basins.first { $0.name == "αR" }!
+        XCTAssertEqual(alphaR.population, 0.3, accuracy: 0.02)
+        XCTAssertEqual(alphaR.error, (0.3 * 0.7 / 8000).squareRoot(), accuracy: 0.002)
+        var stuck = mixing.map { $0.map { _ in (phi: -70.0, psi: 140.0) } }
+        for k in 100..<190 { stuck[0][k] = (phi: -70, psi: -40) }  // one visit of 90 frames: p = 0.011
+        let bad = BasinReport(chains: stuck)
+        XCTAssertFalse(bad.converged)
+        XCTAssertTrue(bad.problems.contains { $0.contains("αR") && $0.contains("entered 1 times") }, bad.problems.joined())
+        // The same single visit of 3 frames (p < 1%) is a note, not a failure.
+        for k in 103..<190 { stuck[0][k] = (phi: -70, psi: 140) }
+        let rare = BasinReport(chains: stuck)
+        XCTAssertEqual(rare.notes.count, 1, "\(rare.notes)")
+        XCTAssertFalse(rare.problems.contains { $0.contains("αR") }, rare.problems.joined())
+        XCTAssertEqual(bad.basins.first { $0.name == "αL" }!.population, 0)
+    }
+}
