@@ -100,10 +100,8 @@ public final class LangevinEnsemble {
         var proposal = positions
         for w in 0..<count {
             let level = w % levels
-            let h = stepSizes[level], drift = h * betas[level], scale = (2 * h).squareRoot()
-            for k in 0..<n {
-                proposal[w * n + k] += -drift * gradients[w * n + k] + scale * noise[w * n + k]
-            }
+            MALAKernel.propose(&proposal, gradients: gradients, noise: noise, range: (w * n)..<((w + 1) * n),
+                               stepSize: stepSizes[level], beta: betas[level])
         }
         if let box = system.box { Geometry.wrap(&proposal, box: box) }
         var newEnergies: [Double], newGradients: [Double]
@@ -117,20 +115,13 @@ public final class LangevinEnsemble {
         }
         var acceptedNow = [Int](repeating: 0, count: levels)
         let box = system.box
+        let residual: (Double, Int) -> Double = box.map { box in { d, k in Geometry.minimumImage(d, edge: box[k % box.count]) } }
+            ?? { d, _ in d }
         for w in 0..<count {
             let level = w % levels
-            let h = stepSizes[level], beta = betas[level]
-            // log q(y|x) − log q(x|y), with q(b|a) = N(b; a − hβ∇u(a), 2h).
-            var forward = 0.0, backward = 0.0
-            for k in 0..<n {
-                var delta = proposal[w * n + k] - positions[w * n + k]
-                if let box { delta = Geometry.minimumImage(delta, edge: box[k % box.count]) }
-                let f = delta + h * beta * gradients[w * n + k]      // y − (x − hβ∇u(x))
-                let r = -delta + h * beta * newGradients[w * n + k]  // x − (y − hβ∇u(y))
-                forward += f * f
-                backward += r * r
-            }
-            let logAlpha = -beta * (newEnergies[w] - energies[w]) - (backward - forward) / (4 * h)
+            let logAlpha = MALAKernel.logAcceptance(
+                x: positions, gx: gradients, ux: energies[w], y: proposal, gy: newGradients, uy: newEnergies[w],
+                range: (w * n)..<((w + 1) * n), stepSize: stepSizes[level], beta: betas[level], residual: residual)
             proposed[level] += 1
             if log(rng.uniform()) < logAlpha {
                 accepted[level] += 1

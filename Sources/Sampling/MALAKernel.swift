@@ -57,28 +57,50 @@ public struct MALAKernel {
         let stride = space.coordinateCount, batch = state.walkers
         let e = space.noise(batch: batch, rng: &rng)
         var y = state.positions
-        let scale = (2 * h).squareRoot(), hb = h * beta
-        for j in y.indices { y[j] += -hb * state.gradients[j] + scale * e[j] }
+        Self.propose(&y, gradients: state.gradients, noise: e, range: y.indices, stepSize: h, beta: beta)
         space.constrain(&y)
         var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
         space.project(&gy)
         var accepted = 0
         for b in 0..<batch {
-            var forward = 0.0, backward = 0.0
-            for i in 0..<stride {
-                let j = b * stride + i
-                let delta = space.residual(y[j] - state.positions[j], index: i)
-                let f = delta + hb * state.gradients[j], r = -delta + hb * gy[j]
-                forward += f * f
-                backward += r * r
-            }
-            let logAlpha = -beta * (uy[b] - state.energies[b]) - (backward - forward) / (4 * h)
+            let logAlpha = Self.logAcceptance(
+                x: state.positions, gx: state.gradients, ux: state.energies[b], y: y, gy: gy, uy: uy[b],
+                range: (b * stride)..<((b + 1) * stride), stepSize: h, beta: beta, residual: space.residual)
             if uy[b].isFinite && log(rng.uniform()) < logAlpha {
                 accepted += 1
                 state.accept(b, positions: y, energies: uy, gradients: gy)
             }
         }
         return accepted
+    }
+}
+
+extension MALAKernel {
+    /// The MALA proposal of walkers in place, y = x − hβ∇u(x) + √(2h) ε over `range` (the one
+    /// place it is written: `step` above and the parallel-tempering ensemble use it).
+    @inline(__always)
+    static func propose(_ y: inout [Double], gradients g: [Double], noise e: [Double], range: Range<Int>,
+                        stepSize h: Double, beta: Double) {
+        let hb = h * beta, scale = (2 * h).squareRoot()
+        for j in range { y[j] += -hb * g[j] + scale * e[j] }
+    }
+
+    /// log of one walker's Metropolis–Hastings ratio for x → y over `range` (SAMPLERS.md):
+    /// −β(u(y) − u(x)) + log q(x|y) − log q(y|x), q(b|a) = N(b; a − hβ∇u(a), 2h); `residual`
+    /// turns a coordinate difference (and its index within the walker) into a displacement.
+    @inline(__always)
+    static func logAcceptance(x: [Double], gx: [Double], ux: Double, y: [Double], gy: [Double], uy: Double,
+                              range: Range<Int>, stepSize h: Double, beta: Double,
+                              residual: (Double, Int) -> Double) -> Double {
+        let hb = h * beta
+        var forward = 0.0, backward = 0.0
+        for j in range {
+            let delta = residual(y[j] - x[j], j - range.lowerBound)
+            let f = delta + hb * gx[j], r = -delta + hb * gy[j]
+            forward += f * f
+            backward += r * r
+        }
+        return -beta * (uy - ux) - (backward - forward) / (4 * h)
     }
 }
 
