@@ -49,10 +49,7 @@ struct SampleSet {
             let j = i + Int(rng.next() % UInt64(count - i))
             indices.swapAt(i, j)
         }
-        var out: [Double] = []
-        out.reserveCapacity(limit * stride)
-        for i in indices.prefix(limit) { out.append(contentsOf: positions[(i * stride)..<((i + 1) * stride)]) }
-        return out
+        return SampleBatch.rows(positions, stride: stride, indices.prefix(limit))
     }
 }
 

@@ -233,10 +233,7 @@ public struct SMCCorrection {
     }
 
     func gather(_ positions: [Double], _ order: [Int]) -> [Double] {
-        let stride = kernel.space.coordinateCount
-        var out = [Double](); out.reserveCapacity(order.count * stride)
-        for i in order { out += positions[(i * stride)..<((i + 1) * stride)] }
-        return out
+        SampleBatch.rows(positions, stride: kernel.space.coordinateCount, order)
     }
 
     static func summary(_ u: [Double], steps: Int, acceptance: Double) -> PopulationSummary {

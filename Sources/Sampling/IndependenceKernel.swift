@@ -37,8 +37,7 @@ public struct IndependenceKernel {
             if log(rng.uniform()) < logWy - logWx { candidates.append(b) }
         }
         guard !candidates.isEmpty else { return 0 }
-        var y: [Double] = []
-        for b in candidates { y += proposal.samples[(b * stride)..<((b + 1) * stride)] }
+        let y = SampleBatch.rows(proposal.samples, stride: stride, candidates)
         let invertible = model.probabilityFlowLogDensity(y).inverted
         var positions = state.positions
         var moved = 0

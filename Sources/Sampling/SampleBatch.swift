@@ -22,6 +22,16 @@ public struct SampleBatch: Equatable {
 
     public var count: Int { energies.count }
 
+    /// The rows `indices` of a row-major [count, stride] array, in that order (resampling,
+    /// subsampling, buffer draws): the one gather of configurations by index.
+    public static func rows<Indices: Sequence>(_ x: [Double], stride: Int, _ indices: Indices) -> [Double]
+        where Indices.Element == Int {
+        var out: [Double] = []
+        out.reserveCapacity(indices.underestimatedCount * stride)
+        for i in indices { out.append(contentsOf: x[(i * stride)..<((i + 1) * stride)]) }
+        return out
+    }
+
     /// This batch followed by `other`'s samples (both weighted, or both not).
     public mutating func append(_ other: SampleBatch) {
         precondition(other.stride == stride && (count == 0 || other.count == 0 || logWeights.isEmpty == other.logWeights.isEmpty))

@@ -120,19 +120,26 @@ final class CorrectionTests: XCTestCase {
         XCTAssertEqual(report.energyEvaluations, (1 + 40 * 5) * n)
     }
 
-    /// Annealed start: samples 4× too hot with their exact weights (ESS/N well below ½) are
-    /// tempered down to π through β < 1 — increasing β, each stage resampled and moved by MALA
-    /// at exp(−βu) — and, after only 2 steps at the target, ⟨u⟩ = 3 within 4 standard errors.
-    func testAnnealedCorrectionCoolsTooHotSamples() throws {
-        let system = try centredHarmonic()
-        var rng = SeededGenerator(seed: 16)
-        let n = 3000, variance = 2.0  // π has variance 1/k = 0.5
+    /// `count` draws of the centred Gaussian N(0, variance) in D' = 6, their energies and their
+    /// exact log-weights −u − log q.
+    func gaussianProposal(count n: Int, variance: Double, system: EnergySystem, rng: inout SeededGenerator) throws
+        -> (x: [Double], u: [Double], logW: [Double]) {
         let x = space.noise(batch: n, rng: &rng).map { $0 * variance.squareRoot() }
         let u = try system.evaluate(x, batch: n, withGradients: false).energies
         let logW = (0..<n).map { b -> Double in
             let sq = (0..<8).map { x[b * 8 + $0] * x[b * 8 + $0] }.reduce(0, +)
             return -u[b] - space.logNormal(squaredDistance: sq, variance: variance)
         }
+        return (x, u, logW)
+    }
+
+    /// Annealed start: samples 4× too hot with their exact weights (ESS/N well below ½) are
+    /// tempered down to π through β < 1 — increasing β, each stage resampled and moved by MALA
+    /// at exp(−βu) — and, after only 2 steps at the target, ⟨u⟩ = 3 within 4 standard errors.
+    func testAnnealedCorrectionCoolsTooHotSamples() throws {
+        let system = try centredHarmonic()
+        var rng = SeededGenerator(seed: 16)
+        let (x, u, logW) = try gaussianProposal(count: 3000, variance: 2, system: system, rng: &rng)  // π: 1/k = 0.5
         var settings = CorrectionSettings(steps: 2)
         settings.initialStepSize = 0.05
         settings.annealSteps = 5
@@ -153,20 +160,15 @@ final class CorrectionTests: XCTestCase {
     func testCorrectionResamplesByUsableWeights() throws {
         let system = try centredHarmonic()
         var rng = SeededGenerator(seed: 6)
-        let n = 4000, variance = 0.8  // proposal N(0, 0.8) in D' = 6; π has variance 0.5
-        let x = space.noise(batch: n, rng: &rng).map { $0 * variance.squareRoot() }
-        let u = try system.evaluate(x, batch: n, withGradients: false).energies
-        let logW = (0..<n).map { b -> Double in
-            let sq = (0..<8).map { x[b * 8 + $0] * x[b * 8 + $0] }.reduce(0, +)
-            return -u[b] - space.logNormal(squaredDistance: sq, variance: variance)
-        }
+        // proposal N(0, 0.8) in D' = 6; π has variance 0.5
+        let (x, u, logW) = try gaussianProposal(count: 4000, variance: 0.8, system: system, rng: &rng)
         var settings = CorrectionSettings(steps: 2)
         settings.initialStepSize = 1e-6  // MCMC does (almost) nothing: the resampling must do the work
         let (_, energies, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
             .run(positions: x, energies: u, logWeights: logW, rng: &rng)
         XCTAssertTrue(report.resampled)
         XCTAssertGreaterThan(report.essFraction, 0.3)
-        let mean = energies.reduce(0, +) / Double(n)
+        let mean = energies.reduce(0, +) / Double(energies.count)
         print("resampled: ESS/N \(report.essFraction), ⟨u⟩ \(mean) (exact 3, proposal 4.8)")
         XCTAssertEqual(mean, 3, accuracy: 0.25)
     }

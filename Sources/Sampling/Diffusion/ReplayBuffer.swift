@@ -56,10 +56,5 @@ public struct ReplayBuffer: Codable, Equatable, Sendable {
     }
 
     /// Configurations of `indices`, [m, n·d].
-    public func gather(_ indices: [Int]) -> [Double] {
-        var out: [Double] = []
-        out.reserveCapacity(indices.count * stride)
-        for i in indices { out.append(contentsOf: positions[(i * stride)..<((i + 1) * stride)]) }
-        return out
-    }
+    public func gather(_ indices: [Int]) -> [Double] { SampleBatch.rows(positions, stride: stride, indices) }
 }
