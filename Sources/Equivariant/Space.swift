@@ -13,8 +13,10 @@ import Foundation
 ///   are wrapped after every move, displacements are minimum images, and every Gaussian
 ///   kernel is the wrapped Gaussian WN(r; s²) = Π_coordinates Σ_k N(r + kL; 0, s²) (images
 ///   summed exactly, see `logKernel`). The prior is uniform: log density −n·Σ_a log L_a.
-///   Translations modulo the box are a symmetry; the zero mode is kept (the uniform prior
-///   covers it), so nothing is projected.
+///   Translations modulo the box are a symmetry; the diffusion processes keep the zero mode
+///   (the uniform prior covers it), so nothing is projected. MCMC on a torus fixes it instead
+///   (`fixingCentreOfMass(true)`): directions are projected as for `centred`, D' = (n−1)·d —
+///   the centre's marginal is uniform, so removing its drift loses nothing.
 public struct Space: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable { case free, centred, periodic }
     public var particles: Int
@@ -22,6 +24,9 @@ public struct Space: Codable, Equatable, Sendable {
     public var kind: Kind
     /// Box edge lengths (one per axis) of the `periodic` kind, nil otherwise.
     public var box: [Double]?
+    /// A torus whose centre-of-mass mode is projected out of every direction (nil: not; only
+    /// ever set for `periodic`, so the spaces of older checkpoints decode unchanged).
+    private var torusCentred: Bool?
 
     public init(particles: Int, dimension: Int, kind: Kind) {
         precondition(kind != .periodic, "a periodic space needs its box: use init(particles:box:)")
@@ -45,9 +50,23 @@ public struct Space: Codable, Equatable, Sendable {
 
     /// Coordinates per configuration, n·d.
     public var coordinateCount: Int { particles * dimension }
-    /// Dimension of the space the Gaussians live in: D' = (n−1)d when centred, else n·d.
-    public var effectiveDimension: Int { kind == .centred ? (particles - 1) * dimension : coordinateCount }
+    /// Dimension of the space moves live in: D' = (n−1)d when the centre of mass is fixed, else n·d.
+    public var effectiveDimension: Int { fixesCentreOfMass ? (particles - 1) * dimension : coordinateCount }
     public var isPeriodic: Bool { kind == .periodic }
+    /// Whether directions are projected onto the zero-centre-of-mass subspace: always when
+    /// `centred`, never when `free`, on a torus when asked.
+    public var fixesCentreOfMass: Bool { kind == .centred || torusCentred == true }
+
+    /// The same space with the centre of mass fixed or free: free ↔ centred, or the torus
+    /// with its zero mode projected out (MCMC) or kept (diffusion).
+    public func fixingCentreOfMass(_ fixed: Bool) -> Space {
+        var space = self
+        switch kind {
+        case .free, .centred: space.kind = fixed ? .centred : .free
+        case .periodic: space.torusCentred = fixed ? true : nil
+        }
+        return space
+    }
 
     /// log of the torus volume, n·Σ_a log L_a (0 unless periodic): the uniform prior's
     /// log density is −logVolume, and log Z of u ≡ 0 is +logVolume.
@@ -135,19 +154,16 @@ public struct Space: Codable, Equatable, Sendable {
     }
 
     /// Projects a batch of *directions* [batch, n, d] (noise, gradients, scores) onto the
-    /// tangent space (centred: subtract the particle mean; free and periodic: identity).
+    /// tangent space (centre of mass fixed: subtract the particle mean; otherwise identity).
     public func project(_ x: inout [Double]) {
-        if kind == .centred { Self.removeCentreOfMass(&x, particles: particles, dimension: dimension) }
+        if fixesCentreOfMass { Self.removeCentreOfMass(&x, particles: particles, dimension: dimension) }
     }
 
-    /// Maps a batch of *positions* onto the space: centred — subtract the particle mean;
-    /// periodic — wrap every coordinate into [0, L); free — identity.
+    /// Maps a batch of *positions* onto the space: centre of mass fixed — subtract the
+    /// particle mean; periodic — then wrap every coordinate into [0, L); free — identity.
     public func constrain(_ x: inout [Double]) {
-        switch kind {
-        case .free: break
-        case .centred: Self.removeCentreOfMass(&x, particles: particles, dimension: dimension)
-        case .periodic: Self.wrap(&x, box: box!)
-        }
+        if fixesCentreOfMass { Self.removeCentreOfMass(&x, particles: particles, dimension: dimension) }
+        if let box { Self.wrap(&x, box: box) }
     }
 
     /// Scales every particle's d-vector of a batch of directions [m, n, d] down to norm ≤

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -97,7 +98,7 @@ extension Ensemble {
                              title, batch, Double(batch) / energyOnly))
                 let ensemble = try LangevinEnsemble(system: system, start: start, betas: [1], ladders: chains,
                                                     seed: 1, initialStepSize: 1e-4,
-                                                    projectCentreOfMass: system.box == nil)
+                                                    space: Space.forMCMC(system, at: start, fixCentreOfMass: system.box == nil))
                 let steps = 200
                 let seconds = try best(max(1, repeats / 2)) { for _ in 0..<steps { try ensemble.advance() } }
                 print(String(format: "%@ MALA, %d chains: %.0f steps/s (%.0f chain-steps/s)",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distributed
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -187,12 +188,8 @@ extension Ensemble {
                 return try runDynamics(system: energySystem, world: world)
             }
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
-            let project: Bool
-            switch centreOfMass {
-            case .on: project = true
-            case .off: project = false
-            case .auto: project = DiffusionSpace.isTranslationInvariant(energySystem, at: start)
-            }
+            let fixed: Bool? = switch centreOfMass { case .on: true; case .off: false; case .auto: nil }
+            let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
             let pt = mcmcSampler == .pt
             let settings = MCMCSettings(chains: chains, burnIn: burnIn, thin: thin, samples: samples, seed: seed,
                                         replicas: pt ? replicas : nil, maxTemperature: pt ? maxTemperature : nil,
@@ -208,7 +205,7 @@ extension Ensemble {
             let summary: MCMCSummary
             do {
                 summary = try MCMCRunner(settings: settings).run(
-                    system: energySystem, start: start, projectCentreOfMass: project,
+                    system: energySystem, space: space, start: start,
                     communicator: world, distribution: distribution,
                     record: { x, u in
                         step += 1
@@ -229,8 +226,8 @@ extension Ensemble {
             }
             try output?.close()
             if world.isRoot {
-                printSummary(summary, system: energySystem, project: project, ranks: world.size)
-                try reportMCMC(summary, series: series, angles: angles, system: energySystem, project: project,
+                printSummary(summary, system: energySystem, project: space.fixesCentreOfMass, ranks: world.size)
+                try reportMCMC(summary, series: series, angles: angles, system: energySystem, project: space.fixesCentreOfMass,
                                ranks: world.size, sampler: mcmcSampler, settings: settings, dynamics: nil)
             }
         }

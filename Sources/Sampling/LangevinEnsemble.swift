@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import Distributed
 import PluginHost
@@ -17,17 +18,18 @@ public struct SamplingError: Error, CustomStringConvertible {
 ///
 /// Proposal (SAMPLERS.md): y = x − h β ∇u(x) + √(2h) ξ, accepted with
 /// min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
-/// q(y|x) = N(y; x − hβ∇u(x), 2h). For translation-invariant clusters every
-/// move (noise and drift) is projected onto the zero-centre-of-mass subspace;
-/// for periodic boxes positions are wrapped and displacements in q are minimum images.
+/// q(y|x) = N(y; x − hβ∇u(x), 2h) (`MALAKernel.propose`, `MALAKernel.logAcceptance`). The
+/// `space` decides the geometry: with the centre of mass fixed every move (noise and drift) is
+/// projected onto the zero-centre-of-mass subspace; on a torus positions are wrapped and
+/// displacements in q are minimum images.
 public final class LangevinEnsemble {
     public let system: EnergySystem
+    public let space: Space
     /// Walkers = ladders × levels; walker w sits at temperature level `w % levels`.
     public let ladders: Int
     public let levels: Int
     /// Inverse temperature (relative to the plugin's kT) of each level; level 0 has β = 1.
     public let betas: [Double]
-    public let projectCentreOfMass: Bool
     /// Step size h of each level (adapted during burn-in, then frozen).
     public private(set) var stepSizes: [Double]
     public var targetAcceptance = 0.574
@@ -59,13 +61,15 @@ public final class LangevinEnsemble {
     ///     block of higher levels when the ladder is split over MPI ranks (`RankLadderExchange`).
     ///   - ladders: independent copies of the ladder (chains).
     public init(system: EnergySystem, start: [Double], betas: [Double], ladders: Int, seed: UInt64,
-                initialStepSize: Double = 1e-4, jitter: Double = 0.01, projectCentreOfMass: Bool) throws {
+                initialStepSize: Double = 1e-4, jitter: Double = 0.01, space: Space) throws {
         precondition(!betas.isEmpty && ladders > 0)
+        precondition(space.coordinateCount == system.coordinateCount && space.box == system.box,
+                     "the space must be the system's (Space.forMCMC)")
         self.system = system
+        self.space = space
         self.betas = betas
         self.levels = betas.count
         self.ladders = ladders
-        self.projectCentreOfMass = projectCentreOfMass
         stepSizes = betas.map { initialStepSize / $0 }
         initialStepSizes = stepSizes
         rng = SeededGenerator(seed: seed)
@@ -74,15 +78,14 @@ public final class LangevinEnsemble {
         for w in 0..<count {
             for k in 0..<start.count { x[w * start.count + k] = start[k] + jitter * rng.normal() }
         }
-        if projectCentreOfMass { Geometry.removeCentreOfMass(&x, particles: system.particleCount, dimension: system.dimension) }
-        if let box = system.box { Geometry.wrap(&x, box: box) }
+        space.constrain(&x)
         positions = x
         do {
             (energies, gradients) = try system.evaluate(x, batch: count)
         } catch {
             throw SamplingError(step: 0, reason: "\(error)")
         }
-        if projectCentreOfMass { Geometry.removeCentreOfMass(&gradients, particles: system.particleCount, dimension: system.dimension) }
+        space.project(&gradients)
         accepted = Array(repeating: 0, count: betas.count)
         proposed = Array(repeating: 0, count: betas.count)
         exchangeAccepted = Array(repeating: 0, count: max(betas.count - 1, 0))
@@ -94,34 +97,27 @@ public final class LangevinEnsemble {
     public func advance() throws -> [Double] {
         step += 1
         let n = stride, count = walkers
-        var noise = [Double](repeating: 0, count: count * n)
-        rng.fillNormal(&noise)
-        if projectCentreOfMass { Geometry.removeCentreOfMass(&noise, particles: system.particleCount, dimension: system.dimension) }
+        let noise = space.noise(batch: count, rng: &rng)
         var proposal = positions
         for w in 0..<count {
             let level = w % levels
             MALAKernel.propose(&proposal, gradients: gradients, noise: noise, range: (w * n)..<((w + 1) * n),
                                stepSize: stepSizes[level], beta: betas[level])
         }
-        if let box = system.box { Geometry.wrap(&proposal, box: box) }
+        space.wrap(&proposal)
         var newEnergies: [Double], newGradients: [Double]
         do {
             (newEnergies, newGradients) = try system.evaluate(proposal, batch: count)
         } catch {
             throw SamplingError(step: step, reason: "\(error)")
         }
-        if projectCentreOfMass {
-            Geometry.removeCentreOfMass(&newGradients, particles: system.particleCount, dimension: system.dimension)
-        }
+        space.project(&newGradients)
         var acceptedNow = [Int](repeating: 0, count: levels)
-        let box = system.box
-        let residual: (Double, Int) -> Double = box.map { box in { d, k in Geometry.minimumImage(d, edge: box[k % box.count]) } }
-            ?? { d, _ in d }
         for w in 0..<count {
             let level = w % levels
             let logAlpha = MALAKernel.logAcceptance(
                 x: positions, gx: gradients, ux: energies[w], y: proposal, gy: newGradients, uy: newEnergies[w],
-                range: (w * n)..<((w + 1) * n), stepSize: stepSizes[level], beta: betas[level], residual: residual)
+                range: (w * n)..<((w + 1) * n), stepSize: stepSizes[level], beta: betas[level], residual: space.residual)
             proposed[level] += 1
             if log(rng.uniform()) < logAlpha {
                 accepted[level] += 1
@@ -246,205 +242,5 @@ public final class LangevinEnsemble {
             u.append(energies[w])
         }
         return (x, u)
-    }
-}
-
-/// What an MCMC run is asked to do.
-public struct MCMCSettings: Codable, Equatable, Sendable {
-    /// Independent chains (PT: independent ladders).
-    public var chains = 4
-    /// Steps per chain before recording, during which step sizes adapt.
-    public var burnIn = 2000
-    /// Record every `thin`-th step.
-    public var thin = 10
-    /// Frames to record in total (over all chains).
-    public var samples = 1000
-    /// Temperature ladder: T_m / T_0 = maxTemperature^(m/(replicas−1)); replicas = 1 is MALA.
-    public var replicas = 1
-    public var maxTemperature = 5.0
-    /// Exchange attempt every this many steps (PT).
-    public var exchangeEvery = 10
-    public var seed: UInt64 = 1
-    public var initialStepSize = 1e-4
-
-    public init() {}
-
-    /// The geometric inverse-temperature ladder β_m = maxTemperature^(−m/(replicas−1)).
-    public var betas: [Double] { Self.ladder(replicas: replicas, maxTemperature: maxTemperature) }
-
-    /// Geometric ladder of inverse temperatures, β_0 = 1 … β_{R−1} = 1/maxTemperature.
-    public static func ladder(replicas: Int, maxTemperature: Double) -> [Double] {
-        replicas <= 1 ? [1] : (0..<replicas).map { pow(maxTemperature, -Double($0) / Double(replicas - 1)) }
-    }
-
-    /// Steps per chain after burn-in needed for `samples` frames.
-    public var productionSteps: Int { ((samples + chains - 1) / chains) * thin }
-}
-
-/// The outcome of an MCMC run.
-public struct MCMCSummary {
-    public var frames: Int
-    public var energyMean: Double
-    public var energyError: Double
-    /// Acceptance per temperature level during production (level 0 = target).
-    public var acceptance: [Double]
-    public var exchangeAcceptance: [Double]
-    public var stepSizes: [Double]
-    public var energyEvaluations: Int
-    public var gradientEvaluations: Int
-    public var seconds: Double
-}
-
-/// How an MCMC run is split over MPI ranks.
-public enum MCMCDistribution: String, Codable, Sendable, CaseIterable {
-    /// Each rank runs a contiguous block of the chains (whole ladders for PT); no communication
-    /// but the gathering of frames. Needs chains ≥ ranks.
-    case chains
-    /// Every rank holds a contiguous block of the temperature levels of every ladder; replica
-    /// exchanges between levels on neighbouring ranks go through the communicator (PT only).
-    /// Needs replicas ≥ ranks.
-    case replicas
-}
-
-/// Runs burn-in with step-size adaptation, then records frames of the β = 1 walkers.
-///
-/// With several ranks (`communicator`) each rank runs its share of the walkers with the seed
-/// `SeededGenerator.rankSeed(seed, rank)`; rank 0 gathers every recorded step's frames in
-/// global chain order and alone calls `record`. One rank reproduces the run without MPI
-/// bit for bit.
-public struct MCMCRunner {
-    public var settings: MCMCSettings
-    public init(settings: MCMCSettings) { self.settings = settings }
-
-    /// The contiguous block of `count` items that `part` of `parts` owns (sizes differ by at most one).
-    public static func block(_ count: Int, parts: Int, part: Int) -> Range<Int> {
-        let base = count / parts, extra = count % parts
-        let lower = part * base + min(part, extra)
-        return lower..<(lower + base + (part < extra ? 1 : 0))
-    }
-
-    /// - Parameters:
-    ///   - communicator: the ranks sharing the run (default: one rank).
-    ///   - distribution: how walkers are split over ranks (ignored with one rank; `.replicas`
-    ///     only for PT).
-    ///   - record: called (on rank 0 only) with each recorded step's frames ([chains·n·d], all
-    ///     ranks' chains in order) and their energies; frames beyond `samples` are not passed.
-    ///   - progress: called with (steps done, steps total) now and then.
-    /// - Returns: the summary over all ranks (energy statistics on rank 0 only).
-    public func run(system: EnergySystem, start: [Double], projectCentreOfMass: Bool,
-                    communicator: Communicator = Communicator(), distribution: MCMCDistribution = .chains,
-                    record: (_ positions: [Double], _ energies: [Double]) throws -> Void,
-                    progress: (Int, Int) -> Void = { _, _ in }) throws -> MCMCSummary {
-        let clock = ContinuousClock.now
-        let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
-        let ranks = communicator.size, rank = communicator.rank
-        let allBetas = settings.betas, chains = settings.chains
-        let splitLevels = ranks > 1 && distribution == .replicas && allBetas.count > 1
-        let chainBlock = splitLevels ? 0..<chains : Self.block(chains, parts: ranks, part: rank)
-        let levelBlock = splitLevels ? Self.block(allBetas.count, parts: ranks, part: rank) : 0..<allBetas.count
-        precondition(!chainBlock.isEmpty && !levelBlock.isEmpty, "more ranks than chains (or PT levels)")
-        let ensemble = try LangevinEnsemble(
-            system: system, start: start, betas: Array(allBetas[levelBlock]), ladders: chainBlock.count,
-            seed: SeededGenerator.rankSeed(settings.seed, rank: rank),
-            initialStepSize: settings.initialStepSize, projectCentreOfMass: projectCentreOfMass)
-        let ladder = splitLevels
-            ? RankLadderExchange(communicator: communicator, betas: allBetas, ladders: chains, seed: settings.seed)
-            : nil
-        func exchange() throws {
-            if let ladder { try ladder.exchange(ensemble) } else { ensemble.exchange() }
-        }
-        let production = settings.productionSteps
-        let recordings = production / settings.thin
-        let total = settings.burnIn + production
-        let report = max(1, total / 200)
-        // Acceptance over the last quarter of the burn-in: adaptation must have settled by then.
-        let settleFrom = settings.burnIn - settings.burnIn / 4
-        var lateAcceptance = [Double](repeating: 0, count: levelBlock.count)
-        var lateStart = [Double]()
-        for t in 0..<settings.burnIn {
-            let rates = try ensemble.advance()
-            ensemble.adapt(acceptance: rates, gain: max(0.02, 1 / (1 + Double(t) / 20).squareRoot()))
-            try ensemble.checkStepSizes()
-            if t >= settleFrom { for level in rates.indices { lateAcceptance[level] += rates[level] } }
-            if t + 1 == settleFrom { lateStart = ensemble.stepSizes }
-            if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
-            if t % report == 0 { progress(t, total) }
-        }
-        if settings.burnIn >= 200 {
-            try ensemble.checkSettled(acceptance: lateAcceptance.map { $0 / Double(settings.burnIn - settleFrom) },
-                                      stepSizesBefore: lateStart, steps: settings.burnIn - settleFrom)
-        }
-        ensemble.resetCounters()
-        ladder?.resetCounters()
-        var written = 0, recorded = 0
-        var series: [Double] = []
-        let stride = system.coordinateCount
-        // Recorded steps travel to rank 0 in bundles (one gather per bundle, ~8 MB at most);
-        // one rank passes each step on at once, as before.
-        let bundle = ranks == 1 ? 1 : max(1, min(1000, 1_000_000 / (chains * (stride + 1))))
-        var pending: [Double] = [], pendingSteps = 0
-        func deliver() throws {
-            let parts = try communicator.gather(pending)
-            defer { pending = []; pendingSteps = 0 }
-            guard communicator.isRoot else { return }
-            for step in 0..<pendingSteps {
-                var positions: [Double] = [], energies: [Double] = []
-                for part in parts where !part.isEmpty {
-                    let size = part.count / pendingSteps, count = size / (stride + 1), base = step * size
-                    energies += part[base..<(base + count)]
-                    positions += part[(base + count)..<(base + size)]
-                }
-                let take = min(chains, settings.samples - written)
-                if take < chains {
-                    positions = Array(positions.prefix(take * stride))
-                    energies = Array(energies.prefix(take))
-                }
-                try record(positions, energies)
-                series.append(energies.reduce(0, +) / Double(energies.count))
-                written += take
-            }
-        }
-        for t in 0..<production {
-            try ensemble.advance()
-            if allBetas.count > 1 && (t + 1) % settings.exchangeEvery == 0 { try exchange() }
-            if (t + 1) % settings.thin == 0 && recorded < recordings {
-                recorded += 1
-                // Ranks holding the β = 1 level send [energies, positions] of their chains.
-                if levelBlock.lowerBound == 0 {
-                    let (x, u) = ensemble.targetWalkers()
-                    pending += u
-                    pending += x
-                }
-                pendingSteps += 1
-                if pendingSteps == bundle || recorded == recordings { try deliver() }
-            }
-            if (settings.burnIn + t) % report == 0 { progress(settings.burnIn + t, total) }
-        }
-        progress(total, total)
-        let (mean, error) = communicator.isRoot ? Statistics.meanAndError(series) : (.nan, .nan)
-        var summary = MCMCSummary(
-            frames: written, energyMean: mean, energyError: error,
-            acceptance: ensemble.acceptance, exchangeAcceptance: ladder?.acceptance ?? ensemble.exchangeAcceptance,
-            stepSizes: ensemble.stepSizes,
-            energyEvaluations: system.energyEvaluations - energyStart,
-            gradientEvaluations: system.gradientEvaluations - gradientStart,
-            seconds: 0)
-        if ranks > 1 {
-            let counts = try communicator.sum([summary.energyEvaluations, summary.gradientEvaluations])
-            summary.energyEvaluations = counts[0]
-            summary.gradientEvaluations = counts[1]
-            if splitLevels {
-                // Levels are spread over ranks in order: concatenate.
-                summary.acceptance = Array(try communicator.allGather(summary.acceptance).joined())
-                summary.stepSizes = Array(try communicator.allGather(summary.stepSizes).joined())
-            } else {
-                // The same levels on every rank: chain-weighted means (step sizes: rank 0's).
-                let weight = Double(chainBlock.count) / Double(chains)
-                summary.acceptance = try communicator.sum(summary.acceptance.map { $0 * weight })
-                summary.exchangeAcceptance = try communicator.sum(summary.exchangeAcceptance.map { $0 * weight })
-            }
-        }
-        summary.seconds = (ContinuousClock.now - clock).inSeconds
-        return summary
     }
 }

@@ -20,6 +20,17 @@ extension Space {
                      kind: isTranslationInvariant(system, at: x!) ? .centred : .free)
     }
 
+    /// The space MCMC moves `system` in, decided once: the torus when the plugin reports a
+    /// box, else free; the centre of mass fixed when `fixCentreOfMass` says so, by default when
+    /// the energy is translation invariant at `start` — on a torus too, where the diffusion
+    /// processes keep it (`of(_:at:)`).
+    public static func forMCMC(_ system: EnergySystem, at start: [Double], fixCentreOfMass: Bool? = nil) -> Space {
+        let fixed = fixCentreOfMass ?? isTranslationInvariant(system, at: start)
+        let space = system.box.map { Space(particles: system.particleCount, box: $0) }
+            ?? Space(particles: system.particleCount, dimension: system.dimension, kind: .free)
+        return space.fixingCentreOfMass(fixed)
+    }
+
     /// Whether moves of `system` belong in the zero-centre-of-mass subspace: its energy is
     /// invariant under translations at `start` (a failed evaluation counts as no).
     public static func isTranslationInvariant(_ system: EnergySystem, at start: [Double]) -> Bool {

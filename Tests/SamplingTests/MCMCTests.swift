@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -20,8 +21,8 @@ final class MCMCTests: XCTestCase {
         let system = try harmonicPlugin().makeSystem(parameters: parameters)
         var series: [Double] = []
         let summary = try MCMCRunner(settings: settings).run(
-            system: system, start: [Double](repeating: 0, count: system.coordinateCount),
-            projectCentreOfMass: false,
+            system: system, space: .free(particles: system.particleCount, dimension: system.dimension),
+            start: [Double](repeating: 0, count: system.coordinateCount),
             record: { x, _ in series.append(x.reduce(0) { $0 + $1 * $1 } / Double(x.count)) })
         let (mean, error) = Statistics.meanAndError(series)
         return (mean, error, summary)
@@ -71,7 +72,7 @@ final class MCMCTests: XCTestCase {
         let start = [0.0, 0, 2, 0]
         func fractionFar(_ settings: MCMCSettings) throws -> Double {
             var far = 0, total = 0
-            _ = try MCMCRunner(settings: settings).run(system: system, start: start, projectCentreOfMass: true,
+            _ = try MCMCRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
                 record: { x, _ in
                     for c in 0..<(x.count / 4) {
                         let d = hypot(x[4 * c] - x[4 * c + 2], x[4 * c + 1] - x[4 * c + 3])
@@ -108,7 +109,7 @@ final class MCMCTests: XCTestCase {
         settings.seed = 42
         func frames() throws -> [Double] {
             var all: [Double] = []
-            _ = try MCMCRunner(settings: settings).run(system: system, start: start, projectCentreOfMass: true,
+            _ = try MCMCRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
                                                        record: { x, _ in all += x })
             return all
         }

@@ -14,7 +14,6 @@ final class SpaceAndTrainerTests: XCTestCase {
         XCTAssertEqual(Space.minimumImage(1.5, edge: 1.0), -0.5)   // tie: round(1.5) = 2 (even)
         XCTAssertEqual(Space.minimumImage(2.5, edge: 1.0), 0.5)    // tie: round(2.5) = 2 (even)
         XCTAssertEqual(Space.minimumImage(Float(0.7), edge: 1), Float(0.7) - 1, accuracy: 1e-7)
-        XCTAssertEqual(Geometry.minimumImage(0.7, edge: 1), Space.minimumImage(0.7, edge: 1))
         let periodic = EGNNConfiguration(particles: 3, dimension: 2, box: [2, 3]).space
         XCTAssertEqual(periodic, Space(particles: 3, box: [2, 3]))
         XCTAssertEqual(EGNNConfiguration(particles: 3, dimension: 2).space.kind, .centred)
@@ -31,6 +30,35 @@ final class SpaceAndTrainerTests: XCTestCase {
         let space = DiffusionSpace.of(system)
         XCTAssertEqual(space.kind, .centred)
         XCTAssertEqual(space.effectiveDimension, 6)
+        // MCMC decides the same, and a flag overrides it.
+        let start = try XCTUnwrap(system.initialPositions())
+        XCTAssertEqual(Space.forMCMC(system, at: start), space)
+        XCTAssertEqual(Space.forMCMC(system, at: start, fixCentreOfMass: false).kind, .free)
+    }
+
+    /// A torus with its centre of mass fixed (MCMC's): directions lose their particle mean,
+    /// positions are wrapped, D' = (n−1)d; the diffusion torus keeps the zero mode, and an
+    /// older checkpoint's space (no flag) decodes as that.
+    func testTorusWithTheCentreOfMassFixed() throws {
+        let torus = Space.periodic(particles: 3, box: [2, 3])
+        let fixed = torus.fixingCentreOfMass(true)
+        XCTAssertTrue(fixed.fixesCentreOfMass)
+        XCTAssertFalse(torus.fixesCentreOfMass)
+        XCTAssertEqual(fixed.effectiveDimension, 4)
+        XCTAssertEqual(torus.effectiveDimension, 6)
+        XCTAssertEqual(fixed.fixingCentreOfMass(false), torus)
+        var direction: [Double] = [1, 2, 3, 5, -1, 4]
+        var kept = direction
+        fixed.project(&direction)
+        torus.project(&kept)
+        XCTAssertEqual(kept, [1, 2, 3, 5, -1, 4])
+        for a in 0..<2 { XCTAssertEqual(direction[a] + direction[2 + a] + direction[4 + a], 0, accuracy: 1e-12) }
+        var x: [Double] = [-0.5, 7, 2.5, 1, 0.1, -2]
+        fixed.constrain(&x)
+        for (i, v) in x.enumerated() { XCTAssert(v >= 0 && v < [2.0, 3.0][i % 2], "\(x)") }
+        let old = try JSONDecoder().decode(Space.self, from: Data(#"{"particles":3,"dimension":2,"kind":"periodic","box":[2,3]}"#.utf8))
+        XCTAssertEqual(old, torus)
+        XCTAssertEqual(try JSONDecoder().decode(Space.self, from: JSONEncoder().encode(fixed)), fixed)
     }
 
     /// A batch travels as one typed value: packing round-trips, weighted or not, and one

@@ -56,7 +56,7 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
         var buffer = state.buffer
         _ = try MCMCRunner(settings: settings).run(
-            system: system, start: start, projectCentreOfMass: space.kind == .centred,
+            system: system, space: space, start: start,
             record: { x, u in
                 var y = x
                 space.constrain(&y)
