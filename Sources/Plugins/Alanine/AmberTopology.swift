@@ -60,31 +60,79 @@ struct AmberTopology {
 
     var count: Int { atoms.count }
 
-    // POINTERS indices (AMBER file format specification).
-    private enum Pointer: Int {
-        case natom = 0, ntypes = 1, nbonh = 2, mbona = 3, ntheth = 4, mtheta = 5, nphih = 6, mphia = 7
-        case nparm = 9, nres = 11, numbnd = 15, numang = 16, nptra = 17, ifpert = 20
-        case ifbox = 27, ifcap = 29, numextra = 30
-    }
-
     /// Read a prmtop.
     /// - Throws: `AmberFileError` naming the section and line for malformed numbers,
     ///   missing sections, out-of-range indices and unsupported features (periodic box,
     ///   CMAP, LES, polarisability, perturbation, extra points, CHAMBER, 10-12 H-bond terms).
     init(prmtopPath path: String) throws {
-        let top = try Prmtop(path: path)
-        let p = try top.integers("POINTERS", count: 31)
-        func ptr(_ q: Pointer) -> Int { p[q.rawValue] }
-        func unsupported(_ flag: String, _ what: String, entry: Int = 0) -> AmberFileError {
-            AmberFileError(description:
-                "\(path):\(top.line(flag, entry: entry)): unsupported in section %FLAG \(flag): \(what); "
-                + "this plugin handles non-periodic small molecules with a fixed-charge AMBER force field")
+        let r = try PrmtopReader(path: path)
+        try r.checkSupported()
+        atoms = try r.atoms()
+        charges = try r.top.doubles("CHARGE", count: r.n).map { $0 / Constants.amberChargeScale }
+        radii = r.top.has("RADII") ? try r.top.doubles("RADII", count: r.n) : []
+        screen = r.top.has("SCREEN") ? try r.top.doubles("SCREEN", count: r.n) : []
+        radiusSet = r.top.has("RADIUS_SET") ? (try r.top.strings("RADIUS_SET").first ?? "") : ""
+        bonds = try r.bonds()
+        angles = try r.angles()
+        let oneFour: [Int: Pair]
+        (torsions, oneFour) = try r.torsions(charges: charges)
+        pairs = try r.nonbondedPairs(charges: charges, oneFour: oneFour, excluded: try r.exclusions())
+    }
+}
+
+/// The sections of one prmtop read into the topology's terms, each step checking the indices
+/// it follows and naming the file, line and section of anything malformed.
+private struct PrmtopReader {
+    // POINTERS indices (AMBER file format specification).
+    enum Pointer: Int {
+        case natom = 0, ntypes = 1, nbonh = 2, mbona = 3, ntheth = 4, mtheta = 5, nphih = 6, mphia = 7
+        case nparm = 9, nres = 11, numbnd = 15, numang = 16, nptra = 17, ifpert = 20
+        case ifbox = 27, ifcap = 29, numextra = 30
+    }
+
+    let path: String
+    let top: Prmtop
+    let pointers: [Int]
+    let n: Int, ntypes: Int, nres: Int
+    let types: [Int]
+    /// NONBONDED_PARM_INDEX and the LJ A/B tables it points into.
+    let nbIndex: [Int], acoef: [Double], bcoef: [Double]
+
+    init(path: String) throws {
+        self.path = path
+        top = try Prmtop(path: path)
+        pointers = try top.integers("POINTERS", count: 31)
+        n = pointers[Pointer.natom.rawValue]
+        ntypes = pointers[Pointer.ntypes.rawValue]
+        nres = pointers[Pointer.nres.rawValue]
+        guard n > 0, ntypes > 0, nres > 0 else {
+            throw AmberFileError(description: "\(path):\(top.line("POINTERS", entry: 0)): section %FLAG POINTERS: NATOM, NTYPES and NRES must be positive")
         }
-        if ptr(.ifbox) != 0 { throw unsupported("POINTERS", "IFBOX = \(ptr(.ifbox)) (periodic box)", entry: Pointer.ifbox.rawValue) }
-        if ptr(.nparm) != 0 { throw unsupported("POINTERS", "NPARM = \(ptr(.nparm)) (LES)", entry: Pointer.nparm.rawValue) }
-        if ptr(.ifpert) != 0 { throw unsupported("POINTERS", "IFPERT = \(ptr(.ifpert)) (perturbation)", entry: Pointer.ifpert.rawValue) }
-        if ptr(.ifcap) != 0 { throw unsupported("POINTERS", "IFCAP = \(ptr(.ifcap)) (solvent cap)", entry: Pointer.ifcap.rawValue) }
-        if ptr(.numextra) != 0 { throw unsupported("POINTERS", "NUMEXTRA = \(ptr(.numextra)) (extra points)", entry: Pointer.numextra.rawValue) }
+        types = try top.integers("ATOM_TYPE_INDEX", count: n)
+        nbIndex = try top.integers("NONBONDED_PARM_INDEX", count: ntypes * ntypes)
+        let typePairs = ntypes * (ntypes + 1) / 2
+        acoef = try top.doubles("LENNARD_JONES_ACOEF", count: typePairs)
+        bcoef = try top.doubles("LENNARD_JONES_BCOEF", count: typePairs)
+        for (k, t) in types.prefix(n).enumerated() { try checkIndex(t, 1...ntypes, "ATOM_TYPE_INDEX", k) }
+    }
+
+    func ptr(_ q: Pointer) -> Int { pointers[q.rawValue] }
+    var typePairs: Int { ntypes * (ntypes + 1) / 2 }
+
+    func unsupported(_ flag: String, _ what: String, entry: Int = 0) -> AmberFileError {
+        AmberFileError(description:
+            "\(path):\(top.line(flag, entry: entry)): unsupported in section %FLAG \(flag): \(what); "
+            + "this plugin handles non-periodic small molecules with a fixed-charge AMBER force field")
+    }
+
+    /// Refuses the features the plugin does not model.
+    func checkSupported() throws {
+        for (pointer, what) in [(Pointer.ifbox, "IFBOX", "periodic box"), (.nparm, "NPARM", "LES"),
+                                (.ifpert, "IFPERT", "perturbation"), (.ifcap, "IFCAP", "solvent cap"),
+                                (.numextra, "NUMEXTRA", "extra points")].map({ ($0.0, "\($0.1) = \(pointers[$0.0.rawValue]) (\($0.2))") })
+        where ptr(pointer) != 0 {
+            throw unsupported("POINTERS", what, entry: pointer.rawValue)
+        }
         for flag in ["CHARMM_CMAP_COUNT", "CMAP_COUNT", "CTITLE", "LES_NTYP", "POLARIZABILITY",
                      "LENNARD_JONES_CCOEF", "BOX_DIMENSIONS", "SOLVENT_POINTERS"] where top.has(flag) {
             throw unsupported(flag, "section present")
@@ -93,90 +141,85 @@ struct AmberTopology {
             let ipol = try top.integers("IPOL")
             if ipol.contains(where: { $0 != 0 }) { throw unsupported("IPOL", "IPOL ≠ 0 (polarisable force field)") }
         }
+    }
 
-        let n = ptr(.natom), ntypes = ptr(.ntypes), nres = ptr(.nres)
-        guard n > 0, ntypes > 0, nres > 0 else {
-            throw AmberFileError(description: "\(path):\(top.line("POINTERS", entry: 0)): section %FLAG POINTERS: NATOM, NTYPES and NRES must be positive")
+    func checkIndex(_ v: Int, _ range: ClosedRange<Int>, _ flag: String, _ k: Int) throws {
+        guard range.contains(v) else {
+            throw AmberFileError(description:
+                "\(path):\(top.line(flag, entry: k)): index \(v) out of range \(range) in section %FLAG \(flag) (entry \(k + 1))")
         }
+    }
+
+    /// Rows of `width` integers (atom pointers 3·index, then a type).
+    func rows(_ flag: String, count: Int, width: Int) throws -> [[Int]] {
+        let v = try top.integers(flag, count: count * width)
+        return (0..<count).map { Array(v[($0 * width)..<($0 * width + width)]) }
+    }
+
+    /// The atom index of a coordinate-array pointer (3·index, sign ignored).
+    func atomIndex(_ raw: Int, _ flag: String, _ k: Int) throws -> Int32 {
+        let a = abs(raw)
+        guard a % 3 == 0, a / 3 < n else {
+            throw AmberFileError(description:
+                "\(path):\(top.line(flag, entry: k)): atom pointer \(raw) is not 3·index for \(n) atoms in section %FLAG \(flag)")
+        }
+        return Int32(a / 3)
+    }
+
+    /// Names, elements (from ATOMIC_NUMBER, else the nearest standard mass), residues, masses.
+    func atoms() throws -> [AmberTopology.Atom] {
         let names = try top.strings("ATOM_NAME", count: n)
-        let rawCharges = try top.doubles("CHARGE", count: n)
         let masses = try top.doubles("MASS", count: n)
-        let types = try top.integers("ATOM_TYPE_INDEX", count: n)
-        let numberExcluded = try top.integers("NUMBER_EXCLUDED_ATOMS", count: n)
-        let nbIndex = try top.integers("NONBONDED_PARM_INDEX", count: ntypes * ntypes)
         let residueLabels = try top.strings("RESIDUE_LABEL", count: nres)
         let residuePointers = try top.integers("RESIDUE_POINTER", count: nres)
-        let bondK = try top.doubles("BOND_FORCE_CONSTANT", count: ptr(.numbnd))
-        let bondR = try top.doubles("BOND_EQUIL_VALUE", count: ptr(.numbnd))
-        let angleK = try top.doubles("ANGLE_FORCE_CONSTANT", count: ptr(.numang))
-        let angleT = try top.doubles("ANGLE_EQUIL_VALUE", count: ptr(.numang))
-        let dihK = try top.doubles("DIHEDRAL_FORCE_CONSTANT", count: ptr(.nptra))
-        let dihN = try top.doubles("DIHEDRAL_PERIODICITY", count: ptr(.nptra))
-        let dihP = try top.doubles("DIHEDRAL_PHASE", count: ptr(.nptra))
-        let scee = top.has("SCEE_SCALE_FACTOR") ? try top.doubles("SCEE_SCALE_FACTOR", count: ptr(.nptra))
-            : [Double](repeating: 1.2, count: ptr(.nptra))
-        let scnb = top.has("SCNB_SCALE_FACTOR") ? try top.doubles("SCNB_SCALE_FACTOR", count: ptr(.nptra))
-            : [Double](repeating: 2.0, count: ptr(.nptra))
-        let ntypePairs = ntypes * (ntypes + 1) / 2
-        let acoef = try top.doubles("LENNARD_JONES_ACOEF", count: ntypePairs)
-        let bcoef = try top.doubles("LENNARD_JONES_BCOEF", count: ntypePairs)
-        let excludedList = try top.integers("EXCLUDED_ATOMS_LIST", count: numberExcluded.reduce(0, +))
-        let atomicNumbers = top.has("ATOMIC_NUMBER") ? try top.integers("ATOMIC_NUMBER", count: n) : nil
-        radii = top.has("RADII") ? try top.doubles("RADII", count: n) : []
-        screen = top.has("SCREEN") ? try top.doubles("SCREEN", count: n) : []
-        radiusSet = top.has("RADIUS_SET") ? (try top.strings("RADIUS_SET").first ?? "") : ""
-
-        func checkIndex(_ v: Int, _ range: ClosedRange<Int>, _ flag: String, _ k: Int) throws {
-            guard range.contains(v) else {
-                throw AmberFileError(description:
-                    "\(path):\(top.line(flag, entry: k)): index \(v) out of range \(range) in section %FLAG \(flag) (entry \(k + 1))")
-            }
-        }
-        for (k, t) in types.prefix(n).enumerated() { try checkIndex(t, 1...ntypes, "ATOM_TYPE_INDEX", k) }
         for (k, r) in residuePointers.prefix(nres).enumerated() { try checkIndex(r, 1...n, "RESIDUE_POINTER", k) }
-
-        // Atoms and residues.
-        for a in 0..<n {
-            var residue = 0
+        let atomicNumbers = top.has("ATOMIC_NUMBER") ? try top.integers("ATOMIC_NUMBER", count: n) : nil
+        var residue = 0
+        return (0..<n).map { a in
             while residue + 1 < nres && residuePointers[residue + 1] - 1 <= a { residue += 1 }
             let element = atomicNumbers.map { Elements.symbol($0[a]) } ?? Elements.symbol(mass: masses[a])
-            atoms.append(Atom(name: names[a], element: element, residue: residueLabels[residue],
-                              residueNumber: residue + 1, mass: masses[a]))
+            return AmberTopology.Atom(name: names[a], element: element, residue: residueLabels[residue],
+                                      residueNumber: residue + 1, mass: masses[a])
         }
-        charges = rawCharges.prefix(n).map { $0 / Constants.amberChargeScale }
+    }
 
-        // Bonds: triples (3i, 3j, type) with coordinate-array indices.
-        func triples(_ flag: String, count: Int, width: Int) throws -> [[Int]] {
-            let v = try top.integers(flag, count: count * width)
-            return (0..<count).map { Array(v[($0 * width)..<($0 * width + width)]) }
-        }
-        func atomIndex(_ raw: Int, _ flag: String, _ k: Int) throws -> Int32 {
-            let a = abs(raw)
-            guard a % 3 == 0, a / 3 < n else {
-                throw AmberFileError(description:
-                    "\(path):\(top.line(flag, entry: k)): atom pointer \(raw) is not 3·index for \(n) atoms in section %FLAG \(flag)")
-            }
-            return Int32(a / 3)
-        }
+    func bonds() throws -> [AmberTopology.Bond] {
+        let bondK = try top.doubles("BOND_FORCE_CONSTANT", count: ptr(.numbnd))
+        let bondR = try top.doubles("BOND_EQUIL_VALUE", count: ptr(.numbnd))
+        var bonds: [AmberTopology.Bond] = []
         for (flag, count) in [("BONDS_INC_HYDROGEN", ptr(.nbonh)), ("BONDS_WITHOUT_HYDROGEN", ptr(.mbona))] {
-            for (k, t) in try triples(flag, count: count, width: 3).enumerated() {
+            for (k, t) in try rows(flag, count: count, width: 3).enumerated() {
                 try checkIndex(t[2], 1...max(1, bondK.count), flag, 3 * k + 2)
-                bonds.append(Bond(i: try atomIndex(t[0], flag, 3 * k), j: try atomIndex(t[1], flag, 3 * k + 1),
-                                  k: bondK[t[2] - 1], r0: bondR[t[2] - 1]))
+                bonds.append(.init(i: try atomIndex(t[0], flag, 3 * k), j: try atomIndex(t[1], flag, 3 * k + 1),
+                                   k: bondK[t[2] - 1], r0: bondR[t[2] - 1]))
             }
         }
+        return bonds
+    }
+
+    func angles() throws -> [AmberTopology.Angle] {
+        let angleK = try top.doubles("ANGLE_FORCE_CONSTANT", count: ptr(.numang))
+        let angleT = try top.doubles("ANGLE_EQUIL_VALUE", count: ptr(.numang))
+        var angles: [AmberTopology.Angle] = []
         for (flag, count) in [("ANGLES_INC_HYDROGEN", ptr(.ntheth)), ("ANGLES_WITHOUT_HYDROGEN", ptr(.mtheta))] {
-            for (k, t) in try triples(flag, count: count, width: 4).enumerated() {
+            for (k, t) in try rows(flag, count: count, width: 4).enumerated() {
                 try checkIndex(t[3], 1...max(1, angleK.count), flag, 4 * k + 3)
-                angles.append(Angle(i: try atomIndex(t[0], flag, 4 * k), j: try atomIndex(t[1], flag, 4 * k + 1),
+                angles.append(.init(i: try atomIndex(t[0], flag, 4 * k), j: try atomIndex(t[1], flag, 4 * k + 1),
                                     l: try atomIndex(t[2], flag, 4 * k + 2),
                                     k: angleK[t[3] - 1], theta0: angleT[t[3] - 1]))
             }
         }
+        return angles
+    }
 
-        // Exclusions (1-based partner lists, 0 = none).
+    /// The key of the unordered pair {i, j}.
+    func key(_ i: Int, _ j: Int) -> Int { min(i, j) * n + max(i, j) }
+
+    /// Excluded pairs (1-based partner lists, 0 = none).
+    func exclusions() throws -> Set<Int> {
+        let numberExcluded = try top.integers("NUMBER_EXCLUDED_ATOMS", count: n)
+        let excludedList = try top.integers("EXCLUDED_ATOMS_LIST", count: numberExcluded.reduce(0, +))
         var excluded = Set<Int>()
-        func key(_ i: Int, _ j: Int) -> Int { min(i, j) * n + max(i, j) }
         var offset = 0
         for i in 0..<n {
             guard numberExcluded[i] >= 0 else {
@@ -191,48 +234,63 @@ struct AmberTopology {
             }
             offset += numberExcluded[i]
         }
+        return excluded
+    }
 
-        // Lennard-Jones coefficients of a type pair.
-        func lj(_ i: Int, _ j: Int, _ flag: String, _ k: Int) throws -> (Double, Double) {
-            let index = nbIndex[ntypes * (types[i] - 1) + (types[j] - 1)]
-            if index < 0 {
-                throw AmberFileError(description:
-                    "\(path):\(top.line("NONBONDED_PARM_INDEX", entry: ntypes * (types[i] - 1) + types[j] - 1)): "
-                    + "unsupported in section %FLAG NONBONDED_PARM_INDEX: 10-12 hydrogen-bond term for atoms \(i + 1), \(j + 1)")
-            }
-            try checkIndex(index, 1...ntypePairs, "NONBONDED_PARM_INDEX", ntypes * (types[i] - 1) + types[j] - 1)
-            return (acoef[index - 1], bcoef[index - 1])
+    /// Lennard-Jones A and B of the type pair of atoms i and j.
+    func lennardJones(_ i: Int, _ j: Int) throws -> (Double, Double) {
+        let entry = ntypes * (types[i] - 1) + types[j] - 1
+        let index = nbIndex[entry]
+        if index < 0 {
+            throw AmberFileError(description:
+                "\(path):\(top.line("NONBONDED_PARM_INDEX", entry: entry)): "
+                + "unsupported in section %FLAG NONBONDED_PARM_INDEX: 10-12 hydrogen-bond term for atoms \(i + 1), \(j + 1)")
         }
+        try checkIndex(index, 1...typePairs, "NONBONDED_PARM_INDEX", entry)
+        return (acoef[index - 1], bcoef[index - 1])
+    }
 
-        // Torsions and 1-4 pairs.
-        var oneFour: [Int: Pair] = [:]
-        var oneFourOrder: [Int] = []
-        for (flag, count) in [("DIHEDRALS_INC_HYDROGEN", ptr(.nphih)), ("DIHEDRALS_WITHOUT_HYDROGEN", ptr(.mphia))] {
-            for (k, t) in try triples(flag, count: count, width: 5).enumerated() {
+    /// Torsions, and the 1-4 pairs of dihedrals whose third and fourth pointers are positive
+    /// (OpenMM's rule) with LJ scaled by 1/SCNB and Coulomb by 1/SCEE of their type (1.2 and
+    /// 2.0 when those sections are absent); charge products without Coulomb's constant.
+    func torsions(charges: [Double]) throws -> ([AmberTopology.Torsion], [Int: AmberTopology.Pair]) {
+        let count = ptr(.nptra)
+        let dihK = try top.doubles("DIHEDRAL_FORCE_CONSTANT", count: count)
+        let dihN = try top.doubles("DIHEDRAL_PERIODICITY", count: count)
+        let dihP = try top.doubles("DIHEDRAL_PHASE", count: count)
+        let scee = top.has("SCEE_SCALE_FACTOR") ? try top.doubles("SCEE_SCALE_FACTOR", count: count)
+            : [Double](repeating: 1.2, count: count)
+        let scnb = top.has("SCNB_SCALE_FACTOR") ? try top.doubles("SCNB_SCALE_FACTOR", count: count)
+            : [Double](repeating: 2.0, count: count)
+        var torsions: [AmberTopology.Torsion] = []
+        var oneFour: [Int: AmberTopology.Pair] = [:]
+        for (flag, rowCount) in [("DIHEDRALS_INC_HYDROGEN", ptr(.nphih)), ("DIHEDRALS_WITHOUT_HYDROGEN", ptr(.mphia))] {
+            for (k, t) in try rows(flag, count: rowCount, width: 5).enumerated() {
                 try checkIndex(t[4], 1...max(1, dihK.count), flag, 5 * k + 4)
                 let type = t[4] - 1
                 let i = try atomIndex(t[0], flag, 5 * k), j = try atomIndex(t[1], flag, 5 * k + 1)
                 let kk = try atomIndex(t[2], flag, 5 * k + 2), l = try atomIndex(t[3], flag, 5 * k + 3)
-                torsions.append(Torsion(i: i, j: j, k: kk, l: l, barrier: dihK[type],
-                                        periodicity: abs(dihN[type]), phase: dihP[type]))
-                // OpenMM: a 1-4 pair when the 3rd and 4th pointers are positive.
-                guard t[2] > 0 && t[3] > 0 else { continue }
+                torsions.append(.init(i: i, j: j, k: kk, l: l, barrier: dihK[type],
+                                      periodicity: abs(dihN[type]), phase: dihP[type]))
                 let pairKey = key(Int(i), Int(l))
-                if oneFour[pairKey] != nil { continue }
+                guard t[2] > 0 && t[3] > 0, oneFour[pairKey] == nil else { continue }
                 guard scee[type] != 0, scnb[type] != 0 else {
                     throw AmberFileError(description:
                         "\(path):\(top.line(flag, entry: 5 * k + 4)): dihedral type \(type + 1) has a 1-4 pair but SCEE or SCNB is 0 (section %FLAG \(flag))")
                 }
-                let (a, b) = try lj(Int(i), Int(l), flag, k)
-                let lo = min(i, l), hi = max(i, l)
-                oneFour[pairKey] = Pair(i: lo, j: hi, a: a / scnb[type], b: b / scnb[type],
-                                        qq: charges[Int(i)] * charges[Int(l)] / scee[type])
-                oneFourOrder.append(pairKey)
+                let (a, b) = try lennardJones(Int(i), Int(l))
+                oneFour[pairKey] = .init(i: min(i, l), j: max(i, l), a: a / scnb[type], b: b / scnb[type],
+                                         qq: charges[Int(i)] * charges[Int(l)] / scee[type])
             }
         }
+        return (torsions, oneFour)
+    }
 
-        // Non-bonded pairs: all i<j except exclusions; 1-4 pairs with their scaled parameters.
+    /// Every i<j pair except exclusions, in order; 1-4 pairs with their scaled parameters.
+    func nonbondedPairs(charges: [Double], oneFour: [Int: AmberTopology.Pair],
+                        excluded: Set<Int>) throws -> [AmberTopology.Pair] {
         let ke = Constants.coulombKcalAngstrom(Constants.coulombOpenMM)
+        var pairs: [AmberTopology.Pair] = []
         for i in 0..<n {
             for j in (i + 1)..<n {
                 let pk = key(i, j)
@@ -240,11 +298,12 @@ struct AmberTopology {
                     p.qq *= ke
                     pairs.append(p)
                 } else if !excluded.contains(pk) {
-                    let (a, b) = try lj(i, j, "LENNARD_JONES_ACOEF", 0)
-                    pairs.append(Pair(i: Int32(i), j: Int32(j), a: a, b: b, qq: ke * charges[i] * charges[j]))
+                    let (a, b) = try lennardJones(i, j)
+                    pairs.append(.init(i: Int32(i), j: Int32(j), a: a, b: b, qq: ke * charges[i] * charges[j]))
                 }
             }
         }
+        return pairs
     }
 }
 
