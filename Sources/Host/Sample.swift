@@ -282,7 +282,7 @@ extension Ensemble.Sample {
                 throw FailureMessage("--time-steps applies to score models (idem, dsm); a \(checkpoint.configuration.method.rawValue) model's drift is tied to its \(checkpoint.configuration.timeSteps) training steps")
             }
             checkpoint.configuration.timeSteps = timeSteps  // the score is a function of t: any grid
-            checkpoint.scalars = [checkpoint.scalars[0]] + [Double](repeating: 0, count: timeSteps)
+            checkpoint.state.scalars = [checkpoint.state.scalars[0]] + [Double](repeating: 0, count: timeSteps)
         }
         if let plugin, plugin != checkpoint.plugin {
             throw FailureMessage("--plugin \(plugin) differs from the checkpoint's plugin '\(checkpoint.plugin)'")

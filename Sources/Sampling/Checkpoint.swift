@@ -3,20 +3,20 @@ import Foundation
 import PluginHost
 
 /// A diffusion sampler's checkpoint: the plugin (name and parameters), the configuration,
-/// the network's parameters, log Z and the Langevin table, and the trainer's whole state
-/// (RNG, both optimisers, replay buffer, step, budget). JSON (Swift writes doubles with
-/// round-trip precision, so a resume is bit-identical), versioned.
+/// the space, and the trainer's whole state — the network's parameters, log Z and the
+/// Langevin table, RNG, optimisers, replay buffer, step, budget. JSON (Swift writes doubles
+/// with round-trip precision, so a resume is bit-identical), versioned.
 public struct DiffusionCheckpoint: Codable {
     /// 2: iDEM's buffer schedule and per-particle clips, the dsm method and its data settings.
-    public static let currentVersion = 2
+    /// 3: the parameters live in the trainer's state (`state.parameters`, `state.scalars`),
+    ///    which `DiffusionTrainer.step(state)` maps to the next state.
+    public static let currentVersion = 3
     public var format = "ensemble-diffusion-checkpoint"
     public var version = DiffusionCheckpoint.currentVersion
     public var plugin: String
     public var pluginParameters: String
     public var configuration: DiffusionConfiguration
     public var space: DiffusionSpace
-    public var parameters: [Double]
-    public var scalars: [Double]
     public var state: TrainerState
 
     /// Snapshot of a trainer.
@@ -25,8 +25,6 @@ public struct DiffusionCheckpoint: Codable {
         pluginParameters = trainer.system.parameters
         configuration = trainer.model.configuration
         space = trainer.model.space
-        parameters = trainer.model.network.parameters
-        scalars = trainer.model.scalars
         state = trainer.state
     }
 
@@ -57,7 +55,7 @@ public struct DiffusionCheckpoint: Codable {
         struct Header: Decodable { var format: String?; var version: Int? }
         if let header = try? decoder.decode(Header.self, from: data), let version = header.version,
            header.format == "ensemble-diffusion-checkpoint", version != currentVersion {
-            throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) only (retrain the model with this build)")
+            throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) only (retrain the model with this build, or use the build that wrote it)")
         }
         let checkpoint: DiffusionCheckpoint
         do {
@@ -77,11 +75,10 @@ public struct DiffusionCheckpoint: Codable {
     /// Rebuilds the model (parameters restored).
     public func makeModel(threads: Int = 2) throws -> DiffusionModel {
         let model = try DiffusionModel(configuration: configuration, space: space, threads: threads)
-        guard parameters.count == model.network.parameterCount, scalars.count == model.scalars.count else {
-            throw DiffusionError.checkpoint("parameter count \(parameters.count) does not match the configuration's network (\(model.network.parameterCount))")
+        guard state.parameters.count == model.network.parameterCount, state.scalars.count == model.scalars.count else {
+            throw DiffusionError.checkpoint("parameter count \(state.parameters.count) does not match the configuration's network (\(model.network.parameterCount))")
         }
-        model.network.parameters = parameters
-        model.scalars = scalars
+        model.load(state)
         return model
     }
 

@@ -33,7 +33,8 @@ final class MPIRunTests: XCTestCase {
 
     func parameters(_ checkpoint: String) throws -> (network: [Double], scalars: [Double], state: [String: Any]) {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: checkpoint))) as! [String: Any]
-        return (json["parameters"] as! [Double], json["scalars"] as! [Double], json["state"] as! [String: Any])
+        let state = json["state"] as! [String: Any]
+        return (state["parameters"] as! [Double], state["scalars"] as! [Double], state)
     }
 
     func maxDifference(_ a: [Double], _ b: [Double]) -> Double {

@@ -105,5 +105,25 @@ final class SpaceAndTrainerTests: XCTestCase {
         XCTAssertEqual(report.energyEvaluations, next.energyEvaluations)
         XCTAssertEqual(next.energyEvaluations, system.energyEvaluations - evaluationsBefore)
         XCTAssertNotEqual(next.rng, before.rng)
+        XCTAssertNotEqual(next.parameters, before.parameters, "Adam moved the network")
+        XCTAssertNotEqual(next.scalars[0], before.scalars[0], "tb learns log Z")
+        XCTAssertEqual(model.networkParameters, next.parameters, "the model holds the state it computed")
+        // A function of the state alone: the same state in gives the same state out, whatever
+        // the model held before.
+        var again = try trainer.step(before).state
+        again.trainingSeconds = next.trainingSeconds
+        XCTAssertEqual(again, next)
+    }
+
+    /// A checkpoint of another version is refused with both versions named.
+    func testCheckpointOfAnotherVersionIsRefused() throws {
+        let path = TestPaths.temporaryDirectory("checkpoint-version").appendingPathComponent("old.ckpt").path
+        try Data(#"{"format":"ensemble-diffusion-checkpoint","version":2,"parameters":[1,2]}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try DiffusionCheckpoint.read(from: path)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("version 2") && text.contains("version \(DiffusionCheckpoint.currentVersion)"), text)
+            XCTAssertEqual(DiffusionCheckpoint.currentVersion, 3)
+        }
     }
 }

@@ -79,6 +79,14 @@ public final class DiffusionModel {
         set { logZ = newValue[0]; langevinScale = Array(newValue.dropFirst()) }
     }
 
+    /// Takes a training state's parameters (network and scalars).
+    public func load(_ state: TrainerState) {
+        precondition(state.parameters.count == network.parameterCount && state.scalars.count == 1 + langevinScale.count,
+                     "the state's parameters do not fit this model")
+        network.parameters = state.parameters
+        scalars = state.scalars
+    }
+
     /// The network's field at positions [m, n·d] and times [m] (PIS: NN₁ of the drift;
     /// iDEM: the score s_θ), for inspection and tests.
     public func networkField(positions: [Double], times: [Double]) -> [Double] {

@@ -2,9 +2,15 @@ import Equivariant
 import Foundation
 import PluginHost
 
-/// Everything of a training run besides the network's parameters that a bit-identical
-/// resume needs: step, RNG, optimisers, buffer, adaptive step size, budget so far.
+/// Everything of a training run that a bit-identical resume needs: the learnable parameters,
+/// step, RNG, optimisers, buffer, adaptive step size, budget so far. The model only applies
+/// the parameters it is handed (the `apply` of a (params, apply) pair).
 public struct TrainerState: Codable, Equatable {
+    /// The network's flat parameters (Equivariant's layout), as the network stores them: the
+    /// Float engine's are Float values, so a Float run is bit-identical to its resumption.
+    public var parameters: [Double]
+    /// [log Z_θ, c_0 … c_{K−1}] (the Langevin scale table).
+    public var scalars: [Double]
     public var step = 0
     public var rng: SeededGenerator
     public var optimizer: Adam<Double>
@@ -47,9 +53,6 @@ public final class DiffusionTrainer {
     public var state: TrainerState
     /// Combines gradients and counters over the ranks sharing each step's batch.
     public internal(set) var reducer: any GradientReducer = LocalReducer()
-    /// The plugin's counters when this process started counting, and the run's totals then.
-    private var systemStart: (energy: Int, gradient: Int)
-    private var base: (energy: Int, gradient: Int)
 
     public var configuration: DiffusionConfiguration { model.configuration }
     /// What the step's method reads.
@@ -59,6 +62,7 @@ public final class DiffusionTrainer {
     public convenience init(model: DiffusionModel, system: EnergySystem, explorationHorizon: Int = 1000) {
         let c = model.configuration
         var state = TrainerState(
+            parameters: model.networkParameters, scalars: model.scalars,
             rng: SeededGenerator(seed: c.seed, stream: 1),
             optimizer: Adam(parameterCount: model.network.parameterCount, learningRate: c.learningRate,
                             clipNorm: c.gradientNormClip),
@@ -69,33 +73,31 @@ public final class DiffusionTrainer {
         self.init(model: model, system: system, state: state)
     }
 
-    /// Continues a run from a saved state (the model's parameters already restored).
+    /// Continues a run from a saved state (the model takes the state's parameters).
     public init(model: DiffusionModel, system: EnergySystem, state: TrainerState) {
+        model.load(state)
         self.model = model
         self.system = system
         self.state = state
-        systemStart = (system.energyEvaluations, system.gradientEvaluations)
-        base = (state.energyEvaluations, state.gradientEvaluations)
     }
 
-    /// Joins a data-parallel group (or any reducer); counting restarts from the state's totals.
-    func use(_ reducer: any GradientReducer) {
-        self.reducer = reducer
-        systemStart = (system.energyEvaluations, system.gradientEvaluations)
-        base = (state.energyEvaluations, state.gradientEvaluations)
-    }
+    /// Joins a data-parallel group (or any reducer).
+    func use(_ reducer: any GradientReducer) { self.reducer = reducer }
 
     /// Energy and gradient evaluations of the whole run (resumed runs and all ranks included),
     /// as of the last step.
     public var energyEvaluations: Int { state.energyEvaluations }
     public var gradientEvaluations: Int { state.gradientEvaluations }
 
-    /// One optimisation step of `state`: the method's loss and gradient, then Adam. The
-    /// network's parameters, log Z and the Langevin table live in `model` and are updated in
-    /// place; everything else of the run is in the returned state. Nothing is updated when the
-    /// loss or a gradient is not finite (`DiffusionError.nonFinite`).
+    /// One optimisation step of `state`: the model takes the state's parameters, the method
+    /// returns its loss and gradient, Adam moves the parameters; the returned state is the
+    /// next one and `state` is left as it was. The model is left holding the parameters of
+    /// the last state it computed with (the returned one after a step that finishes). Nothing
+    /// is returned when the loss or a gradient is not finite (`DiffusionError.nonFinite`).
     public func step(_ state: TrainerState) throws -> (state: TrainerState, report: StepReport) {
         let clock = ContinuousClock.now
+        let systemStart = (energy: system.energyEvaluations, gradient: system.gradientEvaluations)
+        model.load(state)
         var next = state
         let method = configuration.method.training
         let context = TrainingContext(model: model, system: system, reducer: reducer, step: state.step)
@@ -111,8 +113,8 @@ public final class DiffusionTrainer {
         next.lossHistory?.append(result.loss)
         let counts = try reducer.sum([system.energyEvaluations - systemStart.energy,
                                       system.gradientEvaluations - systemStart.gradient])
-        next.energyEvaluations = base.energy + counts[0]
-        next.gradientEvaluations = base.gradient + counts[1]
+        next.energyEvaluations = state.energyEvaluations + counts[0]
+        next.gradientEvaluations = state.gradientEvaluations + counts[1]
         next.trainingSeconds += (ContinuousClock.now - clock).inSeconds
         let report = StepReport(step: next.step, loss: result.loss, essFraction: result.essFraction, elbo: result.elbo,
                                 logZ: model.learnedLogZ ?? .nan,
@@ -128,20 +130,25 @@ public final class DiffusionTrainer {
         return report
     }
 
-    /// The optimisers' update from a step's gradients.
+    /// The optimisers' update of the state's parameters from a step's gradients; the model
+    /// takes the new parameters, and the state keeps them as the model stores them.
     private func apply(_ result: LossAndGradient, to state: inout TrainerState) throws {
         guard result.loss.isFinite else { throw DiffusionError.nonFinite(step: state.step, what: "loss") }
         guard result.network.allSatisfy(\.isFinite), result.table?.allSatisfy(\.isFinite) ?? true else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
         }
-        state.optimizer.step(parameters: &model.network.parameters, gradients: result.network)
+        state.optimizer.step(parameters: &state.parameters, gradients: result.network)
         if let dz = result.logZ {
-            var logZ = [model.logZ]
+            var logZ = [state.scalars[0]]
             state.scalarOptimizer.step(parameters: &logZ, gradients: [dz])
-            model.logZ = logZ[0]
+            state.scalars[0] = logZ[0]
         }
         if let table = result.table {
-            state.tableOptimizer.step(parameters: &model.langevinScale, gradients: table)
+            var scale = Array(state.scalars.dropFirst())
+            state.tableOptimizer.step(parameters: &scale, gradients: table)
+            state.scalars = [state.scalars[0]] + scale
         }
+        model.load(state)
+        state.parameters = model.networkParameters
     }
 }
