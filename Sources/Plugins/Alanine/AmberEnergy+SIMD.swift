@@ -186,22 +186,11 @@ extension AmberEnergy {
                 if gb { integral[i] += integralI.sum() }
             }
             if gb {
-                let (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
                 let pre = gbPrefactor
                 // Born radii, self energy and ACE term (scalar: n values).
-                for i in 0..<n {
-                    let psi = 0.5 * rho[i] * integral[i]
-                    let t = tanh(psi * (alpha + psi * (-beta + gamma * psi)))
-                    let b = 1 / (1 / rho[i] - t / radius[i])
-                    born[i] = b
-                    dBorn[i] = b * b * (1 - t * t) * (alpha + psi * (-2 * beta + 3 * gamma * psi)) / radius[i] * 0.5 * rho[i]
-                    let selfE = 0.5 * pre * q[i] * q[i] / b
-                    let ratio = radius[i] / b
-                    let r3 = ratio * ratio * ratio
-                    let aceE = ace[i] * r3 * r3
-                    scalarEnergy += selfE + aceE
-                    bornForce[i] = -selfE / b - 6 * aceE / b
-                }
+                scalarEnergy += bornRadii(integral: integral.baseAddress!, rho: rho.baseAddress!, radius: radius.baseAddress!,
+                                          charge: q.baseAddress!, ace: ace.baseAddress!, born: born.baseAddress!,
+                                          dBorn: dBorn.baseAddress!, bornForce: bornForce.baseAddress!)
                 // Pass 2: GB pair terms.
                 for i in 0..<n {
                     let qi = pre * q[i], bi = born[i]

@@ -338,7 +338,6 @@ final class AmberEnergy {
     private func gbEnergy(_ g: UnsafeMutablePointer<Double>?, _ scratch: Scratch) -> Double {
         let n = self.n
         var e = 0.0
-        let (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
         let pre = gbPrefactor
         charge.withUnsafeBufferPointer { q in
         radius.withUnsafeBufferPointer { radius in
@@ -354,21 +353,9 @@ final class AmberEnergy {
         scratch.born.withUnsafeMutableBufferPointer { born in
         scratch.dBorn.withUnsafeMutableBufferPointer { dBorn in
         scratch.bornForce.withUnsafeMutableBufferPointer { bornForce in
-            // Born radii, self energy and ACE term.
-            for i in 0..<n {
-                let psi = 0.5 * rho[i] * integral[i]
-                let t = tanh(psi * (alpha + psi * (-beta + gamma * psi)))
-                let b = 1 / (1 / rho[i] - t / radius[i])
-                born[i] = b
-                // ∂B/∂I = B²(1 − tanh²)(α − 2βψ + 3γψ²)/R · ∂ψ/∂I, ∂ψ/∂I = ρ/2.
-                dBorn[i] = b * b * (1 - t * t) * (alpha + psi * (-2 * beta + 3 * gamma * psi)) / radius[i] * 0.5 * rho[i]
-                let selfE = 0.5 * pre * q[i] * q[i] / b
-                let ratio = radius[i] / b
-                let r3 = ratio * ratio * ratio
-                let aceE = ace[i] * r3 * r3
-                e += selfE + aceE
-                bornForce[i] = -selfE / b - 6 * aceE / b
-            }
+            e += bornRadii(integral: integral.baseAddress!, rho: rho.baseAddress!, radius: radius.baseAddress!,
+                           charge: q.baseAddress!, ace: ace.baseAddress!, born: born.baseAddress!,
+                           dBorn: dBorn.baseAddress!, bornForce: bornForce.baseAddress!)
             // Pass 2: GB pair terms.
             var k = 0
             for i in 0..<n {
@@ -415,6 +402,38 @@ final class AmberEnergy {
                 g[3 * i] += gxi; g[3 * i + 1] += gyi; g[3 * i + 2] += gzi
             }
         }}}}}}}}}}}}}}
+        return e
+    }
+}
+
+extension AmberEnergy {
+    /// OBC Born radii from the descreening integrals I_i, with ∂B/∂I, and the GB self energy and
+    /// ACE term (returned); `bornForce[i]` = ∂(self + ACE)/∂B_i. The one copy both the scalar
+    /// and the SIMD pair paths call.
+    ///
+    ///     ψ = ρI/2,  B = 1/(1/ρ − tanh(αψ − βψ² + γψ³)/R),
+    ///     E_self = ½ pre q²/B,  E_ACE = ace (R/B)⁶.
+    @inline(__always)
+    func bornRadii(integral: UnsafeMutablePointer<Double>, rho: UnsafePointer<Double>, radius: UnsafePointer<Double>,
+                   charge q: UnsafePointer<Double>, ace: UnsafePointer<Double>, born: UnsafeMutablePointer<Double>,
+                   dBorn: UnsafeMutablePointer<Double>, bornForce: UnsafeMutablePointer<Double>) -> Double {
+        let (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
+        let pre = gbPrefactor
+        var e = 0.0
+        for i in 0..<n {
+            let psi = 0.5 * rho[i] * integral[i]
+            let t = tanh(psi * (alpha + psi * (-beta + gamma * psi)))
+            let b = 1 / (1 / rho[i] - t / radius[i])
+            born[i] = b
+            // ∂B/∂I = B²(1 − tanh²)(α − 2βψ + 3γψ²)/R · ∂ψ/∂I, ∂ψ/∂I = ρ/2.
+            dBorn[i] = b * b * (1 - t * t) * (alpha + psi * (-2 * beta + 3 * gamma * psi)) / radius[i] * 0.5 * rho[i]
+            let selfE = 0.5 * pre * q[i] * q[i] / b
+            let ratio = radius[i] / b
+            let r3 = ratio * ratio * ratio
+            let aceE = ace[i] * r3 * r3
+            e += selfE + aceE
+            bornForce[i] = -selfE / b - 6 * aceE / b
+        }
         return e
     }
 }
