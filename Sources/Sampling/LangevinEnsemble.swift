@@ -18,13 +18,14 @@ public struct SamplingError: Error, CustomStringConvertible {
 ///
 /// Proposal (SAMPLERS.md): y = x − h β ∇u(x) + √(2h) ξ, accepted with
 /// min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
-/// q(y|x) = N(y; x − hβ∇u(x), 2h) (`MALAKernel.propose`, `MALAKernel.logAcceptance`). The
-/// `space` decides the geometry: with the centre of mass fixed every move (noise and drift) is
-/// projected onto the zero-centre-of-mass subspace; on a torus positions are wrapped and
-/// displacements in q are minimum images.
+/// q(y|x) = N(y; x − hβ∇u(x), 2h): the ladder composes one `MALAKernel`, stepping every
+/// walker in one call at its level's h and β. The `space` decides the geometry: with the centre
+/// of mass fixed every move (noise and drift) is projected onto the zero-centre-of-mass
+/// subspace; on a torus positions are wrapped and displacements in q are minimum images.
 public final class LangevinEnsemble {
     public let system: EnergySystem
     public let space: Space
+    public let kernel: MALAKernel
     /// Walkers = ladders × levels; walker w sits at temperature level `w % levels`.
     public let ladders: Int
     public let levels: Int
@@ -40,9 +41,10 @@ public final class LangevinEnsemble {
     /// four orders of magnitude off in √h, the proposal's length).
     public var runawayFactor = 1e8
 
-    public private(set) var positions: [Double]
-    public private(set) var energies: [Double]
-    private var gradients: [Double]
+    /// The walkers (positions, energies, projected gradients).
+    private var state: MALAKernel.State
+    public var positions: [Double] { state.positions }
+    public var energies: [Double] { state.energies }
     private var rng: SeededGenerator
     public private(set) var step = 0
 
@@ -67,6 +69,7 @@ public final class LangevinEnsemble {
                      "the space must be the system's (Space.forMCMC)")
         self.system = system
         self.space = space
+        kernel = MALAKernel(space: space, system: system)
         self.betas = betas
         self.levels = betas.count
         self.ladders = ladders
@@ -78,14 +81,11 @@ public final class LangevinEnsemble {
         for w in 0..<count {
             for k in 0..<start.count { x[w * start.count + k] = start[k] + jitter * rng.normal() }
         }
-        space.constrain(&x)
-        positions = x
         do {
-            (energies, gradients) = try system.evaluate(x, batch: count)
+            state = try kernel.initialize(x)
         } catch {
             throw SamplingError(step: 0, reason: "\(error)")
         }
-        space.project(&gradients)
         accepted = Array(repeating: 0, count: betas.count)
         proposed = Array(repeating: 0, count: betas.count)
         exchangeAccepted = Array(repeating: 0, count: max(betas.count - 1, 0))
@@ -96,39 +96,19 @@ public final class LangevinEnsemble {
     @discardableResult
     public func advance() throws -> [Double] {
         step += 1
-        let n = stride, count = walkers
-        let noise = space.noise(batch: count, rng: &rng)
-        var proposal = positions
-        for w in 0..<count {
-            let level = w % levels
-            MALAKernel.propose(&proposal, gradients: gradients, noise: noise, range: (w * n)..<((w + 1) * n),
-                               stepSize: stepSizes[level], beta: betas[level])
-        }
-        space.wrap(&proposal)
-        var newEnergies: [Double], newGradients: [Double]
+        let moved: [Bool]
         do {
-            (newEnergies, newGradients) = try system.evaluate(proposal, batch: count)
+            moved = try kernel.step(&state, stepSizes: (0..<walkers).map { stepSizes[$0 % levels] },
+                                    betas: (0..<walkers).map { betas[$0 % levels] }, rng: &rng)
         } catch {
             throw SamplingError(step: step, reason: "\(error)")
         }
-        space.project(&newGradients)
         var acceptedNow = [Int](repeating: 0, count: levels)
-        for w in 0..<count {
-            let level = w % levels
-            let logAlpha = MALAKernel.logAcceptance(
-                x: positions, gx: gradients, ux: energies[w], y: proposal, gy: newGradients, uy: newEnergies[w],
-                range: (w * n)..<((w + 1) * n), stepSize: stepSizes[level], beta: betas[level], residual: space.residual)
-            proposed[level] += 1
-            if log(rng.uniform()) < logAlpha {
-                accepted[level] += 1
-                acceptedNow[level] += 1
-                energies[w] = newEnergies[w]
-                for k in 0..<n {
-                    positions[w * n + k] = proposal[w * n + k]
-                    gradients[w * n + k] = newGradients[w * n + k]
-                }
-            }
+        for w in 0..<walkers {
+            proposed[w % levels] += 1
+            if moved[w] { acceptedNow[w % levels] += 1 }
         }
+        for level in 0..<levels { accepted[level] += acceptedNow[level] }
         return acceptedNow.map { Double($0) / Double(ladders) }
     }
 
@@ -192,10 +172,10 @@ public final class LangevinEnsemble {
     /// Swaps the configurations (positions, energies, gradients) of walkers `a` and `b`.
     public func swapWalkers(_ a: Int, _ b: Int) {
         let n = stride
-        energies.swapAt(a, b)
+        state.energies.swapAt(a, b)
         for k in 0..<n {
-            positions.swapAt(a * n + k, b * n + k)
-            gradients.swapAt(a * n + k, b * n + k)
+            state.positions.swapAt(a * n + k, b * n + k)
+            state.gradients.swapAt(a * n + k, b * n + k)
         }
     }
 
@@ -203,7 +183,8 @@ public final class LangevinEnsemble {
     /// it to another rank (`setWalker`).
     public func walker(_ w: Int) -> [Double] {
         let n = stride
-        return Array(positions[(w * n)..<((w + 1) * n)]) + Array(gradients[(w * n)..<((w + 1) * n)]) + [energies[w]]
+        return Array(state.positions[(w * n)..<((w + 1) * n)]) + Array(state.gradients[(w * n)..<((w + 1) * n)])
+            + [state.energies[w]]
     }
 
     /// Replaces walker `w`'s configuration by one packed by `walker(_:)`.
@@ -211,10 +192,10 @@ public final class LangevinEnsemble {
         let n = stride, base = packed.startIndex
         precondition(packed.count == 2 * n + 1)
         for k in 0..<n {
-            positions[w * n + k] = packed[base + k]
-            gradients[w * n + k] = packed[base + n + k]
+            state.positions[w * n + k] = packed[base + k]
+            state.gradients[w * n + k] = packed[base + n + k]
         }
-        energies[w] = packed[base + 2 * n]
+        state.energies[w] = packed[base + 2 * n]
     }
 
     /// Forget acceptance counts (call at the end of burn-in).

@@ -9,8 +9,11 @@ import PluginHost
 ///     y = x − hβ ∇u(x) + √(2h) ε,   accept with min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
 ///     q(y|x) = N(y; x − hβ∇u(x), 2h)   (SAMPLERS.md; β = 1 at the target)
 ///
-/// Directions (noise, gradients) are projected onto the space, positions are constrained
-/// (centred or wrapped), and displacements in q are the space's (minimum images on a torus).
+/// Directions (noise, gradients) are projected onto the space, start positions are constrained
+/// (centred and/or wrapped), proposals wrapped (x is on the space and every direction is
+/// projected, so only the torus needs mapping back), and displacements in q are the space's
+/// (minimum images on a torus). Parallel tempering steps its whole ladder with one call,
+/// each walker at its own h and β (`step(_:stepSizes:betas:rng:)`).
 public struct MALAKernel {
     public let space: DiffusionSpace
     public let system: EnergySystem
@@ -51,33 +54,46 @@ public struct MALAKernel {
         return State(positions: x, energies: u, gradients: g)
     }
 
-    /// One move of every walker with step size h; returns how many were accepted.
+    /// One move of every walker with step size h at the kernel's β; returns how many were accepted.
     @discardableResult
     public func step(_ state: inout State, stepSize h: Double, rng: inout SeededGenerator) throws -> Int {
+        let batch = state.walkers
+        return try step(&state, stepSizes: [Double](repeating: h, count: batch),
+                        betas: [Double](repeating: beta, count: batch), rng: &rng).filter { $0 }.count
+    }
+
+    /// One move of every walker b with its own step size h_b, targeting exp(−β_b u) (a
+    /// tempering ladder in one plugin call); returns which walkers moved.
+    public func step(_ state: inout State, stepSizes h: [Double], betas: [Double],
+                     rng: inout SeededGenerator) throws -> [Bool] {
         let stride = space.coordinateCount, batch = state.walkers
+        precondition(h.count == batch && betas.count == batch)
         let e = space.noise(batch: batch, rng: &rng)
         var y = state.positions
-        Self.propose(&y, gradients: state.gradients, noise: e, range: y.indices, stepSize: h, beta: beta)
-        space.constrain(&y)
+        for b in 0..<batch {
+            Self.propose(&y, gradients: state.gradients, noise: e, range: (b * stride)..<((b + 1) * stride),
+                         stepSize: h[b], beta: betas[b])
+        }
+        space.wrap(&y)
         var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
         space.project(&gy)
-        var accepted = 0
+        var moved = [Bool](repeating: false, count: batch)
         for b in 0..<batch {
             let logAlpha = Self.logAcceptance(
                 x: state.positions, gx: state.gradients, ux: state.energies[b], y: y, gy: gy, uy: uy[b],
-                range: (b * stride)..<((b + 1) * stride), stepSize: h, beta: beta, residual: space.residual)
-            if uy[b].isFinite && log(rng.uniform()) < logAlpha {
-                accepted += 1
+                range: (b * stride)..<((b + 1) * stride), stepSize: h[b], beta: betas[b], residual: space.residual)
+            if log(rng.uniform()) < logAlpha && uy[b].isFinite {
+                moved[b] = true
                 state.accept(b, positions: y, energies: uy, gradients: gy)
             }
         }
-        return accepted
+        return moved
     }
 }
 
 extension MALAKernel {
     /// The MALA proposal of walkers in place, y = x − hβ∇u(x) + √(2h) ε over `range` (the one
-    /// place it is written: `step` above and the parallel-tempering ensemble use it).
+    /// place it is written).
     @inline(__always)
     static func propose(_ y: inout [Double], gradients g: [Double], noise e: [Double], range: Range<Int>,
                         stepSize h: Double, beta: Double) {

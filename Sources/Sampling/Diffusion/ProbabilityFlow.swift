@@ -38,9 +38,9 @@ extension DiffusionModel {
 
     /// `batch` samples by the discretised probability-flow ODE with their exact log-weights.
     public func sampleProbabilityFlow(batch: Int, system: EnergySystem, rng: inout SeededGenerator) throws -> DiffusionPaths {
-        let stride = space.coordinateCount, K = steps
+        let K = steps
         var (x, logQ) = drawPrior(batch: batch, rng: &rng)
-        for k in Swift.stride(from: K, through: 1, by: -1) {
+        for k in stride(from: K, through: 1, by: -1) {
             let t = time(k)
             // s_θ = scoreScale(t)·network: the scale folds into c.
             let c = 0.5 * varianceIncrement(k) * scoreScale(t)
