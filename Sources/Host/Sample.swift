@@ -76,6 +76,8 @@ extension Ensemble {
         var correctGlobal: Int = 0
         @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the β at which the weights for exp(−βu) are best (the largest above it with ESS/N ≥ ½ where there is one), raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
         var correctAnneal: Int = 0
+        @Flag(help: "With --model of a molecule: keep drawn mirror images (by default each is inverted onto the start structure's handedness, its energy and weight updated; the network cannot tell enantiomers apart).")
+        var keepMirrorImages = false
 
         @Option(help: ArgumentHelp(
             "mala, pt (MALA parallel tempering), langevin (BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator) or ghmc (the same moves Metropolized: exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
@@ -328,6 +330,7 @@ extension Ensemble.Sample {
             progress.update(u.count)
         }
         progress.finish()
+        let mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem)
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
             let all = try SampleBatch(stride: stride, positions: x, energies: u, logWeights: logW).gathered(on: world)
@@ -377,7 +380,7 @@ extension Ensemble.Sample {
                 trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
                 trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
                 trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
-                correction: correction), to: json)
+                correction: correction, mirrored: mirrored), to: json)
             print("wrote \(json)")
         }
         if Interrupt.isRequested { throw Interrupt.exitCode }
