@@ -24,3 +24,21 @@ extension Ensemble.Sample {
         return count
     }
 }
+
+extension Ensemble.Sample {
+    /// The draws of a trained sampler as they came (before any correction), with their log-weights.
+    func writeDraws(to path: String, _ x: [Double], _ u: [Double], _ logW: [Double], system: EnergySystem,
+                    method: String) throws {
+        let stride = system.coordinateCount
+        let output = try TrajectoryOutput(
+            path: path, system: system, variables: ["energy", "log_weight"], units: ["energy": "kT", "log_weight": "1"],
+            title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters) (raw draws)",
+            overwrite: overwrite)
+        for i in u.indices {
+            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(i),
+                              values: ["energy": u[i], "log_weight": logW[i]])
+        }
+        try output.close()
+        print("wrote the \(output.frames) raw draws to \(path)")
+    }
+}

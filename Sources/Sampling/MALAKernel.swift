@@ -46,7 +46,7 @@ public struct MALAKernel {
         var x = positions
         space.constrain(&x)
         let batch = x.count / space.coordinateCount
-        var (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
+        var (u, g) = try system.evaluateMarkingFailures(x, batch: batch)
         space.project(&g)
         return State(positions: x, energies: u, gradients: g)
     }
@@ -59,7 +59,7 @@ public struct MALAKernel {
         var y = state.positions
         Self.propose(&y, gradients: state.gradients, noise: e, range: y.indices, stepSize: h, beta: beta)
         space.constrain(&y)
-        var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
+        var (uy, gy) = try system.evaluateMarkingFailures(y, batch: batch)
         space.project(&gy)
         var accepted = 0
         for b in 0..<batch {
@@ -148,5 +148,37 @@ public struct HMCKernel {
             }
         }
         return accepted
+    }
+}
+
+extension EnergySystem {
+    /// Energies and gradients of a batch, where a configuration the plugin refuses (a
+    /// non-finite energy or gradient, e.g. two atoms of a drawn molecule almost on top of each
+    /// other) gets u = +∞ and a zero gradient instead of failing the whole batch: MALA rejects
+    /// every move to it, and a walker that starts there takes any finite proposal. After a
+    /// refused batch each configuration is evaluated alone (counted, like every evaluation).
+    /// A batch the plugin accepts is returned exactly as `evaluate` returns it.
+    /// - Throws: the batch's error when the plugin refuses every configuration, or a shape mismatch.
+    public func evaluateMarkingFailures(_ positions: [Double], batch: Int) throws -> (energies: [Double], gradients: [Double]) {
+        do {
+            return try evaluate(positions, batch: batch, withGradients: true)
+        } catch let error as EnergyError {
+            if case .shapeMismatch = error { throw error }
+            let stride = coordinateCount
+            var energies = [Double](repeating: .infinity, count: batch)
+            var gradients = [Double](repeating: 0, count: batch * stride)
+            for b in 0..<batch {
+                do {
+                    let (u, g) = try evaluate(Array(positions[(b * stride)..<((b + 1) * stride)]), batch: 1, withGradients: true)
+                    energies[b] = u[0]
+                    gradients.replaceSubrange((b * stride)..<((b + 1) * stride), with: g)
+                } catch EnergyError.nonFinite, EnergyError.pluginFailed {
+                    continue
+                }
+            }
+            // A plugin that refuses every configuration is broken, not a few configurations.
+            if !energies.contains(where: \.isFinite) { throw error }
+            return (energies, gradients)
+        }
     }
 }

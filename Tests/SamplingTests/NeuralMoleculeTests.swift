@@ -142,3 +142,27 @@ final class NeuralMoleculeTests: XCTestCase {
         XCTAssertThrowsError(try c.validate())
     }
 }
+
+extension NeuralMoleculeTests {
+    /// A drawn molecule with two atoms on top of each other makes the plugin refuse the whole
+    /// batch; the correction's MALA kernel marks only that walker (u = +∞, rejected moves to
+    /// such places) and keeps moving the others, with their energies exactly as a lone
+    /// evaluation gives them.
+    func testMALAKernelMarksRefusedConfigurationsInsteadOfFailing() throws {
+        let system = try alanine()
+        let start = try XCTUnwrap(system.initialPositions())
+        var broken = start
+        for k in 0..<3 { broken[3 + k] = broken[k] }  // atom 1 onto atom 0
+        XCTAssertThrowsError(try system.evaluate(start + broken, batch: 2), "the plugin refuses the batch")
+        let kernel = MALAKernel(space: DiffusionSpace.of(system), system: system)
+        var state = try kernel.initialize(start + broken)
+        XCTAssertEqual(state.energies[0], try system.energy(state.positions.prefix(66).map { $0 }), accuracy: 1e-12)
+        XCTAssertEqual(state.energies[1], .infinity)
+        var rng = SeededGenerator(seed: 4)
+        var accepted = 0
+        for _ in 0..<20 { accepted += try kernel.step(&state, stepSize: 1e-4, rng: &rng) }
+        XCTAssertGreaterThan(accepted, 0)
+        XCTAssertTrue(state.energies[0].isFinite)
+        XCTAssertEqual(state.energies[0], try system.energy(state.positions.prefix(66).map { $0 }), accuracy: 1e-9 * abs(state.energies[0]))
+    }
+}
