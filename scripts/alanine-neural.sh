@@ -8,11 +8,11 @@
 set -euo pipefail
 E=${ENSEMBLE:-.build/release/ensemble}
 OUT=${OUT:-out/ala-neural}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-6000}
 N=${N:-2000}
 K=${K:-200}
-ODE_N=${ODE_N:-64}
-ODE_STEPS=${ODE_STEPS:-50}
+ODE_N=${ODE_N:-32}
+ODE_STEPS=${ODE_STEPS:-40}
 REF=${REFERENCE:-out/alanine-reference-flexible.nc}
 mkdir -p "$OUT"
 # The target is the force field with every bond free: the X–H bonds vibrate. Dynamics samples it
@@ -37,12 +37,18 @@ FLEXIBLE="--constraints none --timestep 2 --hydrogen-mass 3"
     --correct-steps "$K" --raw-out "$OUT/raw.nc" --out "$OUT/corrected.nc" --json "$OUT/corrected.json" --overwrite
 [ -f "$OUT/ode.json" ] || nice -n 10 "$E" sample --model "$OUT/dsm.ckpt" --samples "$ODE_N" --process ode \
     --time-steps "$ODE_STEPS" --seed 4 --out "$OUT/ode.nc" --json "$OUT/ode.json" --overwrite
-# 5. Metrics against the reference: φ/ψ on 30° bins (KL, TV), energy W2; the data as the MD row.
+# 5. Metrics against the reference: φ/ψ on 30° bins (KL, TV; draws with a log_weight are
+#    importance-weighted, and counted once each with --unweighted), energy W2; the data are the
+#    MD row at (almost) the same budget.
 for run in data raw corrected ode; do
     [ -f "$OUT/$run.rama.json" ] || "$E" ramachandran "$OUT/$run.nc" --reference "$REF" --plugin alanine --bins 12 \
         --reference-chains 4 --json "$OUT/$run.rama.json" --plot "$OUT/$run.rama.svg" > "$OUT/$run.rama.log"
     [ -f "$OUT/$run.eval.json" ] || "$E" evaluate "$OUT/$run.nc" --reference "$REF" --plugin alanine \
-        --max-samples 2000 --json "$OUT/$run.eval.json" > "$OUT/$run.eval.log"
+        --max-samples 1000 --json "$OUT/$run.eval.json" > "$OUT/$run.eval.log"
 done
-grep -h -E 'KL|TV' "$OUT"/*.rama.log || true
-grep -h -E 'energy_w2|ESS' "$OUT"/*.eval.log || true
+for run in raw ode; do
+    [ -f "$OUT/$run.rama-unweighted.json" ] || "$E" ramachandran "$OUT/$run.nc" --reference "$REF" --plugin alanine \
+        --bins 12 --reference-chains 4 --unweighted --json "$OUT/$run.rama-unweighted.json" > "$OUT/$run.rama-unweighted.log"
+done
+for f in "$OUT"/*.rama*.log; do echo "$f"; grep -E 'KL|TV =' "$f"; done
+grep -H -E 'energy_w2:' "$OUT"/*.eval.log

@@ -55,5 +55,14 @@ final class NeuralAlanineCLITests: XCTestCase {
         XCTAssertNotEqual(Set(try raw.values(of: "log_weight")), [0], "raw draws keep their weights")
         XCTAssertEqual(try AmberNetCDFReader(path: path("c.nc")).frameCount, 12)
         XCTAssertNotNil(try json(path("c.json"))["mirrored"] as? Int)
+        // φ/ψ of the raw draws: weighted by their log_weight by default, each frame once with --unweighted.
+        let weighted = try run(["ramachandran", path("raw.nc"), "--reference", path("data.nc"), "--plugin", "alanine",
+                                "--bins", "12", "--json", path("w.json")])
+        let unweighted = try run(["ramachandran", path("raw.nc"), "--reference", path("data.nc"), "--plugin", "alanine",
+                                  "--bins", "12", "--unweighted", "--json", path("u.json")])
+        XCTAssertEqual(weighted.status, 0, weighted.stderr)
+        XCTAssertEqual(unweighted.status, 0, unweighted.stderr)
+        XCTAssertEqual(try json(path("w.json"))["weighted"] as? Bool, true)
+        XCTAssertEqual(try json(path("u.json"))["weighted"] as? Bool, false)
     }
 }
