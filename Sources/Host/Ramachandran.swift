@@ -46,7 +46,8 @@ struct RamachandranReport: Codable {
     ///   - plot: when given, one SVG with samples, reference and their difference side by side
     ///     (degrees; the two densities on one shared log colour scale), KL, TV and basin populations.
     static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
-                        plot: String?, prefixes: Bool = false, chains: Int = 1, referenceChains: Int = 1) throws -> RamachandranReport {
+                        plot: String?, prefixes: Bool = false, chains: Int = 1, referenceChains: Int = 1,
+                        useWeights: Bool = true) throws -> RamachandranReport {
         guard let atoms = system.atoms(), system.dimension == 3 else {
             throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
         }
@@ -55,7 +56,7 @@ struct RamachandranReport: Codable {
             let set = try SampleSet(path: path, system: system)
             let result = ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count,
                                             indices: indices)
-            return (result, set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights })
+            return (result, useWeights ? set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights } : nil)
         }
         let (sampleAngles, weights) = try angles(samples)
         let (referenceAngles, _) = try angles(reference)
@@ -207,6 +208,8 @@ extension Ensemble {
         var referenceChains: Int = 1
         @Flag(help: "Also the TV of the first N, N/√2, N/2, … (≥ 100) sample frames against the reference.")
         var prefixes = false
+        @Flag(help: "Count every sample frame once even when it has a log_weight (a sampler's raw draws, whose weights may be unusable).")
+        var unweighted = false
 
         func validate() throws {
             guard bins > 0, chains > 0, referenceChains > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
@@ -215,7 +218,8 @@ extension Ensemble {
         func run() throws {
             let report = try RamachandranReport.compute(samples: samples, reference: reference,
                                                         system: try system.makeSystem(), bins: bins, plot: plot,
-                                                        prefixes: prefixes, chains: chains, referenceChains: referenceChains)
+                                                        prefixes: prefixes, chains: chains, referenceChains: referenceChains,
+                                                        useWeights: !unweighted)
             print(report.printed(samples: samples, reference: reference))
             if let json {
                 try writeJSON(report, to: json)

@@ -77,6 +77,10 @@ extension Ensemble {
         var correctGlobal: Int = 0
         @Option(help: ArgumentHelp("With --correct-steps: start by adaptive tempering instead of one resampling — from the β at which the weights for exp(−βu) are best (the largest above it with ESS/N ≥ ½ where there is one), raise β to 1 in steps that keep the incremental ESS/N ≥ ½, resampling and running S MALA steps at every β (0: none). For samplers that come out too hot.", valueName: "S"))
         var correctAnneal: Int = 0
+        @Option(help: ArgumentHelp("With --correct-steps: also write the draws before the correction (with their log_weight) here, so one run gives both.", valueName: "path.nc"))
+        var rawOut: String?
+        @Flag(help: "With --model of a molecule: keep drawn mirror images (by default each is inverted onto the start structure's handedness, its energy and weight updated; the network cannot tell enantiomers apart).")
+        var keepMirrorImages = false
 
         @Option(help: ArgumentHelp(
             "mala, pt (MALA parallel tempering), langevin (BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator) or ghmc (the same moves Metropolized: exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
@@ -141,6 +145,7 @@ extension Ensemble {
             guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
             guard correctAnneal >= 0, correctAnneal == 0 || correctSteps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(correctAnneal)") }
             guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
+            if rawOut != nil && correctSteps == 0 { throw ValidationError("--raw-out goes with --correct-steps (without it --out holds the raw draws)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
                 throw ValidationError("--param '\(parameter)' is not KEY=VALUE (e.g. --param particles=13)")
@@ -170,7 +175,10 @@ extension Ensemble {
                 }
             }
             guard out.hasSuffix(".nc") else { throw ValidationError("--out must end in .nc (AMBER NetCDF), got \(out)") }
-            if Communicator.world.isRoot { try checkOutputPath(out, overwrite: overwrite) }  // rank 0 writes it
+            if Communicator.world.isRoot {  // rank 0 writes them
+                try checkOutputPath(out, overwrite: overwrite)
+                if let rawOut { try checkOutputPath(rawOut, overwrite: overwrite, option: "--raw-out") }
+            }
         }
 
         func run() throws {
@@ -325,6 +333,7 @@ extension Ensemble.Sample {
             progress.update(u.count)
         }
         progress.finish()
+        let mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem)
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
             let all = try SampleBatch(stride: stride, positions: x, energies: u, logWeights: logW).gathered(on: world)
@@ -336,6 +345,9 @@ extension Ensemble.Sample {
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
         let rawEnergies = u
+        if let rawOut {
+            try writeDraws(to: rawOut, x, u, logW, system: energySystem, method: checkpoint.configuration.method.rawValue)
+        }
         let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, model: diffusion,
                                                          system: energySystem, rng: &rng) : nil
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
@@ -374,7 +386,7 @@ extension Ensemble.Sample {
                 trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
                 trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
                 trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
-                correction: correction), to: json)
+                correction: correction, mirrored: mirrored), to: json)
             print("wrote \(json)")
         }
         if Interrupt.isRequested { throw Interrupt.exitCode }

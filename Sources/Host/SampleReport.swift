@@ -101,6 +101,8 @@ struct ModelSampleReport: Codable {
     var threads: Int
     /// The SMC correction (--correct-steps): the population after K/2 and K steps.
     var correction: CorrectionReport? = nil
+    /// Molecules: drawn mirror images inverted onto the start structure's handedness (nil: not a molecule, or kept).
+    var mirrored: Int? = nil
 }
 
 extension ConvergenceDiagnostics.Report {

@@ -105,6 +105,12 @@ extension Ensemble {
         var dataBurnIn: Int = 20000
         @Option(help: "dsm: record every K-th PT step of each chain.")
         var dataThin: Int = 100
+        @Option(name: .customLong("data"), help: ArgumentHelp("dsm: learn from this trajectory of `ensemble sample` (e.g. a molecule's Langevin replica exchange) instead of parallel tempering; the evaluations in its --json summary count in the budget.", valueName: "FILE.nc"))
+        var dataTrajectory: String?
+        @Option(name: .customLong("data-json"), help: ArgumentHelp("dsm with --data: the trajectory's `sample --json` summary (default: beside it, .json).", valueName: "FILE.json"))
+        var dataJSON: String?
+        @Option(help: ArgumentHelp("EGNN node types: atom (one per atom: residue and name), element, or none (default: atom for a molecule, none otherwise).", valueName: "atom|element|none"))
+        var atomTypes: AtomTyping?
         @Option(help: "EGNN coordinate bound range·tanh (0: none; default 15 for idem, none otherwise).")
         var tanhRange: Double?
         @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
@@ -140,6 +146,7 @@ extension Ensemble {
             guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size
             try checkMethodOptions()
+            try checkDataOptions()
             if let shards, shards < ranks {
                 throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
             }
@@ -173,10 +180,18 @@ extension Ensemble {
                 if world.isRoot { print("resuming \(out) at step \(trainer.state.step) (\(checkpoint.configuration.method.rawValue))") }
                 return trainer
             }
+            let (configuration, data, energies) = try freshConfiguration(energySystem)
             let model: DiffusionModel
             do {
-                model = try DiffusionModel(configuration: makeConfiguration(), space: DiffusionSpace.of(energySystem),
+                model = try DiffusionModel(configuration: configuration, space: DiffusionSpace.of(energySystem),
                                            threads: networkThreads)
+                if let data {
+                    if world.isRoot { print("dsm: \(data.count) configurations from \(dataTrajectory!) (\(configuration.dataFile!.energyEvaluations) energy evaluations made them)") }
+                    return try DiffusionTrainer.denoising(model: model, system: energySystem, data: data.positions,
+                                                          energies: energies, explorationHorizon: explorationSteps)
+                }
+            } catch let error as FailureMessage {
+                throw error
             } catch {
                 throw FailureMessage("\(error)")
             }

@@ -84,7 +84,7 @@ extension Ensemble.Train {
 
     /// The parallel-tempering data of dsm (nil for the other methods); its seed is derived from --seed.
     func dataSettings(_ method: DiffusionMethod) -> MCMCSettings? {
-        guard method == .dsm else { return nil }
+        guard method == .dsm, dataTrajectory == nil else { return nil }
         return MCMCSettings(chains: dataChains, burnIn: dataBurnIn, thin: dataThin, samples: dataSamples,
                             seed: SeededGenerator.derivedSeed(seed, 0x4453_4D),  // "DSM"
                             replicas: dataReplicas, maxTemperature: dataMaxTemperature)
@@ -93,8 +93,22 @@ extension Ensemble.Train {
     /// Options of other methods than --method: an error naming the option and its methods.
     static let methodOptions: [(name: String, methods: Set<DiffusionMethod>)] =
         configurationOptions.compactMap { o in o.methods.map { (o.name, $0) } }
-        + ["--data-replicas", "--data-max-temperature", "--data-chains", "--data-burn-in", "--data-thin"].map { ($0, [.dsm]) }
+        + (ptDataOptions + ["--data", "--data-json"]).map { ($0, [.dsm]) }
         + [("--exploration-steps", paths)]
+
+    /// dsm's parallel-tempering data options (besides --data-samples, in the table).
+    static let ptDataOptions = ["--data-replicas", "--data-max-temperature", "--data-chains", "--data-burn-in", "--data-thin"]
+
+    /// --data replaces the parallel-tempering data; with --resume the data are the checkpoint's.
+    func checkDataOptions(given: Set<String> = givenOptions()) throws {
+        if dataTrajectory != nil, let pt = (Self.ptDataOptions + ["--data-samples"]).first(where: given.contains) {
+            throw ValidationError("\(pt) sets parallel-tempering data; --data gives the data instead: leave one out")
+        }
+        if dataJSON != nil && dataTrajectory == nil { throw ValidationError("--data-json goes with --data FILE.nc") }
+        if resume, let option = ["--data", "--data-json", "--atom-types"].first(where: given.contains) {
+            throw ValidationError("--resume continues with the checkpoint's data and node types: leave \(option) out")
+        }
+    }
 
     func checkMethodOptions(given: Set<String> = givenOptions()) throws {
         for (name, methods) in Self.methodOptions where given.contains(name) && !methods.contains(method) {

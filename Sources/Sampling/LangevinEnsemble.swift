@@ -69,7 +69,9 @@ public final class LangevinEnsemble {
                      "the space must be the system's (Space.forMCMC)")
         self.system = system
         self.space = space
-        kernel = MALAKernel(space: space, system: system)
+        var kernel = MALAKernel(space: space, system: system)
+        kernel.strict = true
+        self.kernel = kernel
         self.betas = betas
         self.levels = betas.count
         self.ladders = ladders

@@ -20,6 +20,10 @@ public struct MALAKernel {
     /// Inverse temperature β of the target π_β ∝ exp(−β u) (1: the target itself; the annealed
     /// correction moves through β < 1). Energies in the state stay u.
     public var beta = 1.0
+    /// Whether a configuration the plugin refuses stops the run (MCMC chains, whose every
+    /// state came from the plugin) instead of being marked u = +∞ and rejected (the correction
+    /// and local search, whose walkers start at drawn configurations that may be broken).
+    public var strict = false
 
     public struct State {
         /// [walkers, n·d]
@@ -49,9 +53,16 @@ public struct MALAKernel {
         var x = positions
         space.constrain(&x)
         let batch = x.count / space.coordinateCount
-        var (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
+        var (u, g) = try evaluate(x, batch: batch)
         space.project(&g)
         return State(positions: x, energies: u, gradients: g)
+    }
+
+    /// Energies and gradients of a batch: configurations the plugin refuses become u = +∞
+    /// (`evaluateMarkingFailures`) unless `strict`, where the batch's error stops the caller.
+    private func evaluate(_ x: [Double], batch: Int) throws -> (energies: [Double], gradients: [Double]) {
+        strict ? try system.evaluate(x, batch: batch, withGradients: true)
+            : try system.evaluateMarkingFailures(x, batch: batch)
     }
 
     /// One move of every walker with step size h at the kernel's β; returns how many were accepted.
@@ -75,7 +86,7 @@ public struct MALAKernel {
                          stepSize: h[b], beta: betas[b])
         }
         space.wrap(&y)
-        var (uy, gy) = try system.evaluate(y, batch: batch, withGradients: true)
+        var (uy, gy) = try evaluate(y, batch: batch)
         space.project(&gy)
         var moved = [Bool](repeating: false, count: batch)
         for b in 0..<batch {
@@ -164,5 +175,37 @@ public struct HMCKernel {
             }
         }
         return accepted
+    }
+}
+
+extension EnergySystem {
+    /// Energies and gradients of a batch, where a configuration the plugin refuses (a
+    /// non-finite energy or gradient, e.g. two atoms of a drawn molecule almost on top of each
+    /// other) gets u = +∞ and a zero gradient instead of failing the whole batch: MALA rejects
+    /// every move to it, and a walker that starts there takes any finite proposal. After a
+    /// refused batch each configuration is evaluated alone (counted, like every evaluation).
+    /// A batch the plugin accepts is returned exactly as `evaluate` returns it.
+    /// - Throws: the batch's error when the plugin refuses every configuration, or a shape mismatch.
+    public func evaluateMarkingFailures(_ positions: [Double], batch: Int) throws -> (energies: [Double], gradients: [Double]) {
+        do {
+            return try evaluate(positions, batch: batch, withGradients: true)
+        } catch let error as EnergyError {
+            if case .shapeMismatch = error { throw error }
+            let stride = coordinateCount
+            var energies = [Double](repeating: .infinity, count: batch)
+            var gradients = [Double](repeating: 0, count: batch * stride)
+            for b in 0..<batch {
+                do {
+                    let (u, g) = try evaluate(Array(positions[(b * stride)..<((b + 1) * stride)]), batch: 1, withGradients: true)
+                    energies[b] = u[0]
+                    gradients.replaceSubrange((b * stride)..<((b + 1) * stride), with: g)
+                } catch EnergyError.nonFinite, EnergyError.pluginFailed {
+                    continue
+                }
+            }
+            // A plugin that refuses every configuration is broken, not a few configurations.
+            if !energies.contains(where: \.isFinite) { throw error }
+            return (energies, gradients)
+        }
     }
 }

@@ -56,6 +56,9 @@ final class EquivarianceTests: XCTestCase {
     func testEuclidean2D() throws { try checkEuclidean(dimension: 2, types: nil, seed: 11) }
     func testEuclidean3D() throws { try checkEuclidean(dimension: 3, types: nil, seed: 12) }
     func testEuclidean3DWithTypes() throws { try checkEuclidean(dimension: 3, types: [0, 1, 1, 2, 0, 1], seed: 13) }
+    /// Every particle its own type (a molecule's atom identities): rotations, reflections and
+    /// translations stay exact.
+    func testEuclidean3DOneTypePerAtom() throws { try checkEuclidean(dimension: 3, types: Array(0..<7), seed: 14) }
 
     /// Periodic: translation by any vector, with or without wrapping, leaves
     /// the output unchanged; permutations permute it.

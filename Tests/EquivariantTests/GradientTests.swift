@@ -68,6 +68,12 @@ final class GradientTests: XCTestCase {
                                     coordinateGain: 1), seed: 2)
     }
 
+    /// One type per particle, as a molecule's atom identities (more type features than time ones).
+    func testFree3DOneTypePerAtom() throws {
+        try check(EGNNConfiguration(particles: 8, dimension: 3, hidden: 5, layers: 3, tanhRange: 3,
+                                    typeIds: Array(0..<8), coordinateGain: 1), seed: 9)
+    }
+
     func testPeriodic3DFullGraph() throws {
         try check(EGNNConfiguration(particles: 4, dimension: 3, hidden: 5, layers: 2, box: [2, 2.5, 3],
                                     coordinateGain: 1), seed: 3)

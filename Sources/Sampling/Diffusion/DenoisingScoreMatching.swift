@@ -48,7 +48,9 @@ public struct DenoisingScoreMatching: TrainingMethod {
 
     /// This rank's share of the parallel-tempering data, into the buffer (which then stays fixed).
     func makeTemperedData(_ state: inout TrainerState, _ context: TrainingContext) throws {
-        var settings = context.configuration.data!
+        guard var settings = context.configuration.data else {
+            throw DiffusionError.invalidConfiguration("dsm on a data trajectory: start the run with DiffusionTrainer.denoising(model:system:data:energies:)")
+        }
         settings.samples = context.share(of: settings.samples)
         settings.chains = max(1, min(settings.chains, settings.samples))
         settings.seed = SeededGenerator.rankSeed(settings.seed, rank: context.reducer.rank)
@@ -63,5 +65,35 @@ public struct DenoisingScoreMatching: TrainingMethod {
                 buffer.add(y, logRewards: u.map { -$0 })
             })
         state.buffer = buffer
+    }
+}
+
+extension DiffusionTrainer {
+    /// A fresh dsm run on data made elsewhere (`configuration.dataFile`, e.g. a molecule's Langevin
+    /// replica exchange written by `ensemble sample`): the configurations fill the buffer, which
+    /// then stays fixed, and what making them cost starts the run's budget.
+    /// - Parameters:
+    ///   - data: configurations [m, n·d] in the plugin's length unit; m = `dataFile.frames`.
+    ///   - energies: their reduced energies u [m] (the buffer's log-rewards −u).
+    /// - Throws: `DiffusionError.invalidConfiguration` when the model is not dsm on a data file or
+    ///   the shapes disagree.
+    public static func denoising(model: DiffusionModel, system: EnergySystem, data: [Double], energies: [Double],
+                                 explorationHorizon: Int = 1000) throws -> DiffusionTrainer {
+        let c = model.configuration, stride = model.space.coordinateCount
+        guard c.method == .dsm, let file = c.dataFile else {
+            throw DiffusionError.invalidConfiguration("training from a data trajectory needs --method dsm and its dataFile")
+        }
+        guard data.count == energies.count * stride, energies.count == file.frames else {
+            throw DiffusionError.invalidConfiguration("data: \(data.count) coordinates and \(energies.count) energies for \(file.frames) frames of \(stride) coordinates")
+        }
+        var state = DiffusionTrainer(model: model, system: system, explorationHorizon: explorationHorizon).state
+        for f in 0..<file.frames {
+            var y = Array(data[(f * stride)..<((f + 1) * stride)])
+            model.space.constrain(&y)
+            state.buffer.add(y, logRewards: [-energies[f]])
+        }
+        state.energyEvaluations = file.energyEvaluations
+        state.gradientEvaluations = file.gradientEvaluations
+        return DiffusionTrainer(model: model, system: system, state: state)
     }
 }

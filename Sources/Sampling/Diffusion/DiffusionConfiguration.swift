@@ -92,8 +92,16 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// nil: plain denoising score matching.
     public var forceBlendSigma: Double? = nil
     /// dsm: how the parallel-tempering data are made (target-temperature frames; every
-    /// evaluation counts in the training budget). nil for the other methods.
+    /// evaluation counts in the training budget). nil for the other methods, and when the data
+    /// come from a trajectory file (`dataFile`).
     public var data: MCMCSettings? = nil
+    /// dsm: the data were read from a trajectory (e.g. `ensemble sample`'s Langevin replica
+    /// exchange for a molecule), not made by parallel tempering; what it cost is in the budget.
+    public var dataFile: TrajectoryData? = nil
+    /// A type per particle, one-hot in the EGNN's node features: atom identity for a molecule
+    /// (alanine dipeptide is not permutation-symmetric). nil: identical particles (checkpoints
+    /// written before the field existed decode to nil, the network they were trained with).
+    public var nodeTypes: [Int]? = nil
     public var seed: UInt64 = 1
     /// Periodic boxes: the EGNN's interaction-graph cutoff (minimum-image distance of the
     /// input positions, < L/2); nil: every pair at its minimum image.
@@ -112,7 +120,7 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// The EGNN of the drift for a space.
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
-                          aggregation: .sum, tanhRange: tanhRange, box: space.box,
+                          aggregation: .sum, tanhRange: tanhRange, typeIds: nodeTypes, box: space.box,
                           cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred,
                           envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
     }
@@ -132,12 +140,32 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
             try fail("refill interval, refill samples and initial buffer must be ≥ 1")
         }
         if method == .dsm {
-            guard let data else { try fail("dsm needs its parallel-tempering data settings") }
-            if data.samples < 2 { try fail("dsm needs at least 2 data samples (got \(data.samples))") }
-            if data.samples > bufferCapacity {
-                try fail("dsm keeps its \(data.samples) data samples in the buffer: buffer capacity \(bufferCapacity) is too small")
+            guard let samples = data?.samples ?? dataFile?.frames else {
+                try fail("dsm needs its parallel-tempering data settings or a data trajectory")
+            }
+            if data != nil && dataFile != nil { try fail("dsm takes its data from parallel tempering or from a file, not both") }
+            if samples < 2 { try fail("dsm needs at least 2 data samples (got \(samples))") }
+            if samples > bufferCapacity {
+                try fail("dsm keeps its \(samples) data samples in the buffer: buffer capacity \(bufferCapacity) is too small")
             }
         }
+    }
+}
+
+/// Where dsm's data came from when they were read from a trajectory, and what making them cost
+/// (energy and gradient evaluations, counted into the training budget).
+public struct TrajectoryData: Codable, Equatable, Sendable {
+    /// The trajectory file as given (provenance only: the configurations live in the buffer).
+    public var path: String
+    public var frames: Int
+    public var energyEvaluations: Int
+    public var gradientEvaluations: Int
+
+    public init(path: String, frames: Int, energyEvaluations: Int, gradientEvaluations: Int) {
+        self.path = path
+        self.frames = frames
+        self.energyEvaluations = energyEvaluations
+        self.gradientEvaluations = gradientEvaluations
     }
 }
 
