@@ -12,6 +12,7 @@ extension Ensemble.Sample {
         settings.leapfrogSteps = correctLeapfrog
         settings.globalMoves = correctGlobal
         settings.annealSteps = correctAnneal
+        settings.stepSizePerSample = correctStepSize == .perSample
         if correctGlobal > 0 && !model.configuration.method.usesVEProcess {
             throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
         }
@@ -47,7 +48,9 @@ extension Ensemble.Sample {
                   + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correctAnneal) MALA steps at each")
         }
         let moves = correctLeapfrog > 0 ? "HMC steps (\(correctLeapfrog) leapfrog each)" : "MALA steps"
-        print("correction: \(weights); \(correctSteps) \(moves) per sample, step size \(String(format: "%.3g", r.stepSize)) (adapted over the first quarter)")
+        let size = r.stepSizeRange.map { String(format: "step size per sample %.3g–%.3g (population's %.3g)", $0[0], $0[1], r.stepSize) }
+            ?? String(format: "step size %.3g", r.stepSize)
+        print("correction: \(weights); \(correctSteps) \(moves) per sample, \(size) (adapted over the first quarter)")
         for s in [r.halfway, r.final] {
             print(String(format: "  after %4d steps: mean u %.4f ± %.4f, u > 0: %.2f %%, acceptance %.3f",
                          s.steps, s.meanEnergy, s.energyError, 100 * s.positiveEnergyFraction, s.acceptance))

@@ -63,6 +63,10 @@ extension Ensemble {
         @Flag(help: "With --model: multinomial resampling by the importance weights (frames then carry log_weight = log Ẑ).")
         var resample = false
         enum Process: String, ExpressibleByArgument, CaseIterable { case sde, ode }
+        enum CorrectionStepSize: String, ExpressibleByArgument, CaseIterable {
+            case shared
+            case perSample = "per-sample"
+        }
         @Option(help: "With --model of a score method (idem, dsm): integration steps of the reverse SDE or ODE (default: the model's --time-steps).")
         var timeSteps: Int?
         @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): sde draws by the reverse SDE (weights from the path measure, usually unusable); ode by the probability-flow ODE with exact importance weights (costs D backward passes of the network per step).", valueName: "sde|ode"))
@@ -71,6 +75,8 @@ extension Ensemble {
         var correctSteps: Int = 0
         @Option(help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each).")
         var correctLeapfrog: Int = 0
+        @Option(help: ArgumentHelp("With --correct-steps: shared — one step size for all samples, adapted to the population's acceptance; per-sample — each sample adapts its own over the first quarter, never above the population's, then it is frozen (frees samples stuck where the shared step is far too long, such as an overlapping pair).", valueName: "shared|per-sample"))
+        var correctStepSize: CorrectionStepSize = .shared
         @Option(help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
         var correctThreshold: Double = 0.1
         @Option(help: ArgumentHelp("With --correct-steps and a score model (idem, dsm): G global moves per sample — independence Metropolis with the model's probability-flow ODE (exact density) as proposal, interleaved with the MALA steps after adaptation. Each costs a fresh ODE draw and the flow run backwards from the current sample.", valueName: "G"))
@@ -145,6 +151,7 @@ extension Ensemble {
             guard correctLeapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(correctLeapfrog)") }
             guard correctAnneal >= 0, correctAnneal == 0 || correctSteps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(correctAnneal)") }
             guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
+            guard correctStepSize == .shared || correctSteps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }
             if rawOut != nil && correctSteps == 0 { throw ValidationError("--raw-out goes with --correct-steps (without it --out holds the raw draws)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {

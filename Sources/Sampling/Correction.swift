@@ -20,6 +20,11 @@ public struct CorrectionSettings: Codable, Sendable {
     /// MALA steps per stage of the annealed start (`annealedStart`); 0 = no annealing: the
     /// population starts at the target as resampled (or kept) above.
     public var annealSteps = 0
+    /// One step size per sample, each adapted by its own acceptances during the first M/4
+    /// steps, capped by the population's, and then frozen (so the kernel is again π-invariant
+    /// per sample), instead of one for the population: a sample stuck where the population's
+    /// step is far too long (an overlapping pair) shrinks its own until it moves.
+    public var stepSizePerSample = false
 
     public init(steps: Int) { self.steps = steps }
 }
@@ -43,7 +48,10 @@ public struct CorrectionReport: Codable, Sendable {
     public var resampled: Bool
     /// Samples with a non-finite energy, replaced by uniformly drawn finite ones when not resampling.
     public var replacedNonFinite: Int
+    /// The population's step size after adaptation (with per-sample steps: their upper bound).
     public var stepSize: Double
+    /// The smallest and largest per-sample step sizes (nil when the population shares one).
+    public var stepSizeRange: [Double]? = nil
     public var halfway: PopulationSummary
     public var final: PopulationSummary
     /// √W2 between the energy distributions after M/2 and after M steps: of the order of seed
@@ -99,14 +107,26 @@ public struct SMCCorrection {
         var halfwayEnergies = state.energies
         var accepted = 0, counted = 0, globalAccepted = 0, globalMade = 0
         let globalEvery = max(1, (settings.steps - adaptation) / max(1, settings.globalMoves))
+        var perSample = [Double](repeating: h, count: count)
         for t in 0..<settings.steps {
-            let a = try hmc?.step(&state, stepSize: h, rng: &rng) ?? kernel.step(&state, stepSize: h, rng: &rng)
+            let a: Int
+            if settings.stepSizePerSample {
+                let moved = try hmc?.step(&state, stepSizes: perSample, rng: &rng)
+                    ?? kernel.step(&state, stepSizes: perSample, betas: [Double](repeating: kernel.beta, count: count), rng: &rng)
+                a = moved.filter { $0 }.count
+                if t < adaptation { for b in 0..<count { perSample[b] *= exp((moved[b] ? 1 : 0) - target) } }
+            } else {
+                a = try hmc?.step(&state, stepSize: h, rng: &rng) ?? kernel.step(&state, stepSize: h, rng: &rng)
+            }
             if let independence, globalMade < settings.globalMoves, t >= adaptation, (t + 1 - adaptation) % globalEvery == 0 {
                 globalAccepted += try independence.step(&state, rng: &rng)
                 globalMade += 1
             }
             if t < adaptation {
                 h *= exp(Double(a) / Double(count) - target)
+                // A sample's own step only ever shrinks below the population's: one sample's
+                // acceptances are too few to tune a longer step safely.
+                if settings.stepSizePerSample { for b in 0..<count { perSample[b] = min(perSample[b], h) } }
             } else {
                 accepted += a
                 counted += count
@@ -118,6 +138,7 @@ public struct SMCCorrection {
             progress(t + 1, settings.steps)
         }
         let final = Self.summary(state.energies, steps: settings.steps, acceptance: Double(accepted) / Double(max(1, counted)))
+        let range = settings.stepSizePerSample ? [perSample.min() ?? h, perSample.max() ?? h] : nil
         let finiteHalf = halfwayEnergies.filter(\.isFinite), finiteFinal = state.energies.filter(\.isFinite)
         let between = finiteHalf.isEmpty || finiteFinal.isEmpty ? Double.nan
             : Metrics.wasserstein1D(finiteHalf, finiteFinal).w2
@@ -131,7 +152,9 @@ public struct SMCCorrection {
             seconds: (ContinuousClock.now - clock).inSeconds, globalMoves: globalMade,
             globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil,
             annealingBetas: start.betas)
-        return (state.positions, state.energies, report)
+        var withRange = report
+        withRange.stepSizeRange = range
+        return (state.positions, state.energies, withRange)
     }
 
     /// The population the MCMC starts from, and how it was made.

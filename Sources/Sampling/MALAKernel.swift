@@ -150,31 +150,38 @@ public struct HMCKernel {
     /// One proposal per walker with step size ε; returns how many were accepted.
     @discardableResult
     public func step(_ state: inout MALAKernel.State, stepSize eps: Double, rng: inout SeededGenerator) throws -> Int {
+        try step(&state, stepSizes: [Double](repeating: eps, count: state.walkers), rng: &rng).filter { $0 }.count
+    }
+
+    /// One proposal per walker b with its own step size ε_b; returns which walkers moved.
+    public func step(_ state: inout MALAKernel.State, stepSizes: [Double], rng: inout SeededGenerator) throws -> [Bool] {
         let stride = space.coordinateCount, batch = state.walkers
+        precondition(stepSizes.count == batch)
+        let eps = (0..<(batch * stride)).map { stepSizes[$0 / stride] }
         var p = space.noise(batch: batch, rng: &rng)
         var kinetic0 = [Double](repeating: 0, count: batch)
         for b in 0..<batch { for i in 0..<stride { kinetic0[b] += 0.5 * p[b * stride + i] * p[b * stride + i] } }
         var x = state.positions, g = state.gradients, u = state.energies
-        for j in p.indices { p[j] -= 0.5 * eps * g[j] }
+        for j in p.indices { p[j] -= 0.5 * eps[j] * g[j] }
         for l in 0..<leapfrogSteps {
-            for j in x.indices { x[j] += eps * p[j] }
+            for j in x.indices { x[j] += eps[j] * p[j] }
             space.constrain(&x)
             (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
             space.project(&g)
-            let scale = l == leapfrogSteps - 1 ? 0.5 * eps : eps
-            for j in p.indices { p[j] -= scale * g[j] }
+            let scale = l == leapfrogSteps - 1 ? 0.5 : 1
+            for j in p.indices { p[j] -= scale * eps[j] * g[j] }
         }
-        var accepted = 0
+        var moved = [Bool](repeating: false, count: batch)
         for b in 0..<batch {
             var kinetic = 0.0
             for i in 0..<stride { kinetic += 0.5 * p[b * stride + i] * p[b * stride + i] }
             let logAlpha = state.energies[b] + kinetic0[b] - u[b] - kinetic
             if u[b].isFinite && log(rng.uniform()) < logAlpha {
-                accepted += 1
+                moved[b] = true
                 state.accept(b, positions: x, energies: u, gradients: g)
             }
         }
-        return accepted
+        return moved
     }
 }
 

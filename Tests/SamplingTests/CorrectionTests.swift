@@ -101,6 +101,27 @@ final class CorrectionTests: XCTestCase {
         XCTAssertEqual(report.energyEvaluations, 61 * n)
     }
 
+    /// With one step size per sample (each adapted over the first quarter, then frozen) the
+    /// same wrong start still relaxes to ⟨u⟩ = D'/2 = 3 within 4 standard errors, MALA and HMC.
+    func testPerSampleStepSizesKeepTheTarget() throws {
+        let system = try centredHarmonic()
+        for leapfrog in [0, 5] {
+            var rng = SeededGenerator(seed: 24)
+            let n = 2000
+            let x = space.noise(batch: n, rng: &rng).map { $0 * 2 / 2.0.squareRoot() }
+            let u = try system.evaluate(x, batch: n, withGradients: false).energies
+            var settings = CorrectionSettings(steps: 60)
+            settings.initialStepSize = 0.05
+            settings.leapfrogSteps = leapfrog
+            settings.stepSizePerSample = true
+            settings.resampleThreshold = 2
+            let (_, _, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+                .run(positions: x, energies: u, logWeights: [Double](repeating: 0, count: n), rng: &rng)
+            print("per-sample steps, leapfrog \(leapfrog): ⟨u⟩ \(report.final.meanEnergy) ± \(report.final.energyError) (exact 3), range \(report.stepSizeRange ?? [])")
+            XCTAssertEqual(report.final.meanEnergy, 3, accuracy: 4 * report.final.energyError)
+        }
+    }
+
     /// The HMC variant (5 leapfrog steps per proposal) relaxes the same wrong start to ⟨u⟩ = 3
     /// and counts its 5 gradient evaluations per step.
     func testHMCCorrectionRelaxesWrongSamplesToTarget() throws {
@@ -118,6 +139,45 @@ final class CorrectionTests: XCTestCase {
         XCTAssertTrue(report.resampled, "equal weights are usable (ESS/N = 1)")
         XCTAssertEqual(report.final.meanEnergy, 3, accuracy: 4 * report.final.energyError)
         XCTAssertEqual(report.energyEvaluations, (1 + 40 * 5) * n)
+    }
+
+    /// One step size per sample frees what a shared one cannot: LJ-13 walkers near a minimum,
+    /// four of them with an overlapping pair (r = 0.4, u ≈ 10⁵). The population's step (tuned to
+    /// the relaxed walkers) throws every proposal of an overlapping walker far uphill, so with
+    /// one shared step they stay at u > 0; with their own step sizes they shrink them until
+    /// they move, and every walker ends at u < 0. The per-sample range is reported.
+    func testPerSampleStepSizesFreeOverlappingSamples() throws {
+        try requireBuilt(TestPaths.plugin("LennardJones"))
+        let system = try PluginLoader.load(path: TestPaths.plugin("LennardJones").path).makeSystem(parameters: "preset=lj13")
+        let space13 = DiffusionSpace.of(system)
+        var rng = SeededGenerator(seed: 21)
+        let start = try XCTUnwrap(system.initialPositions())
+        let n = 64, stride = start.count
+        var x = (0..<n).flatMap { _ in start.map { $0 + 0.01 * rng.normal() } }
+        for b in 0..<4 {  // atom 1 moved to 0.4 from atom 0
+            for a in 0..<3 { x[b * stride + 3 + a] = x[b * stride + a] + (a == 0 ? 0.4 : 0) }
+        }
+        let u = try system.evaluate(x, batch: n, withGradients: false).energies
+        XCTAssertTrue(u.prefix(4).allSatisfy { $0 > 100 } && u.dropFirst(4).allSatisfy { $0 < 0 }, "\(u.prefix(6))")
+        func corrected(perSample: Bool) throws -> ([Double], CorrectionReport) {
+            var settings = CorrectionSettings(steps: 200)
+            settings.initialStepSize = 1e-3
+            settings.stepSizePerSample = perSample
+            settings.resampleThreshold = 2  // keep every walker as it is (equal weights would resample)
+            var generator = SeededGenerator(seed: 5)
+            let (_, energies, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space13, system: system))
+                .run(positions: x, energies: u, logWeights: [Double](repeating: 0, count: n), rng: &generator)
+            return (energies, report)
+        }
+        let (shared, sharedReport) = try corrected(perSample: false)
+        let (own, ownReport) = try corrected(perSample: true)
+        print("overlapping walkers after 200 MALA steps: shared step \(sharedReport.stepSize): u \(shared.prefix(4)); per sample (range \(ownReport.stepSizeRange ?? [])): u \(own.prefix(4))")
+        XCTAssertGreaterThan(shared.prefix(4).filter { $0 > 0 }.count, 0, "a shared step leaves overlapping walkers stuck")
+        XCTAssertTrue(own.allSatisfy { $0 < 0 }, "\(own.prefix(4))")
+        XCTAssertNil(sharedReport.stepSizeRange)
+        let range = try XCTUnwrap(ownReport.stepSizeRange)
+        XCTAssertLessThan(range[0], 0.5 * sharedReport.stepSize, "the stuck walkers shrank their steps")
+        XCTAssertLessThan(range[0], range[1])
     }
 
     /// `count` draws of the centred Gaussian N(0, variance) in D' = 6, their energies and their
