@@ -26,19 +26,21 @@ extension Ensemble.Sample {
 }
 
 extension Ensemble.Sample {
-    /// The draws of a trained sampler as they came (before any correction), with their log-weights.
-    func writeDraws(to path: String, _ x: [Double], _ u: [Double], _ logW: [Double], system: EnergySystem,
-                    method: String) throws {
+    /// A trained sampler's samples x[order[k]] as frames k = 0, 1, … with their energies and
+    /// log-weights (`logWeight(i)` of sample i), under the title "ensemble sample --model
+    /// METHOD PLUGIN PARAMETERS" + `titleSuffix`. Returns the frames written.
+    func writeModelFrames(to path: String, _ x: [Double], _ u: [Double], order: [Int], system: EnergySystem,
+                          method: String, titleSuffix: String = "", logWeight: (Int) -> Double) throws -> Int {
         let stride = system.coordinateCount
         let output = try TrajectoryOutput(
             path: path, system: system, variables: ["energy", "log_weight"], units: ["energy": "kT", "log_weight": "1"],
-            title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters) (raw draws)",
+            title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters)\(titleSuffix)",
             overwrite: overwrite)
-        for i in u.indices {
-            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(i),
-                              values: ["energy": u[i], "log_weight": logW[i]])
+        for (frame, i) in order.enumerated() {
+            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
+                              values: ["energy": u[i], "log_weight": logWeight(i)])
         }
         try output.close()
-        print("wrote the \(output.frames) raw draws to \(path)")
+        return output.frames
     }
 }

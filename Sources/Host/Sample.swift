@@ -353,24 +353,21 @@ extension Ensemble.Sample {
         var order = Array(0..<u.count)
         let rawEnergies = u
         if let rawOut {
-            try writeDraws(to: rawOut, x, u, logW, system: energySystem, method: checkpoint.configuration.method.rawValue)
+            let frames = try writeModelFrames(to: rawOut, x, u, order: Array(u.indices), system: energySystem,
+                                              method: checkpoint.configuration.method.rawValue,
+                                              titleSuffix: " (raw draws)") { logW[$0] }
+            print("wrote the \(frames) raw draws to \(rawOut)")
         }
         let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, model: diffusion,
                                                          system: energySystem, rng: &rng) : nil
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
-        let output = try TrajectoryOutput(
-            path: out, system: energySystem, variables: ["energy", "log_weight"],
-            units: ["energy": "kT", "log_weight": "1"],
-            title: "ensemble sample --model \(checkpoint.configuration.method.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
-            overwrite: overwrite)
-        for (frame, i) in order.enumerated() {
-            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
-                              values: ["energy": u[i], "log_weight": correction != nil ? 0 : resample ? logZ : logW[i]])
+        let frames = try writeModelFrames(to: out, x, u, order: order, system: energySystem,
+                                          method: checkpoint.configuration.method.rawValue) { i in
+            correction != nil ? 0 : resample ? logZ : logW[i]
         }
-        try output.close()
         let elapsed = ContinuousClock.now - clock
         let seconds = elapsed.inSeconds
-        print("wrote \(output.frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted by \(Interrupt.signalName))" : "")")
+        print("wrote \(frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted by \(Interrupt.signalName))" : "")")
         print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
         print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
         print(String(format: "energy u (as drawn): mean %.4f, self-normalised reweighted mean %.4f, u > 0: %.2f %%",
@@ -384,7 +381,7 @@ extension Ensemble.Sample {
         if let json {
             try writeJSON(ModelSampleReport(
                 model: path, method: checkpoint.configuration.method.rawValue, plugin: energySystem.plugin.name,
-                pluginParameters: energySystem.parameters, out: out, frames: output.frames, resampled: resample,
+                pluginParameters: energySystem.parameters, out: out, frames: frames, resampled: resample,
                 interrupted: Interrupt.isRequested, ess: weights.effectiveSampleSize, essFraction: weights.effectiveSampleFraction,
                 logZ: logZ, logZError: logZError, elbo: weights.meanLogWeight,
                 energyMean: rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)),

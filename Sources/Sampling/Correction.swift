@@ -144,7 +144,7 @@ public struct SMCCorrection {
             : Metrics.wasserstein1D(finiteHalf, finiteFinal).w2
         let report = CorrectionReport(
             samples: count, essFraction: ImportanceWeights(logWeights: logWeights).effectiveSampleFraction,
-            resampled: start.resampled, replacedNonFinite: start.replaced, stepSize: h,
+            resampled: start.resampled, replacedNonFinite: start.replaced, stepSize: h, stepSizeRange: range,
             halfway: halfway,
             final: final, energyW2BetweenHalves: between,
             energyEvaluations: system.energyEvaluations - energyStart,
@@ -152,9 +152,7 @@ public struct SMCCorrection {
             seconds: (ContinuousClock.now - clock).inSeconds, globalMoves: globalMade,
             globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil,
             annealingBetas: start.betas)
-        var withRange = report
-        withRange.stepSizeRange = range
-        return (state.positions, state.energies, withRange)
+        return (state.positions, state.energies, report)
     }
 
     /// The population the MCMC starts from, and how it was made.
