@@ -11,6 +11,8 @@ struct SampleSet {
     var positions: [Double]
     var count: Int
     var logWeights: [Double]?
+    /// The per-frame `energy` variable of a NetCDF file (as `ensemble` writes it), if any.
+    var energies: [Double]?
 
     init(path: String, system: EnergySystem) throws {
         let n = system.particleCount, d = system.dimension
@@ -22,6 +24,7 @@ struct SampleSet {
             positions = array.values
             count = array.values.count / (n * d)
             logWeights = nil
+            energies = nil
         } else {
             let reader = try AmberNetCDFReader(path: path)
             guard reader.atomCount == n else {
@@ -37,6 +40,7 @@ struct SampleSet {
             } } }
             positions = x
             logWeights = reader.perFrameVariableNames.contains("log_weight") ? try reader.values(of: "log_weight") : nil
+            energies = reader.perFrameVariableNames.contains("energy") ? try reader.values(of: "energy") : nil
         }
     }
 

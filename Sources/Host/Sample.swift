@@ -85,6 +85,8 @@ extension Ensemble {
         var correctAnneal: Int = 0
         @Option(help: ArgumentHelp("With --correct-steps: also write the draws before the correction (with their log_weight) here, so one run gives both.", valueName: "path.nc"))
         var rawOut: String?
+        @Option(help: ArgumentHelp("With --model and --correct-steps: correct these draws of the same model (a --raw-out file, which carries log_weight) instead of drawing new ones, e.g. to try other correction settings on an expensive ODE draw. Takes the first --samples frames; energies are re-evaluated here and each log w moved by the change (the file stores single-precision coordinates).", valueName: "path.nc"))
+        var draws: String?
         @Flag(help: "With --model of a molecule: keep drawn mirror images (by default each is inverted onto the start structure's handedness, its energy and weight updated; the network cannot tell enantiomers apart).")
         var keepMirrorImages = false
 
@@ -152,6 +154,9 @@ extension Ensemble {
             guard correctAnneal >= 0, correctAnneal == 0 || correctSteps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(correctAnneal)") }
             guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
             guard correctStepSize == .shared || correctSteps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }
+            if draws != nil && correctSteps == 0 { throw ValidationError("--draws goes with --correct-steps (it corrects draws written by --raw-out)") }
+            if draws != nil && rawOut != nil { throw ValidationError("--draws and --raw-out together would copy the draws: give one") }
+            if draws != nil && Communicator.world.size > 1 { throw ValidationError("--draws runs on one rank") }
             if rawOut != nil && correctSteps == 0 { throw ValidationError("--raw-out goes with --correct-steps (without it --out holds the raw draws)") }
             guard correctSteps == 0 || correctSteps >= 2 else { throw ValidationError("--correct-steps must be 0 (none) or ≥ 2, got \(correctSteps)") }
             for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
@@ -321,6 +326,24 @@ extension Ensemble.Sample {
         return (checkpoint, energySystem, diffusion)
     }
 
+    /// The first --samples draws of a --raw-out file: positions, energies evaluated here, and
+    /// log w = −u − log q moved by the energy's change from the stored one (the coordinates were
+    /// rounded to single precision on writing; log q is the model's and unchanged).
+    func readDraws(_ path: String, system: EnergySystem) throws -> (x: [Double], u: [Double], logW: [Double]) {
+        let set = try SampleSet(path: path, system: system)
+        guard let weights = set.logWeights, let stored = set.energies else {
+            throw FailureMessage("\(path) has no log_weight and energy per frame: --draws reads a file written by --raw-out")
+        }
+        guard set.count >= samples else {
+            throw FailureMessage("\(path) holds \(set.count) draws, fewer than --samples \(samples)")
+        }
+        let x = Array(set.positions.prefix(samples * system.coordinateCount))
+        let u = try system.evaluate(x, batch: samples, withGradients: false).energies
+        let logW = (0..<samples).map { u[$0].isFinite && stored[$0].isFinite ? weights[$0] + stored[$0] - u[$0] : -.infinity }
+        print("read \(samples) draws from \(path) (largest |Δu| from re-evaluation: \(String(format: "%.2e", zip(stored, u).map { abs($0 - $1) }.filter(\.isFinite).max() ?? 0)))")
+        return (x, u, logW)
+    }
+
     func runModel(_ path: String, world: Communicator) throws {
         let clock = ContinuousClock.now
         let (checkpoint, energySystem, diffusion) = try loadModel(path, world: world)
@@ -330,17 +353,22 @@ extension Ensemble.Sample {
         let progress = ProgressBar(label: "sampling", total: share)
         Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
-        while u.count < share && !Interrupt.isRequested {
-            let chunk = min(256, share - u.count)
-            let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk,
-                                               probabilityFlow: process == .ode)
-            x += drawn.samples
-            u += drawn.energies
-            logW += drawn.logWeights
-            progress.update(u.count)
+        var mirrored: Int? = nil
+        if let draws {
+            (x, u, logW) = try readDraws(draws, system: energySystem)
+        } else {
+            while u.count < share && !Interrupt.isRequested {
+                let chunk = min(256, share - u.count)
+                let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk,
+                                                   probabilityFlow: process == .ode)
+                x += drawn.samples
+                u += drawn.energies
+                logW += drawn.logWeights
+                progress.update(u.count)
+            }
+            progress.finish()
+            mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem)
         }
-        progress.finish()
-        let mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem)
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
             let all = try SampleBatch(stride: stride, positions: x, energies: u, logWeights: logW).gathered(on: world)

@@ -53,6 +53,32 @@ final class DiffusionCLITests: XCTestCase {
         XCTAssertEqual(((printed["correction"] as? [String: Any])?["final"] as? [String: Any])?["steps"] as? Int, 8,
                        "sample --json carries the correction")
         XCTAssertEqual(report["energy_evaluations"] as? Int, 9 * 100)
+        // --raw-out keeps the draws; --draws corrects them again without drawing, with the same
+        // weights (energies re-evaluated from single-precision coordinates).
+        let raw = directory.appendingPathComponent("raw.nc").path
+        let first = try run(["sample", "--model", model, "--samples", "50", "--correct-steps", "4", "--raw-out", raw,
+                             "--out", directory.appendingPathComponent("c1.nc").path, "--json", summary, "--overwrite"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let drawn = try checkpointJSON(summary)
+        let again = try run(["sample", "--model", model, "--samples", "40", "--correct-steps", "4", "--draws", raw,
+                             "--out", directory.appendingPathComponent("c2.nc").path, "--json", summary, "--overwrite"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("read 40 draws from"), again.stdout)
+        let redrawn = try checkpointJSON(summary)
+        XCTAssertEqual(redrawn["energy_evaluations"] as? Int, 40, "only the re-evaluation, no new draws")
+        let logW = try AmberNetCDFReader(path: raw).values(of: "log_weight")
+        let ess40 = pow(logW.prefix(40).map { exp($0 - logW.max()!) }.reduce(0, +), 2)
+            / logW.prefix(40).map { exp(2 * ($0 - logW.max()!)) }.reduce(0, +)
+        XCTAssertEqual(try XCTUnwrap(redrawn["ess"] as? Double), ess40, accuracy: 1e-3 * ess40)
+        XCTAssertNotNil(drawn["ess"] as? Double)
+        let noWeights = try run(["sample", "--model", model, "--samples", "5", "--correct-steps", "4", "--draws",
+                                 directory.appendingPathComponent("nothing.nc").path,
+                                 "--out", directory.appendingPathComponent("c3.nc").path])
+        XCTAssertNotEqual(noWeights.status, 0)
+        let tooMany = try run(["sample", "--model", model, "--samples", "51", "--correct-steps", "4", "--draws", raw,
+                               "--out", directory.appendingPathComponent("c4.nc").path])
+        XCTAssertNotEqual(tooMany.status, 0)
+        XCTAssertTrue(tooMany.stderr.contains("holds 50 draws, fewer than --samples 51"), tooMany.stderr)
         // A score model samples on any grid: --time-steps overrides the training's 10.
         let finer = try run(["sample", "--model", model, "--samples", "20", "--time-steps", "40",
                              "--out", directory.appendingPathComponent("finer.nc").path])
