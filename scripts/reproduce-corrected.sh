@@ -11,7 +11,7 @@
 # Environment: SEEDS ("1 2 3"), METHODS ("dsm dsm-ode idem"; dsm-ode samples the dsm model by the
 # probability-flow ODE with exact weights; tb, logvar, tb-lp and logvar-lp are the off-policy path
 # methods, -lp with Langevin preconditioning), STEPS_DSM / STEPS_IDEM / STEPS_PATH (training steps),
-# CORRECT (M, MALA steps per sample), THRESHOLD (resample when ESS/N is at least this), KINDS
+# CORRECT (M, MALA steps per sample; lj55: HMC steps, default 400), THRESHOLD (resample when ESS/N is at least this), KINDS
 # ("raw corrected"; lj55: corrected only), ENSEMBLE_REFERENCE (default ../shared/reference),
 # ENSEMBLE (default .build/release/ensemble). Restartable: finished steps are skipped and an
 # interrupted training run resumes from its checkpoint.
@@ -55,7 +55,10 @@ case "$system" in
     path=(--hidden 32 --layers 3 --time-steps 30 --batch 16 --noise-scale 1.5 --tanh-range 15 --steps "${STEPS_PATH:-100}")
     # One EGNN pass over 55 atoms costs ~20 ms here: 50 SDE steps, and only the corrected draw
     # (its printout has the raw ESS and energies), keep sampling 2000 configurations near 30 min.
-    correct="${CORRECT:-90}"; sample_steps=50; threshold="${THRESHOLD:-0.01}"; n=2000; kinds="${KINDS:-corrected}"
+    # 90 shared-step MALA steps leave 40 % of the overlapping draws stuck: the correction is
+    # 400 HMC steps (10 leapfrog) with one step size per sample (no drift between 200 and 400).
+    correct="${CORRECT:-400}"; correct_moves=(--correct-leapfrog 10 --correct-step-size per-sample)
+    sample_steps=50; threshold="${THRESHOLD:-0.01}"; n=2000; kinds="${KINDS:-corrected}"
     pt=(--sampler pt --replicas 8 --max-temperature 5 --chains 8) ;;
   lj16)
     # Periodic LJ fluid (README "Periodic systems"): N = 16, ρ = 0.5, T* = 2, on the torus; the
@@ -76,7 +79,8 @@ esac
 [ -f "$reference" ] || { echo "missing $reference (set ENSEMBLE_REFERENCE to the reference directory)" >&2; exit 1; }
 mkdir -p "$out"
 n="${n:-1000}"  # generated samples, evaluated against as many reference configurations
-kinds="${kinds:-${KINDS:-raw corrected}}"  # raw: the sampler's own draws; corrected: after SMC
+kinds="${kinds:-${KINDS:-raw corrected}}"
+[ -n "${correct_moves+set}" ] || correct_moves=()  # extra correction flags (lj55: HMC, per-sample steps)  # raw: the sampler's own draws; corrected: after SMC
 
 evals() { grep -o "$2 evaluations: [0-9]*" "$1" | tail -1 | grep -o '[0-9]*$'; }
 seconds() { grep -o 'wall time: [0-9.]*' "$1" | head -1 | grep -o '[0-9.]*$'; }
@@ -102,7 +106,7 @@ run_one() {
   [ "$model" != "$name" ] && cp "$out/$model-train.txt" "$out/$name-train.txt"
   for kind in $kinds; do
     [ -f "$out/$name-$kind.json" ] && continue
-    local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold")
+    local extra=(); [ "$kind" = corrected ] && extra=(--correct-steps "$correct" --correct-threshold "$threshold" "${correct_moves[@]}")
     "$ensemble" sample --model "$out/$model.ckpt" --samples "$n" --process "$process" "${grid[@]}" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
     "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
