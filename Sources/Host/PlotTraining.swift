@@ -12,7 +12,9 @@ extension Ensemble {
                 `ensemble train --out M.ckpt` writes one JSON line per step to M.ckpt.log.jsonl (step, loss, \
                 ess_fraction on on-policy steps, log_z for tb, energy and gradient evaluations, wall_seconds, \
                 learning_rate). This draws two panels side by side: the loss per step (log scale when every loss \
-                is positive) with a running median, and ESS/N of the on-policy batches.
+                is positive) with a running median and, for dsm, the validation loss of the held-out data under the \
+                averaged parameters (validation_loss, every --validation-every steps: "trained enough" is where it \
+                stops falling), and ESS/N of the on-policy batches.
 
                 Example:
                   ensemble train --plugin double-well --method tb --steps 200 --out dw4.ckpt
@@ -45,9 +47,14 @@ extension Ensemble {
                 let part = losses[max(0, i - window + 1)...i].filter(\.isFinite).sorted()
                 return part.isEmpty ? .nan : part[part.count / 2]
             }
+            let validation = lines.compactMap { line in line.validationLoss.map { (Double(line.step), $0) } }
+            var series: [SVGPlot.LineSeries] = [.init(label: "loss per step", x: steps, y: losses),
+                                            .init(label: "running median (\(window) steps)", x: steps, y: smooth)]
+            if !validation.isEmpty {
+                series.append(.init(label: "validation (held-out data, averaged parameters)", x: validation.map(\.0), y: validation.map(\.1)))
+            }
             let lossChart = SVGPlot.linePlot(
-                [.init(label: "loss per step", x: steps, y: losses),
-                 .init(label: "running median (\(window) steps)", x: steps, y: smooth)],
+                series,
                 title: "loss", xLabel: "training step", yLabel: positive ? "loss (log scale)" : "loss", logY: positive,
                 width: 600, height: 420)
             let ess = lines.compactMap { line in line.essFraction.map { (Double(line.step), $0) } }
@@ -58,6 +65,7 @@ extension Ensemble {
             let last = lines.last!
             var notes = [String(format: "%@: %d steps, %d energy and %d gradient evaluations, %.1f s of training, learning rate %.3g",
                                 name, last.step, last.energyEvaluations, last.gradientEvaluations, last.wallSeconds, last.learningRate)]
+            if let v = validation.last { notes.append(String(format: "validation loss at step %d: %.4g (lowest %.4g)", Int(v.0), v.1, validation.map(\.1).min()!)) }
             if let logZ = last.logZ { notes.append(String(format: "learned log Z at the last step: %.4f", logZ)) }
             if ess.isEmpty { notes.append("no on-policy ESS/N in this log (iDEM regression steps, or replay only)") }
             return SVGPlot.row(ess.isEmpty ? [lossChart] : [lossChart, essChart], title: "training of \(name)", notes: notes)

@@ -67,10 +67,15 @@ extension Ensemble {
             case shared
             case perSample = "per-sample"
         }
-        @Option(help: "With --model of a score method (idem, dsm): integration steps of the reverse SDE or ODE (default: the model's --time-steps).")
+        @Option(help: "With --model of a score method (idem, dsm): noise levels (steps) of the draw (default: 18 on the noise-level grid of an edm model or with --integrator, else the model's --time-steps).")
         var timeSteps: Int?
-        @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): sde draws by the reverse SDE (weights from the path measure, usually unusable); ode by the probability-flow ODE with exact importance weights (costs D backward passes of the network per step).", valueName: "sde|ode"))
-        var process: Process = .sde
+        @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): ode — the deterministic probability flow; sde — the stochastic process. Default: ode for an edm model, else sde. On the model's own time grid (a noise model without --integrator): sde is the reverse SDE with path-measure weights (usually unusable), ode the probability flow with exact weights.", valueName: "sde|ode"))
+        var process: Process?
+        @Option(help: ArgumentHelp("With --model of a score method off the torus: draw on EDM's noise-level grid (σ_max → σ_min, ρ = 7, then the denoiser) with euler (first order; sde: reverse diffusion), heun (second order, EDM Algorithm 1; sde: Algorithm 2 with churn) or pc (reverse diffusion + one Langevin corrector per level). Default: heun for an edm model; a noise model without it keeps its own time grid.", valueName: "euler|heun|pc"))
+        var integrator: Integrator?
+        @Option(help: ArgumentHelp("With --model on the noise-level grid: exact — the deterministic draw's exact importance weights (the step maps' Jacobians: D backward passes of the network per call, ~D× the cost); none — no weights (the default: fast draws).", valueName: "exact|none"))
+        var weights: WeightsOption = .none
+        enum WeightsOption: String, ExpressibleByArgument, CaseIterable { case exact, none }
         @Option(help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
         var correctSteps: Int = 0
         @Option(help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each).")
@@ -297,7 +302,7 @@ extension Ensemble.Sample {
         -> (checkpoint: DiffusionCheckpoint, system: EnergySystem, model: DiffusionModel) {
         var checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
-        if let timeSteps {
+        if let timeSteps, !usesNoiseLevelGrid(checkpoint.configuration) {
             guard checkpoint.configuration.method.usesVEProcess else {
                 throw FailureMessage("--time-steps applies to score models (idem, dsm); a \(checkpoint.configuration.method.rawValue) model's drift is tied to its \(checkpoint.configuration.timeSteps) training steps")
             }
@@ -344,6 +349,29 @@ extension Ensemble.Sample {
         return (x, u, logW)
     }
 
+    /// Whether a score model draws on the noise-level grid (`sampleNoiseLevels`): an edm model,
+    /// or any score model off the torus with --integrator.
+    func usesNoiseLevelGrid(_ c: DiffusionConfiguration) -> Bool {
+        c.method.usesVEProcess && (c.parameterization == .edm || integrator != nil)
+    }
+
+    /// The draw settings on the noise-level grid (nil: the model's own process and time grid).
+    func drawSettings(_ model: DiffusionModel) throws -> DrawSettings? {
+        guard usesNoiseLevelGrid(model.configuration) else {
+            if weights == .exact { throw FailureMessage("--weights exact is for draws on the noise-level grid (an edm model or --integrator); on the model's own grid --process ode gives exact weights") }
+            return nil
+        }
+        if model.space.isPeriodic { throw FailureMessage("--integrator draws off the torus only: a periodic model draws on its own time grid (leave --integrator out)") }
+        let integrator = integrator ?? .heun
+        let stochastic = (process ?? (integrator == .pc ? .sde : .ode)) == .sde
+        if integrator == .pc && !stochastic { throw FailureMessage("--integrator pc is stochastic: leave --process ode out") }
+        if weights == .exact && stochastic { throw FailureMessage("--weights exact needs a deterministic draw (--process ode, euler or heun)") }
+        if resample && weights != .exact { throw FailureMessage("--resample needs importance weights: add --weights exact (a deterministic draw)") }
+        var settings = DrawSettings(integrator: integrator, steps: timeSteps ?? 18, stochastic: stochastic, exactWeights: weights == .exact)
+        if let v = ProcessInfo.processInfo.environment["ENSEMBLE_DRAW_CHURN"], let b = Double(v) { settings.churn = b }
+        return settings
+    }
+
     func runModel(_ path: String, world: Communicator) throws {
         let clock = ContinuousClock.now
         let (checkpoint, energySystem, diffusion) = try loadModel(path, world: world)
@@ -354,16 +382,25 @@ extension Ensemble.Sample {
         Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         var mirrored: Int? = nil
+        let grid = try drawSettings(diffusion)
         if let draws {
             (x, u, logW) = try readDraws(draws, system: energySystem)
         } else {
+            if let grid { print("drawing on \(grid.steps) noise levels with \(grid.integrator.rawValue) (\(grid.stochastic ? "sde" : "ode"), \(grid.networkEvaluations) network evaluations per sample\(grid.exactWeights ? ", exact weights" : ""))") }
             while u.count < share && !Interrupt.isRequested {
-                let chunk = min(256, share - u.count)
-                let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk,
-                                                   probabilityFlow: process == .ode)
-                x += drawn.samples
-                u += drawn.energies
-                logW += drawn.logWeights
+                let chunk = min(grid?.exactWeights == true ? 64 : 500, share - u.count)
+                if let grid {
+                    let paths = try diffusion.sampleNoiseLevels(batch: chunk, system: energySystem, settings: grid, rng: &rng)
+                    x += paths.samples
+                    u += paths.sampleEnergies
+                    logW += paths.logWeights
+                } else {
+                    let drawn = try diffusion.generate(count: chunk, system: energySystem, rng: &rng, chunk: chunk,
+                                                       probabilityFlow: process == .ode)
+                    x += drawn.samples
+                    u += drawn.energies
+                    logW += drawn.logWeights
+                }
                 progress.update(u.count)
             }
             progress.finish()
@@ -376,14 +413,17 @@ extension Ensemble.Sample {
             guard let all else { return }
             (x, u, logW) = (all.positions, all.energies, all.logWeights)
         }
-        let weights = ImportanceWeights(logWeights: logW)
+        // Draws without weights (stochastic integrators, or --weights none on the grid) carry nan:
+        // the correction then keeps every sample, and the files record log w = 0 (equal weights).
+        let weighted = !logW.contains { $0.isNaN }
+        let weights = ImportanceWeights(logWeights: weighted ? logW : [Double](repeating: 0, count: logW.count))
         let logZ = weights.logZ, logZError = weights.logZError()
         var order = Array(0..<u.count)
         let rawEnergies = u
         if let rawOut {
             let frames = try writeModelFrames(to: rawOut, x, u, order: Array(u.indices), system: energySystem,
                                               method: checkpoint.configuration.method.rawValue,
-                                              titleSuffix: " (raw draws)") { logW[$0] }
+                                              titleSuffix: " (raw draws)") { weighted ? logW[$0] : 0 }
             print("wrote the \(frames) raw draws to \(rawOut)")
         }
         let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, model: diffusion,
@@ -391,13 +431,17 @@ extension Ensemble.Sample {
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
         let frames = try writeModelFrames(to: out, x, u, order: order, system: energySystem,
                                           method: checkpoint.configuration.method.rawValue) { i in
-            correction != nil ? 0 : resample ? logZ : logW[i]
+            correction != nil || !weighted ? 0 : resample ? logZ : logW[i]
         }
         let elapsed = ContinuousClock.now - clock
         let seconds = elapsed.inSeconds
         print("wrote \(frames) frames to \(out)\(resample ? " (multinomially resampled)" : "")\(Interrupt.isRequested ? " (interrupted by \(Interrupt.signalName))" : "")")
-        print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
-        print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
+        if weighted {
+            print(String(format: "ESS: %.1f, ESS/N: %.4f", weights.effectiveSampleSize, weights.effectiveSampleFraction))
+            print(String(format: "log Ẑ: %.4f ± %.4f (bootstrap), mean log w (ELBO): %.4f", logZ, logZError, weights.meanLogWeight))
+        } else {
+            print("importance weights: none (fast draws; --weights exact with a deterministic draw gives them)")
+        }
         print(String(format: "energy u (as drawn): mean %.4f, self-normalised reweighted mean %.4f, u > 0: %.2f %%",
                      rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)), weights.reweightedMean(rawEnergies),
                      100 * Double(rawEnergies.filter { !($0 <= 0) }.count) / Double(max(1, rawEnergies.count))))
@@ -410,18 +454,22 @@ extension Ensemble.Sample {
             try writeJSON(ModelSampleReport(
                 model: path, method: checkpoint.configuration.method.rawValue, plugin: energySystem.plugin.name,
                 pluginParameters: energySystem.parameters, out: out, frames: frames, resampled: resample,
-                interrupted: Interrupt.isRequested, ess: weights.effectiveSampleSize, essFraction: weights.effectiveSampleFraction,
-                logZ: logZ, logZError: logZError, elbo: weights.meanLogWeight,
+                interrupted: Interrupt.isRequested, ess: weighted ? weights.effectiveSampleSize : .nan,
+                essFraction: weighted ? weights.effectiveSampleFraction : .nan,
+                logZ: weighted ? logZ : .nan, logZError: weighted ? logZError : .nan, elbo: weighted ? weights.meanLogWeight : .nan,
                 energyMean: rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)),
                 reweightedEnergyMean: weights.reweightedMean(rawEnergies),
                 energyEvaluations: evaluations[0], gradientEvaluations: evaluations[1],
                 trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
                 trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
                 trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
-                correction: correction, mirrored: mirrored), to: json)
+                correction: correction, mirrored: mirrored, weighted: weighted,
+                integrator: grid?.integrator.rawValue, process: grid.map { $0.stochastic ? "sde" : "ode" },
+                noiseLevels: grid?.steps, networkEvaluationsPerSample: grid?.networkEvaluations), to: json)
             print("wrote \(json)")
         }
         if Interrupt.isRequested { throw Interrupt.exitCode }
     }
 }
 extension MCMCDistribution: ExpressibleByArgument {}
+extension Integrator: ExpressibleByArgument {}

@@ -103,6 +103,14 @@ struct ModelSampleReport: Codable {
     var correction: CorrectionReport? = nil
     /// Molecules: drawn mirror images inverted onto the start structure's handedness (nil: not a molecule, or kept).
     var mirrored: Int? = nil
+    /// Whether the draws carry importance weights (else ess, log Z and ELBO are nan).
+    var weighted = true
+    /// Draws on the noise-level grid: the integrator, sde or ode, the levels and the network
+    /// evaluations per sample (nil: the model's own time grid).
+    var integrator: String? = nil
+    var process: String? = nil
+    var noiseLevels: Int? = nil
+    var networkEvaluationsPerSample: Int? = nil
 }
 
 extension ConvergenceDiagnostics.Report {

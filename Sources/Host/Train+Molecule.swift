@@ -33,6 +33,12 @@ extension Ensemble.Train {
     func freshConfiguration(_ system: EnergySystem) throws -> (DiffusionConfiguration, data: SampleSet?, energies: [Double]) {
         var configuration = makeConfiguration()
         configuration.nodeTypes = try nodeTypes(system)
+        if system.box != nil && configuration.parameterization == .edm {
+            guard parameterization == nil else {
+                throw FailureMessage("--parameterization edm scales positions by c_in(σ), which a periodic box does not allow: use --parameterization noise")
+            }
+            configuration.parameterization = nil  // the default on a torus: noise prediction
+        }
         guard let path = dataTrajectory else { return (configuration, nil, []) }
         let (set, energies, source) = try readData(path, system: system)
         configuration.dataFile = source

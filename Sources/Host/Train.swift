@@ -93,6 +93,20 @@ extension Ensemble {
         var forceBlend: Double?
         @Flag(help: "dsm: the network outputs the score itself (loss h|s + ε/√h|²) instead of predicting the noise ε.")
         var predictScore = false
+        @Option(help: ArgumentHelp("dsm: edm — EDM's preconditioned denoiser (inputs, skip and output scaled by σ and the data's rms coordinate σ_d; every noise level weighs O(1)); noise — the network predicts the noise. Default: edm, noise on a periodic box.", valueName: "edm|noise"))
+        var parameterization: ScoreParameterization?
+        @Option(help: ArgumentHelp("dsm with edm: training noise levels, log-uniform over [σ_min, σ_max] or log-normal:MEAN,STD of ln σ (truncated to the range).", valueName: "log-uniform|log-normal:M,S"))
+        var noiseLevels: NoiseLevelOption = .init(value: .logUniform)
+        @Option(help: ArgumentHelp("Half-life in steps of the parameters' moving average, which sampling uses (0: none; default 500 for dsm, none otherwise).", valueName: "steps"))
+        var averageHalfLife: Double?
+        @Option(help: "Learning-rate warm-up steps (linear; default 200 for dsm, none otherwise).")
+        var warmupSteps: Int?
+        @Option(help: "After this step the learning rate decays as √(start/step) (0: constant; default 2000 for dsm).")
+        var decayStart: Int?
+        @Option(help: "dsm: fraction of the data (whole PT chains) held out for the validation loss (0: none; default 0.1).")
+        var validationFraction: Double = 0.1
+        @Option(help: "dsm: validation loss every this many steps (log and plot-training).")
+        var validationEvery: Int = 100
         @Option(help: "dsm: parallel-tempering configurations at the target to learn from (their evaluations count in the budget).")
         var dataSamples: Int = 2000
         @Option(help: "dsm: PT temperatures per ladder for the data.")
@@ -250,6 +264,14 @@ extension Ensemble {
             print("trained \(model.configuration.method.rawValue) to step \(trainer.state.step); checkpoint \(out)")
             print(String(format: "last loss %.6g, last on-policy batch ESS/N %.3f%@", lastLoss, lastESS,
                          model.learnedLogZ.map { String(format: ", learned log Z %.4f", $0) } ?? ""))
+            if let history = trainer.state.validationHistory, let last = history.last,
+               let best = history.min(by: { $0.loss < $1.loss }) {
+                print(String(format: "validation loss (held-out data, averaged parameters): %.5g at step %d, lowest %.5g at step %d, first %.5g",
+                             last.loss, last.step, best.loss, best.step, history[0].loss))
+            }
+            if let scale = trainer.state.dataScale, model.isPreconditioned {
+                print(String(format: "EDM preconditioning: data scale σ_d = %.4f, σ ∈ [%g, %g]", scale, model.configuration.sigmaMin, model.configuration.sigmaMax))
+            }
             print("space: \(model.space.kind.rawValue)\(model.space.box.map { ", box \($0)" } ?? ""), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
             if let group {
@@ -270,4 +292,19 @@ extension Ensemble {
 }
 
 extension DiffusionMethod: ExpressibleByArgument {}
+extension ScoreParameterization: ExpressibleByArgument {}
+
+/// `--noise-levels log-uniform | log-normal:MEAN,STD`.
+struct NoiseLevelOption: ExpressibleByArgument {
+    var value: NoiseLevelDistribution
+    init(value: NoiseLevelDistribution) { self.value = value }
+    init?(argument: String) {
+        if argument == "log-uniform" { value = .logUniform; return }
+        guard argument.hasPrefix("log-normal:") else { return nil }
+        let parts = argument.dropFirst("log-normal:".count).split(separator: ",").compactMap { Double($0) }
+        guard parts.count == 2, parts[1] > 0 else { return nil }
+        value = .logNormal(mean: parts[0], std: parts[1])
+    }
+    var defaultValueDescription: String { "log-uniform" }
+}
 extension NetworkPrecision: ExpressibleByArgument {}

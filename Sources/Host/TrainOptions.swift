@@ -75,6 +75,25 @@ extension Ensemble.Train {
         .init("--force-blend", \.forceBlend, \.forceBlendSigma, methods: [.dsm]),
         .init("--predict-score", \.predictScore, \.predictsNoise, methods: [.dsm]) { v, _ in v ? false : nil },
         .init("--data-samples", \.self, \.data, methods: [.dsm]) { train, method in train.dataSettings(method) },
+        .init("--parameterization", \.parameterization, \.parameterization, methods: [.dsm]) { v, method in
+            method == .dsm ? v ?? .edm : nil  // Train+Molecule turns the default off on a torus
+        },
+        .init("--noise-levels", \.noiseLevels, \.noiseLevels, methods: [.dsm]) { v, method in
+            method == .dsm && v.value != .logUniform ? v.value : nil
+        },
+        .init("--average-half-life", \.averageHalfLife, \.averageHalfLife) { v, method in positive(v ?? (method == .dsm ? 500 : 0), method) },
+        .init("--warmup-steps", \.warmupSteps, \.warmupSteps) { v, method in
+            let w = v ?? (method == .dsm ? 200 : 0)
+            return w > 0 ? w : nil
+        },
+        .init("--decay-start", \.decayStart, \.decayStart) { v, method in
+            let d = v ?? (method == .dsm ? 2000 : 0)
+            return d > 0 ? d : nil
+        },
+        .init("--validation-fraction", \.validationFraction, \.validationFraction, methods: [.dsm]) { v, method in
+            method == .dsm ? positive(v, method) : nil
+        },
+        .init("--validation-every", \.validationEvery, \.validationEvery, methods: [.dsm]),
         .init("--tanh-range", \.tanhRange, \.tanhRange) { v, method in
             positive(v ?? (method.usesVEProcess ? 15 : 0), method)
         },

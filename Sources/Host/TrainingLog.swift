@@ -16,6 +16,9 @@ struct TrainingLogLine: Codable {
     /// Training wall time of the whole run so far (resumed runs included), seconds.
     var wallSeconds: Double
     var learningRate: Double
+    /// The validation loss of held-out data under the averaged parameters (dsm with
+    /// --validation-fraction; only on the steps where it is computed).
+    var validationLoss: Double? = nil
 }
 
 /// The per-step training log: one JSON object per line, beside the checkpoint, so that a run
@@ -71,7 +74,9 @@ final class TrainingLog {
             elbo: report.elbo.isFinite ? report.elbo : nil,
             logZ: trainer.model.learnedLogZ,
             energyEvaluations: report.energyEvaluations, gradientEvaluations: report.gradientEvaluations,
-            wallSeconds: trainer.state.trainingSeconds, learningRate: trainer.configuration.learningRate)
+            wallSeconds: trainer.state.trainingSeconds,
+            learningRate: trainer.configuration.learningRate(atStep: report.step - 1),
+            validationLoss: trainer.state.validationHistory?.last.flatMap { $0.step == report.step ? $0.loss : nil })
         if var data = try? encoder.encode(line) {
             data.append(0x0A)
             handle.write(data)

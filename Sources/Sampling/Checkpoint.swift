@@ -78,7 +78,7 @@ public struct DiffusionCheckpoint: Codable {
         guard state.parameters.count == model.network.parameterCount, state.scalars.count == model.scalars.count else {
             throw DiffusionError.checkpoint("parameter count \(state.parameters.count) does not match the configuration's network (\(model.network.parameterCount))")
         }
-        model.load(state)
+        model.loadForSampling(state)  // a trainer made from it takes the state's own parameters
         return model
     }
 

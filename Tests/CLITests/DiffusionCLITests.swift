@@ -56,7 +56,7 @@ final class DiffusionCLITests: XCTestCase {
         // --raw-out keeps the draws; --draws corrects them again without drawing, with the same
         // weights (energies re-evaluated from single-precision coordinates).
         let raw = directory.appendingPathComponent("raw.nc").path
-        let first = try run(["sample", "--model", model, "--samples", "50", "--correct-steps", "4", "--raw-out", raw,
+        let first = try run(["sample", "--model", model, "--samples", "50", "--correct-steps", "4", "--weights", "exact", "--raw-out", raw,
                              "--out", directory.appendingPathComponent("c1.nc").path, "--json", summary, "--overwrite"])
         XCTAssertEqual(first.status, 0, first.stderr)
         let drawn = try checkpointJSON(summary)

@@ -47,7 +47,7 @@ final class NeuralAlanineCLITests: XCTestCase {
         XCTAssertNil((try json(path("u.ckpt"))["configuration"] as? [String: Any])?["nodeTypes"])
 
         let sample = try run(["sample", "--model", path("m.ckpt"), "--samples", "12", "--correct-steps", "4",
-                              "--raw-out", path("raw.nc"), "--out", path("c.nc"), "--json", path("c.json")])
+                              "--weights", "exact", "--time-steps", "6", "--raw-out", path("raw.nc"), "--out", path("c.nc"), "--json", path("c.json")])
         XCTAssertEqual(sample.status, 0, sample.stderr)
         XCTAssertTrue(sample.stdout.contains("mirror images: "), sample.stdout)
         let raw = try AmberNetCDFReader(path: path("raw.nc"))

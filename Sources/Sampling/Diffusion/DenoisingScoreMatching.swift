@@ -18,6 +18,10 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let model = context.model, c = context.configuration
         let indices = state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
+        if context.model.isPreconditioned {
+            return try Self.preconditionedBatch(x0, model: context.model, system: context.system,
+                                                blend: context.configuration.forceBlendSigma, rng: &state.rng)
+        }
         let (xt, times, noise) = ScoreRegression.noisedBatch(x0, model: model, rng: &state.rng)
         let stride = model.space.coordinateCount
         var force: [Double]? = nil
@@ -46,6 +50,64 @@ public struct DenoisingScoreMatching: TrainingMethod {
         try ScoreRegression.lossAndGradient(batch, context)
     }
 
+    /// An EDM regression batch: σ from the configuration's noise-level distribution,
+    /// x = x_0 + σε, and the network's target (D* − c_skip x)/c_out at input c_in x and
+    /// c_noise, unit weight. D* = x_0, or with a force blend below σ* (a = σ²/(σ² + σ*²)) the
+    /// denoiser of the blended score target a(−ε/σ) + (1 − a)(−∇u(x_0)):
+    /// D* = x + σ² s* = x_0 + (1 − a)(σε − σ²∇u(x_0)).
+    static func preconditionedBatch(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?,
+                                    rng: inout SeededGenerator) throws -> RegressionBatch {
+        let c = model.configuration, space = model.space, stride = space.coordinateCount, m = x0.count / stride
+        let sigmas = (0..<m).map { _ in c.drawNoiseLevel(rng: &rng) }
+        let noise = space.noise(batch: m, rng: &rng)
+        var force: [Double]? = nil
+        if let system, blend != nil {
+            var g = try system.evaluate(x0, batch: m, withGradients: true).gradients
+            space.project(&g)
+            force = g
+        }
+        var input = x0, target = x0
+        var times = [Double](repeating: 0, count: m)
+        for b in 0..<m {
+            let sigma = sigmas[b], k = EDMCoefficients(sigma: sigma, sigmaData: model.sigmaData)
+            let a = blend.map { sigma * sigma / (sigma * sigma + $0 * $0) } ?? 1
+            times[b] = k.noise
+            for i in 0..<stride {
+                let j = b * stride + i
+                let x = x0[j] + sigma * noise[j]
+                let denoised = x0[j] + (1 - a) * (sigma * noise[j] - sigma * sigma * (force?[j] ?? 0))
+                input[j] = k.input * x
+                target[j] = (denoised - k.skip * x) / k.out
+            }
+        }
+        return RegressionBatch(noised: input, times: times, target: target, weights: [Double](repeating: 1, count: m))
+    }
+
+    /// The plain denoising loss (no force blend) of the held-out frames under the model's current
+    /// network, at noise draws fixed by `seed` (the same every call, so that the curve is smooth).
+    public static func validationLoss(_ frames: [Double], model: DiffusionModel, seed: UInt64) -> Double {
+        var rng = SeededGenerator(seed: seed, stream: 0x5641_4C)  // "VAL"
+        let batch: RegressionBatch
+        if model.isPreconditioned {
+            batch = try! preconditionedBatch(frames, model: model, system: nil, blend: nil, rng: &rng)
+        } else {
+            let (xt, times, noise) = ScoreRegression.noisedBatch(frames, model: model, rng: &rng)
+            var target = noise
+            let stride = model.space.coordinateCount
+            let scoreNetwork = model.configuration.predictsNoise == false
+            var weights = [Double](repeating: 1, count: times.count)
+            for b in times.indices {
+                let s = max(model.noiseVariance(times[b]), 1e-300).squareRoot()
+                if scoreNetwork {
+                    weights[b] = s * s
+                    for i in 0..<stride { target[b * stride + i] = -noise[b * stride + i] / s }
+                }
+            }
+            batch = RegressionBatch(noised: xt, times: times, target: target, weights: weights)
+        }
+        return ScoreRegression.loss(batch, model: model).loss
+    }
+
     /// This rank's share of the parallel-tempering data, into the buffer (which then stays fixed).
     func makeTemperedData(_ state: inout TrainerState, _ context: TrainingContext) throws {
         guard var settings = context.configuration.data else {
@@ -54,17 +116,39 @@ public struct DenoisingScoreMatching: TrainingMethod {
         settings.samples = context.share(of: settings.samples)
         settings.chains = max(1, min(settings.chains, settings.samples))
         settings.seed = SeededGenerator.rankSeed(settings.seed, rank: context.reducer.rank)
-        let system = context.system, space = context.model.space
+        let system = context.system, space = context.model.space, stride = space.coordinateCount
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
         var buffer = state.buffer
+        // Held out: whole chains (the last ones) where there are several, else the last records.
+        let fraction = context.configuration.validationFraction ?? 0
+        let chains = settings.chains, records = max(1, settings.samples / chains)
+        let heldChains = fraction > 0 && chains >= 2 ? max(1, Int((fraction * Double(chains)).rounded())) : 0
+        let heldFrom = fraction > 0 && chains < 2 ? Int(((1 - fraction) * Double(records)).rounded()) : Int.max
+        var validation: [Double] = [], record = 0
         _ = try MCMCRunner(settings: settings).run(
             system: system, space: space, start: start,
             record: { x, u in
                 var y = x
                 space.constrain(&y)
-                buffer.add(y, logRewards: u.map { -$0 })
+                let m = u.count
+                for c in 0..<m {
+                    let frame = Array(y[(c * stride)..<((c + 1) * stride)])
+                    if c >= m - heldChains || record >= heldFrom { validation += frame } else { buffer.add(frame, logRewards: [-u[c]]) }
+                }
+                record += 1
             })
         state.buffer = buffer
+        state.validationData = validation.isEmpty ? nil : validation
+        state.dataScale = Self.dataScale(buffer.positions, space: space)
+        context.model.sigmaData = state.dataScale!
+    }
+
+    /// σ_d: the rms coordinate of configurations [m, n·d] after removing each one's centre.
+    static func dataScale(_ frames: [Double], space: DiffusionSpace) -> Double {
+        var y = frames
+        space.project(&y)
+        let sq = y.reduce(0) { $0 + $1 * $1 }
+        return max((sq / Double(max(1, y.count))).squareRoot(), 1e-12)
     }
 }
 
@@ -92,6 +176,15 @@ extension DiffusionTrainer {
             model.space.constrain(&y)
             state.buffer.add(y, logRewards: [-energies[f]])
         }
+        if let fraction = c.validationFraction {  // held out: the last frames of the file
+            let kept = state.buffer.count - Int((fraction * Double(state.buffer.count)).rounded())
+            state.validationData = Array(state.buffer.positions[(kept * stride)...])
+            var buffer = ReplayBuffer(capacity: state.buffer.capacity, stride: stride)
+            buffer.add(Array(state.buffer.positions[..<(kept * stride)]), logRewards: Array(state.buffer.logRewards[..<kept]))
+            state.buffer = buffer
+        }
+        state.dataScale = DenoisingScoreMatching.dataScale(state.buffer.positions, space: model.space)
+        model.sigmaData = state.dataScale!
         state.energyEvaluations = file.energyEvaluations
         state.gradientEvaluations = file.gradientEvaluations
         return DiffusionTrainer(model: model, system: system, state: state)

@@ -20,6 +20,22 @@ public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
     public var usesPaths: Bool { self == .tb || self == .logvar }
 }
 
+/// How a score model's network output becomes the score (dsm).
+public enum ScoreParameterization: String, Codable, Sendable, CaseIterable {
+    /// The network predicts the noise ε of x_t = x_0 + √h ε: s = −ε_θ/√h(t).
+    case noise
+    /// EDM preconditioning: the network F is the scaled residual of a denoiser D(x; σ).
+    case edm
+}
+
+/// The distribution of training noise levels of an EDM-preconditioned model.
+public enum NoiseLevelDistribution: Codable, Equatable, Sendable {
+    /// ln σ uniform over [ln σ_min, ln σ_max].
+    case logUniform
+    /// ln σ ~ N(mean, std²), truncated to [σ_min, σ_max] (EDM's P_mean, P_std).
+    case logNormal(mean: Double, std: Double)
+}
+
 /// Everything that defines a diffusion sampler and its training. Typed, nested, Codable:
 /// it goes into the checkpoint as is.
 public struct DiffusionConfiguration: Codable, Equatable, Sendable {
@@ -114,6 +130,26 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// its squared residual. The importance weights always use the true u. nil: no
     /// regularisation (checkpoints written before the field existed decode to nil).
     public var energyClip: Double? = nil
+    /// dsm: how the network's output becomes the score. nil or `.noise`: s_θ = −ε_θ/√h (or the
+    /// score itself with `predictsNoise == false`); `.edm`: EDM's preconditioned denoiser
+    /// (Karras et al. 2022), D = c_skip x + c_out F(c_in x; ¼ ln σ), s = (D − x)/σ², with σ_d the
+    /// data's rms coordinate (`TrainerState.dataScale`). Free and centred spaces only.
+    public var parameterization: ScoreParameterization? = nil
+    /// dsm with `.edm`: the distribution of training noise levels σ (nil: log-uniform over
+    /// [σ_min, σ_max]).
+    public var noiseLevels: NoiseLevelDistribution? = nil
+    /// Half-life, in training steps, of the exponential moving average of the network's
+    /// parameters (`TrainerState.averageParameters`; sampling uses it). nil: no average.
+    public var averageHalfLife: Double? = nil
+    /// Learning rate: linear warm-up over this many steps (nil: none), ...
+    public var warmupSteps: Int? = nil
+    /// ... then constant until this step, then lr·√(decayStart/step) (EDM2's inverse square
+    /// root; needs no total step count, so a resumed run continues the same schedule). nil: constant.
+    public var decayStart: Int? = nil
+    /// dsm: fraction of the data held out of training for the validation loss (nil: none).
+    public var validationFraction: Double? = nil
+    /// dsm: validation loss every this many steps (with `validationFraction`).
+    public var validationEvery = 100
 
     public init(method: DiffusionMethod) { self.method = method }
 
@@ -139,6 +175,12 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if method == .idem && (refillEvery < 1 || refillSamples < 1 || initialBuffer < 1) {
             try fail("refill interval, refill samples and initial buffer must be ≥ 1")
         }
+        if parameterization == .edm && method != .dsm { try fail("the EDM parameterization is for dsm only") }
+        if let h = averageHalfLife, !(h > 0) { try fail("the parameter average's half-life must be > 0 (got \(h))") }
+        if let w = warmupSteps, w < 0 { try fail("warm-up steps must be ≥ 0 (got \(w))") }
+        if let d = decayStart, d < 1 { try fail("the decay start must be ≥ 1 (got \(d))") }
+        if let v = validationFraction, !(v > 0 && v < 0.5) { try fail("the validation fraction must be in (0, 0.5) (got \(v))") }
+        if validationEvery < 1 { try fail("validation every must be ≥ 1") }
         if method == .dsm {
             guard let samples = data?.samples ?? dataFile?.frames else {
                 try fail("dsm needs its parallel-tempering data settings or a data trajectory")

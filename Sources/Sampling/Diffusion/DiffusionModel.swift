@@ -67,6 +67,9 @@ public final class DiffusionModel {
         case .float: network = try SinglePrecisionField(configuration: egnn, seed: configuration.seed, threads: threads)
         }
         langevinScale = [Double](repeating: configuration.langevinInitialScale ?? 0, count: configuration.timeSteps)
+        if configuration.parameterization == .edm && space.isPeriodic {
+            throw DiffusionError.invalidConfiguration("the EDM parameterization scales positions by c_in(σ), which a periodic box does not allow: use the noise parameterization on a torus")
+        }
     }
 
     public var steps: Int { configuration.timeSteps }
@@ -85,7 +88,19 @@ public final class DiffusionModel {
                      "the state's parameters do not fit this model")
         network.parameters = state.parameters
         scalars = state.scalars
+        if let scale = state.dataScale { sigmaData = scale }
     }
+
+    /// Takes a state for sampling: its parameter average where it keeps one, else its parameters.
+    public func loadForSampling(_ state: TrainerState) {
+        load(state)
+        if let average = state.averageParameters, average.count == network.parameterCount {
+            network.parameters = average
+        }
+    }
+
+    /// σ_d of the EDM preconditioning (the data's rms coordinate; 1 until the data are known).
+    public var sigmaData = 1.0
 
     /// The network's field at positions [m, n·d] and times [m] (PIS: NN₁ of the drift;
     /// iDEM: the score s_θ), for inspection and tests.
@@ -295,6 +310,7 @@ public final class DiffusionModel {
 
     /// s_θ(x, t) for a batch.
     public func score(positions x: [Double], times: [Double]) -> [Double] {
+        if isPreconditioned { return score(positions: x, sigmas: times.map(noiseLevel)) }
         var s = network.forward(positions: x, times: times)
         let stride = space.coordinateCount
         for b in times.indices {

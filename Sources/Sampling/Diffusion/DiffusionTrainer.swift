@@ -28,6 +28,21 @@ public struct TrainerState: Codable, Equatable {
     public var explorationHorizon = 1000
     /// Loss of every step so far (nil in checkpoints written before it was kept).
     public var lossHistory: [Double]? = []
+    /// Exponential moving average of `parameters` (with `averageHalfLife`; what sampling uses).
+    public var averageParameters: [Double]? = nil
+    /// σ_d: the rms coordinate of the training data after removing each frame's centre
+    /// (EDM preconditioning), set when the data are made.
+    public var dataScale: Double? = nil
+    /// Held-out data frames [m, n·d] (with `validationFraction`), never trained on.
+    public var validationData: [Double]? = nil
+    /// (step, validation loss of the averaged parameters) every `validationEvery` steps.
+    public var validationHistory: [ValidationPoint]? = nil
+}
+
+/// A validation loss: the regression loss of held-out frames at fixed noise draws.
+public struct ValidationPoint: Codable, Equatable, Sendable {
+    public var step: Int
+    public var loss: Double
 }
 
 /// What one training step did.
@@ -111,6 +126,10 @@ public final class DiffusionTrainer {
         try method.finish(&next, context)
         next.step += 1
         next.lossHistory?.append(result.loss)
+        if let frames = next.validationData, next.step % configuration.validationEvery == 0 {
+            let point = ValidationPoint(step: next.step, loss: validationLoss(frames, state: next))
+            next.validationHistory = (next.validationHistory ?? []) + [point]
+        }
         let counts = try reducer.sum([system.energyEvaluations - systemStart.energy,
                                       system.gradientEvaluations - systemStart.gradient])
         next.energyEvaluations = state.energyEvaluations + counts[0]
@@ -120,6 +139,16 @@ public final class DiffusionTrainer {
                                 logZ: model.learnedLogZ ?? .nan,
                                 energyEvaluations: next.energyEvaluations, gradientEvaluations: next.gradientEvaluations)
         return (next, report)
+    }
+
+    /// The validation loss of held-out frames (at most 1000) under the state's averaged
+    /// parameters (its parameters without an average); the model is left holding the state's parameters.
+    public func validationLoss(_ frames: [Double], state: TrainerState) -> Double {
+        let stride = model.space.coordinateCount
+        let used = Array(frames.prefix(1000 * stride))
+        model.loadForSampling(state)
+        defer { model.load(state) }
+        return DenoisingScoreMatching.validationLoss(used, model: model, seed: configuration.seed)
     }
 
     /// One step of the trainer's own state.
@@ -137,6 +166,7 @@ public final class DiffusionTrainer {
         guard result.network.allSatisfy(\.isFinite), result.table?.allSatisfy(\.isFinite) ?? true else {
             throw DiffusionError.nonFinite(step: state.step, what: "gradient")
         }
+        state.optimizer.learningRate = configuration.learningRate(atStep: state.step)
         state.optimizer.step(parameters: &state.parameters, gradients: result.network)
         if let dz = result.logZ {
             var logZ = [state.scalars[0]]
@@ -150,5 +180,43 @@ public final class DiffusionTrainer {
         }
         model.load(state)
         state.parameters = model.networkParameters
+        if let halfLife = configuration.averageHalfLife {
+            state.averageParameters = Self.average(state.averageParameters, state.parameters, step: state.step,
+                                                   halfLife: halfLife)
+        }
+    }
+
+    /// ema ← δ ema + (1 − δ) θ with δ = min(2^(−1/halfLife), (1 + t)/(10 + t)): the warm-up term
+    /// keeps the first steps' parameters from lingering in a short run's average.
+    static func average(_ ema: [Double]?, _ parameters: [Double], step t: Int, halfLife: Double) -> [Double] {
+        guard var ema, ema.count == parameters.count else { return parameters }
+        let decay = min(pow(2, -1 / halfLife), Double(1 + t) / Double(10 + t))
+        for i in ema.indices { ema[i] = decay * ema[i] + (1 - decay) * parameters[i] }
+        return ema
+    }
+}
+
+extension DiffusionConfiguration {
+    /// A training noise level σ of an EDM model (`noiseLevels`, within [σ_min, σ_max]).
+    func drawNoiseLevel(rng: inout SeededGenerator) -> Double {
+        let lo = log(sigmaMin), hi = log(sigmaMax)
+        switch noiseLevels ?? .logUniform {
+        case .logUniform: return exp(lo + (hi - lo) * rng.uniform())
+        case .logNormal(let mean, let std):
+            for _ in 0..<1000 {
+                let v = mean + std * rng.normal()
+                if v >= lo && v <= hi { return exp(v) }
+            }
+            return exp(min(max(mean, lo), hi))
+        }
+    }
+
+    /// The network's learning rate at a step: linear warm-up over `warmupSteps`, constant, then
+    /// lr·√(decayStart/step) after `decayStart`.
+    public func learningRate(atStep step: Int) -> Double {
+        var rate = learningRate
+        if let w = warmupSteps, w > 0, step < w { rate *= Double(step + 1) / Double(w) }
+        if let d = decayStart, step > d { rate *= (Double(d) / Double(step)).squareRoot() }
+        return rate
     }
 }

@@ -42,9 +42,8 @@ extension DiffusionModel {
         var (x, logQ) = drawPrior(batch: batch, rng: &rng)
         for k in stride(from: K, through: 1, by: -1) {
             let t = time(k)
-            // s_θ = scoreScale(t)·network: the scale folds into c.
-            let c = 0.5 * varianceIncrement(k) * scoreScale(t)
-            let (s, jacobian) = fieldJacobian(positions: x, times: [Double](repeating: t, count: batch))
+            let c = 0.5 * varianceIncrement(k)
+            let (s, jacobian) = scoreJacobian(positions: x, times: [Double](repeating: t, count: batch))
             let logDet = stepLogDeterminants(jacobian, scale: c, batch: batch)
             for b in 0..<batch { logQ[b] -= logDet[b] }
             for j in x.indices { x[j] += c * s[j] }
@@ -87,10 +86,10 @@ extension DiffusionModel {
         var x = x0, logQ = [Double](repeating: 0, count: batch), inverted = [Bool](repeating: true, count: batch)
         for k in 1...steps {
             let t = time(k), times = [Double](repeating: t, count: batch)
-            let c = 0.5 * varianceIncrement(k) * scoreScale(t)
+            let c = 0.5 * varianceIncrement(k)
             var z = x, moved = [Double](repeating: .infinity, count: batch)
             for _ in 0..<maxIterations where moved.contains(where: { !($0 <= tolerance) }) {
-                let s = networkField(positions: z, times: times)
+                let s = score(positions: z, times: times)
                 var next = x
                 for j in next.indices { next[j] -= c * s[j] }
                 space.constrain(&next)
@@ -102,7 +101,7 @@ extension DiffusionModel {
                 z = next
             }
             for b in 0..<batch where !(moved[b] <= tolerance) { inverted[b] = false }
-            let logDet = stepLogDeterminants(fieldJacobian(positions: z, times: times).jacobian, scale: c, batch: batch)
+            let logDet = stepLogDeterminants(scoreJacobian(positions: z, times: times).jacobian, scale: c, batch: batch)
             for b in 0..<batch { logQ[b] -= logDet[b] }
             x = z
         }
