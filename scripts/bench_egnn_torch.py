@@ -10,7 +10,10 @@ index_add_ segment sums): embedding of t, per layer
 output x^L - x^0 minus its mean; loss mean((v - y)^2); Adam.
 
 usage: .venv-torch/bin/python scripts/bench_egnn_torch.py [--threads N] [--case NAME] [--seconds S]
+       .venv-torch/bin/python scripts/bench_egnn_torch.py --sample lj13 [--batch 1024] [--threads N]
+(--sample: forwards per second of the 64×3 network while drawing, as `ensemble bench --sample`.)
 """
+import json
 import argparse
 import resource
 import time
@@ -91,9 +94,25 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--case", default=None)
     p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--sample", default=None, help="dw4, lj13 or lj55: forward-only throughput of the 64x3 network")
+    p.add_argument("--batch", type=int, default=1024)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    if a.sample:
+        n, d = {"dw4": (4, 2), "lj13": (13, 3), "lj55": (55, 3)}[a.sample]
+        model = EGNNDynamics(n, d, hidden=64, layers=3)
+        x = torch.randn(a.batch, n, d)
+        t = torch.rand(a.batch)
+
+        def fwd():
+            with torch.no_grad():
+                model(t, x)
+
+        median, best, _ = timed(a.seconds, fwd)
+        print(json.dumps({"case": a.sample, "torch": torch.__version__, "threads": a.threads, "batch": a.batch,
+                          "ms_per_call": best, "forwards_per_second": a.batch / (best / 1e3)}, sort_keys=True))
+        return
     print(f"EGNN (PyTorch {torch.__version__} eager, float32), threads {a.threads}; ms per batch: wall median (wall min) [CPU ms, all threads]")
     print("| case | batch | hidden×layers | edges/batch | forward | fwd+bwd | train step | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")

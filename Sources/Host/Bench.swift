@@ -39,6 +39,8 @@ extension Ensemble {
         var train: String?
         @Option(help: "Timed training steps (--train; the median is reported).")
         var steps: Int = 5
+        @Option(help: ArgumentHelp("Time the network while drawing for one case instead (dw4, lj13, lj55: the EDM denoiser of `train --method dsm`'s default EGNN, Float engine, --batch configurations per call, all --threads) and print network forwards per second as one JSON line; scripts/bench_egnn_torch.py --sample CASE times PyTorch on the same network.", valueName: "case"))
+        var sample: String?
 
         /// One measured system (`--json`).
         struct Measurement: Codable {
@@ -67,6 +69,7 @@ extension Ensemble {
         }
 
         func run() throws {
+            if let sample { return try benchSample(sample) }
             if let train {
                 guard let bench = TrainBenchCase.all.first(where: { $0.name == train }) else {
                     throw ValidationError("--train \(train) is not a case; choose one of \(TrainBenchCase.all.map(\.name).joined(separator: ", "))")

@@ -20,4 +20,11 @@ struct Ensemble: ParsableCommand {
         version: "0.1.0",
         subcommands: [Plugins.self, Energy.self, Sample.self, Train.self, Evaluate.self, RDF.self, Ramachandran.self,
                       Bench.self, PlotTraining.self])
+
+    /// Parses the command line with every `--config FILE` expanded (`RecipeFile`), then runs.
+    static func main() {
+        let arguments: [String]
+        do { arguments = try RecipeFile.expand(Array(CommandLine.arguments.dropFirst())) } catch { exit(withError: error) }
+        main(arguments)
+    }
 }

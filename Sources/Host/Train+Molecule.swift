@@ -39,6 +39,15 @@ extension Ensemble.Train {
             }
             configuration.parameterization = nil  // the default on a torus: noise prediction
         }
+        if let box = system.box, configuration.scalesFromData == true {
+            // A torus has no rms coordinate to scale by: its noise tops out at 0.3 × the box edge
+            // (close to the uniform prior), without a force blend (the periodic recipe's values).
+            configuration.scalesFromData = nil
+            configuration.sigmaMin = 1e-3
+            configuration.sigmaMax = 0.3 * (box.min() ?? 1)
+            configuration.forceBlendSigma = nil
+            configuration.noiseLevels = nil
+        }
         guard let path = dataTrajectory else { return (configuration, nil, []) }
         let (set, energies, source) = try readData(path, system: system)
         configuration.dataFile = source

@@ -105,6 +105,8 @@ extension Ensemble {
         var decayStart: Int?
         @Option(help: "dsm: fraction of the data (whole PT chains) held out for the validation loss (0: none; default 0.1).")
         var validationFraction: Double = 0.1
+        @Option(help: "EGNN time/noise-level features: 0 — the scalar itself; K — sin and cos at K frequencies π·2^k.")
+        var timeFeatures: Int = 0
         @Option(help: "dsm: validation loss every this many steps (log and plot-training).")
         var validationEvery: Int = 100
         @Option(help: "dsm: parallel-tempering configurations at the target to learn from (their evaluations count in the budget).")

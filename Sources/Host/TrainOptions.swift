@@ -93,6 +93,7 @@ extension Ensemble.Train {
         .init("--validation-fraction", \.validationFraction, \.validationFraction, methods: [.dsm]) { v, method in
             method == .dsm ? positive(v, method) : nil
         },
+        .init("--time-features", \.timeFeatures, \.timeEmbedding) { v, _ in v > 0 ? .sinusoidal(frequencies: v) : nil },
         .init("--validation-every", \.validationEvery, \.validationEvery, methods: [.dsm]),
         .init("--tanh-range", \.tanhRange, \.tanhRange) { v, method in
             positive(v ?? (method.usesVEProcess ? 15 : 0), method)
@@ -138,9 +139,26 @@ extension Ensemble.Train {
 
     /// The configuration the options decode into (defaults: `DiffusionConfiguration`'s own,
     /// except the CLI's Float engine and the tanh bound of the score methods).
-    func makeConfiguration() -> DiffusionConfiguration {
+    func makeConfiguration(given: Set<String> = givenOptions()) -> DiffusionConfiguration {
         var c = DiffusionConfiguration(method: method)
         for option in Self.configurationOptions { option.apply(self, &c) }
+        if method == .dsm && given.isDisjoint(with: Self.absoluteScaleOptions) {
+            // The default dsm recipe, in units of the data's rms coordinate σ_d (docs/samplers.md):
+            // σ ∈ [0.0015, 4]·σ_d, the force blended in below σ* = 0.15·σ_d, and (edm) ln σ ~
+            // N(ln σ_d + noiseMeanShift, 1.5²), made absolute when the data are made.
+            c.scalesFromData = true
+            c.sigmaMin = 1.5e-3
+            c.sigmaMax = 4
+            c.forceBlendSigma = 0.15
+            if c.parameterization == .edm && !given.contains("--noise-levels") {
+                c.noiseLevels = .logNormal(mean: Self.noiseMeanShift, std: 1.5)
+            }
+        }
         return c
     }
+
+    /// ln(σ/σ_d) at the centre of the default log-normal noise levels (measured on LJ-13: docs/samplers.md).
+    static let noiseMeanShift = -3.1
+    /// Options that set absolute scales: given any of them, dsm's σ range and force blend are the options' own.
+    static let absoluteScaleOptions: Set<String> = ["--sigma-min", "--sigma-max", "--force-blend"]
 }

@@ -124,6 +124,24 @@ final class PreconditioningTests: XCTestCase {
         XCTAssertEqual(DrawSettings(integrator: .pc, steps: 18).networkEvaluations, 35)
     }
 
+    /// Scales given in units of the data's rms coordinate become absolute once: σ range and force
+    /// blend multiply by σ_d, a log-normal noise mean shifts by ln σ_d.
+    func testDataRelativeScalesResolveOnce() {
+        var c = DiffusionConfiguration(method: .dsm)
+        c.scalesFromData = true
+        c.sigmaMin = 1.5e-3
+        c.sigmaMax = 4
+        c.forceBlendSigma = 0.15
+        c.noiseLevels = .logNormal(mean: -3, std: 1.5)
+        let r = c.resolvingScales(dataScale: 0.5)
+        XCTAssertEqual(r.sigmaMin, 7.5e-4, accuracy: 1e-18)
+        XCTAssertEqual(r.sigmaMax, 2, accuracy: 1e-15)
+        XCTAssertEqual(r.forceBlendSigma!, 0.075, accuracy: 1e-15)
+        XCTAssertEqual(r.noiseLevels, .logNormal(mean: -3 + log(0.5), std: 1.5))
+        XCTAssertNil(r.scalesFromData)
+        XCTAssertEqual(r.resolvingScales(dataScale: 0.5), r, "resolved scales stay as they are")
+    }
+
     /// The learning rate warms up linearly, holds, then decays as √(start/step).
     func testLearningRateSchedule() {
         var c = DiffusionConfiguration(method: .dsm)

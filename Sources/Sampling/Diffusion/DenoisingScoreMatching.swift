@@ -139,8 +139,12 @@ public struct DenoisingScoreMatching: TrainingMethod {
             })
         state.buffer = buffer
         state.validationData = validation.isEmpty ? nil : validation
-        state.dataScale = Self.dataScale(buffer.positions, space: space)
-        context.model.sigmaData = state.dataScale!
+        // σ_d over every rank's share, so that all ranks resolve the same configuration.
+        var centred = buffer.positions
+        space.project(&centred)
+        let total = try context.reducer.sum([centred.reduce(0) { $0 + $1 * $1 }, Double(centred.count)])
+        state.dataScale = max((total[0] / max(1, total[1])).squareRoot(), 1e-12)
+        context.model.resolveScales(dataScale: state.dataScale!)
     }
 
     /// σ_d: the rms coordinate of configurations [m, n·d] after removing each one's centre.
@@ -184,7 +188,7 @@ extension DiffusionTrainer {
             state.buffer = buffer
         }
         state.dataScale = DenoisingScoreMatching.dataScale(state.buffer.positions, space: model.space)
-        model.sigmaData = state.dataScale!
+        model.resolveScales(dataScale: state.dataScale!)
         state.energyEvaluations = file.energyEvaluations
         state.gradientEvaluations = file.gradientEvaluations
         return DiffusionTrainer(model: model, system: system, state: state)

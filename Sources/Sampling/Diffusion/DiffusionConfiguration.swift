@@ -150,14 +150,34 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var validationFraction: Double? = nil
     /// dsm: validation loss every this many steps (with `validationFraction`).
     public var validationEvery = 100
+    /// dsm: σ_min, σ_max, the force blend's σ* and a log-normal noise-level mean (of ln σ) are
+    /// given in units of the data's rms coordinate σ_d, and become absolute when the data are
+    /// made (`resolvingScales`); the checkpoint holds the absolute values. nil/false: absolute.
+    public var scalesFromData: Bool? = nil
+    /// How the noise level or time enters the EGNN's node features (nil: the scalar itself).
+    public var timeEmbedding: TimeEmbedding? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
+
+    /// The configuration with its data-relative scales made absolute for data of rms coordinate
+    /// σ_d (unchanged unless `scalesFromData`).
+    public func resolvingScales(dataScale sd: Double) -> DiffusionConfiguration {
+        guard scalesFromData == true else { return self }
+        var c = self
+        c.sigmaMin *= sd
+        c.sigmaMax *= sd
+        c.forceBlendSigma = forceBlendSigma.map { $0 * sd }
+        if case .logNormal(let mean, let std) = noiseLevels { c.noiseLevels = .logNormal(mean: mean + log(sd), std: std) }
+        c.scalesFromData = nil
+        return c
+    }
 
     /// The EGNN of the drift for a space.
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
         EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
                           aggregation: .sum, tanhRange: tanhRange, typeIds: nodeTypes, box: space.box,
-                          cutoff: space.isPeriodic ? graphCutoff : nil, removeMean: space.kind == .centred,
+                          cutoff: space.isPeriodic ? graphCutoff : nil, timeEmbedding: timeEmbedding ?? .scalar,
+                          removeMean: space.kind == .centred,
                           envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
     }
 

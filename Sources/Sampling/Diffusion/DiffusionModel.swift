@@ -38,7 +38,8 @@ public struct PathForward {
 /// With preconditioning f = NN₁(x,t) + c_k · clip(−∇u(x)). At k = 0 all particles sit at the
 /// origin, where every E(n)-equivariant field vanishes: f(x_0) = 0 without a network call.
 public final class DiffusionModel {
-    public let configuration: DiffusionConfiguration
+    /// Fixed but for `resolveScales`, once, when a dsm run's data are made.
+    public private(set) var configuration: DiffusionConfiguration
     public let space: DiffusionSpace
     let network: NetworkField
     /// The EGNN's flat parameters (Equivariant's layout).
@@ -97,6 +98,13 @@ public final class DiffusionModel {
         if let average = state.averageParameters, average.count == network.parameterCount {
             network.parameters = average
         }
+    }
+
+    /// Takes the data's rms coordinate σ_d: the preconditioning's scale, and the absolute values
+    /// of a configuration whose scales are relative to the data (`scalesFromData`).
+    public func resolveScales(dataScale sd: Double) {
+        sigmaData = sd
+        configuration = configuration.resolvingScales(dataScale: sd)
     }
 
     /// σ_d of the EDM preconditioning (the data's rms coordinate; 1 until the data are known).
