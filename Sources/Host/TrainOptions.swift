@@ -158,7 +158,7 @@ extension Ensemble.Train {
     }
 
     /// ln(σ/σ_d) at the centre of the default log-normal noise levels (measured on LJ-13: docs/samplers.md).
-    static let noiseMeanShift = -3.1
+    static let noiseMeanShift = -5.1
     /// Options that set absolute scales: given any of them, dsm's σ range and force blend are the options' own.
     static let absoluteScaleOptions: Set<String> = ["--sigma-min", "--sigma-max", "--force-blend"]
 }
