@@ -39,6 +39,8 @@ extension Ensemble {
         var train: String?
         @Option(help: "Timed training steps (--train; the median is reported).")
         var steps: Int = 5
+        @Flag(help: "Replace an existing --json file.")
+        var overwrite = false
 
         /// One measured system (`--json`).
         struct Measurement: Codable {
@@ -64,6 +66,9 @@ extension Ensemble {
             guard batch > 0, threads > 0, repeats > 0, chains > 0 else {
                 throw ValidationError("--batch, --threads, --repeats and --chains must be positive")
             }
+            var files = OutputFiles()
+            files.output("--json", json)
+            try files.check(overwrite: overwrite)
         }
 
         func run() throws {

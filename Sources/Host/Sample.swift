@@ -127,7 +127,7 @@ extension Ensemble {
         var stepSize: Double = 1e-4
         @Option(help: "Zero-centre-of-mass moves: auto (detect translation invariance), on, off.")
         var centreOfMass: CentreOfMass = .auto
-        @Flag(help: "Replace an existing output file.")
+        @Flag(help: "Replace existing output files (--out and its .pdb, --json, --raw-out); never an input of this command.")
         var overwrite = false
         @Option(help: ArgumentHelp(
             "Under mpirun: split chains or replicas (PT temperatures) over the ranks (default: replicas for pt, chains for mala).",
@@ -188,10 +188,21 @@ extension Ensemble {
             }
             guard out.hasSuffix(".nc") else { throw ValidationError("--out must end in .nc (AMBER NetCDF), got \(out)") }
             if Communicator.world.isRoot {  // rank 0 writes them
-                try checkOutputPath(out, overwrite: overwrite)
-                if let rawOut { try checkOutputPath(rawOut, overwrite: overwrite, option: "--raw-out") }
+                var files = OutputFiles()
+                files.output("--out", out)
+                files.output("the topology", topologyPath(of: out), note: "written beside --out")
+                files.output("--json", json)
+                files.output("--raw-out", rawOut)
+                files.output("the topology", rawOut.map(topologyPath(of:)), note: "written beside --raw-out")
+                files.output("the correction summary", correctSteps > 0 ? correctionSummaryPath : nil, note: "written beside --out")
+                files.input("--model", model)
+                files.input("--draws", draws)
+                try files.check(overwrite: overwrite)
             }
         }
+
+        /// Where --correct-steps writes its metrics: <out without .nc>.correction.json.
+        var correctionSummaryPath: String { URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json" }
 
         func run() throws {
             let world = Communicator.world
@@ -252,8 +263,10 @@ extension Ensemble {
             }
         }
 
-        /// Closes the output of a run that stopped: an interrupt exits cleanly, an error keeps the
-        /// frames written (or removes an empty file) and is rethrown with what was kept.
+        /// Closes the output of a run that stopped: an interrupt exits cleanly. An error while
+        /// replacing a file (--overwrite) leaves the old file as it was; otherwise it keeps the
+        /// frames written (or removes an empty file). Either way the error is rethrown with what
+        /// was kept.
         func handleFailure(_ error: Error, output: TrajectoryOutput?) throws {
             if error is CancellationError {
                 try output?.close()
@@ -261,11 +274,15 @@ extension Ensemble {
                 throw Interrupt.exitCode
             }
             guard let output else { throw error }
-            try? output.close()
+            if output.replacing {
+                output.discard()
+                throw FailureMessage("\(error)\n\(out) was left as it was (the run was replacing it; its unfinished new frames were removed)")
+            }
             if output.frames == 0 {  // an empty file would only block the rerun
-                try? FileManager.default.removeItem(atPath: out)
+                output.discard()
                 throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
             }
+            try? output.close()
             throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
         }
 

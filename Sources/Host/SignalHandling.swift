@@ -4,7 +4,7 @@ import Synchronization
 
 /// A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL) while a plugin is loaded ends the run with
 /// one line that names the plugin and its file, instead of a runtime backtrace, and leaves no
-/// empty output that would block the rerun.
+/// empty output that would block the rerun (`abandonOutput`).
 ///
 /// The handler runs in signal context, so everything it prints is prepared beforehand as C
 /// strings, and it calls only async-signal-safe functions (`write`, `unlink`, `_exit`), plus
@@ -14,9 +14,12 @@ enum FatalSignals {
     nonisolated(unsafe) static var pluginText: UnsafeMutablePointer<CChar>?
     /// The plugin library's path, compared with `dladdr`'s file name of the faulting address.
     nonisolated(unsafe) static var pluginPath: UnsafeMutablePointer<CChar>?
-    /// The trajectory being written (and its PDB), set by `TrajectoryOutput`.
+    /// The trajectory being written and its PDB, set by `TrajectoryOutput`: the files
+    /// themselves, or their temporary siblings when `replacedPath` is being replaced.
     nonisolated(unsafe) static var outputPath: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) static var topologyPath: UnsafeMutablePointer<CChar>?
+    /// The file an `--overwrite` run replaces (left as it was when the run ends early), or nil.
+    nonisolated(unsafe) static var replacedPath: UnsafeMutablePointer<CChar>?
     /// Frames appended to `outputPath` so far, and how often the writer syncs them to disk.
     nonisolated(unsafe) static var framesWritten = 0
     nonisolated(unsafe) static var syncEvery = 10
@@ -32,13 +35,18 @@ enum FatalSignals {
         install()
     }
 
-    /// The output file a crash must not leave behind empty (nil: none).
-    static func watch(output: String?, topology: String?) {
-        free(outputPath)
-        free(topologyPath)
-        outputPath = output.map { strdup($0) }
-        topologyPath = topology.map { strdup($0) }
+    /// The output files a crash must not leave behind empty (nil: none); `replacing` is the
+    /// file they will replace when complete (then both are temporaries, always removed).
+    static func watch(output: String?, topology: String?, replacing: String?) {
+        let old = (outputPath, topologyPath, replacedPath)
+        outputPath = nil  // a signal between these lines sees no output rather than a freed one
         framesWritten = 0
+        topologyPath = topology.map { strdup($0) }
+        replacedPath = replacing.map { strdup($0) }
+        outputPath = output.map { strdup($0) }
+        free(old.0)
+        free(old.1)
+        free(old.2)
     }
 
     private static func install() {
@@ -93,17 +101,20 @@ private func faultingInstruction(_ context: UnsafeMutableRawPointer?) -> UnsafeR
     #endif
 }
 
+/// Whether `address` lies in the watched plugin's library (signal context).
+private func inPluginLibrary(_ address: UnsafeRawPointer?) -> Bool {
+    var info = DynamicLibraryInfo()
+    guard let address, let dladdr = dynamicAddressLookup, dladdr(address, &info) != 0,
+          let file = info.fileName, let plugin = FatalSignals.pluginPath else { return false }
+    return strcmp(file, plugin) == 0
+}
+
 private let fatalSignalHandler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = {
     signal, _, context in
     guard handlingFatalSignal.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
         while true { pause() }
     }
-    var inPlugin = false
-    var info = DynamicLibraryInfo()
-    if let pc = faultingInstruction(context), let dladdr = dynamicAddressLookup, dladdr(pc, &info) != 0,
-       let file = info.fileName, let plugin = FatalSignals.pluginPath {
-        inPlugin = strcmp(file, plugin) == 0
-    }
+    let inPlugin = inPluginLibrary(faultingInstruction(context))
     say("Error: ")
     switch signal {  // string literals: immortal, contiguous, NUL-terminated (no allocation here)
     case SIGSEGV: say("SIGSEGV (segmentation fault)")
@@ -116,19 +127,34 @@ private let fatalSignalHandler: @convention(c) (Int32, UnsafeMutablePointer<sigi
         say(FatalSignals.pluginText)
         if !inPlugin { say(" (the fault is outside the plugin's library)") }
     }
-    if let output = FatalSignals.outputPath {
-        if FatalSignals.framesWritten < FatalSignals.syncEvery {
-            unlink(output)
-            if let topology = FatalSignals.topologyPath { unlink(topology) }
-            say("; removed the output ")
-            say(output)
-            say(" (no frame had reached the disk), so the same command can run again")
-        } else {
-            say("; the output ")
-            say(output)
-            say(" keeps every frame up to the last sync (every 10 frames) and is readable; pass --overwrite to replace it")
-        }
-    }
+    abandonOutput()
     say("\n")
     _exit(1)
+}
+
+/// Signal context: removes what must not stay behind when the process ends now, and says on
+/// stderr (continuing the current line) what became of the output:
+/// - replacing (`--overwrite` of an existing file): the temporaries are removed, the old file is unchanged;
+/// - fewer frames than one sync: the trajectory and its topology are removed (nothing readable
+///   was in them, and they would block the rerun);
+/// - else the trajectory keeps every frame up to the last sync.
+func abandonOutput() {
+    guard let output = FatalSignals.outputPath else { return }
+    if let replaced = FatalSignals.replacedPath {
+        unlink(output)
+        if let topology = FatalSignals.topologyPath { unlink(topology) }
+        say("; the run was replacing ")
+        say(replaced)
+        say(", which is left as it was (the unfinished new file was removed)")
+    } else if FatalSignals.framesWritten < FatalSignals.syncEvery {
+        unlink(output)
+        if let topology = FatalSignals.topologyPath { unlink(topology) }
+        say("; removed the output ")
+        say(output)
+        say(" (no frame had reached the disk), so the same command can run again")
+    } else {
+        say("; the output ")
+        say(output)
+        say(" keeps every frame up to the last sync (every 10 frames) and is readable; pass --overwrite to replace it")
+    }
 }

@@ -49,7 +49,7 @@ extension Ensemble {
         var out: String
         @Flag(help: "Continue from the checkpoint at --out.")
         var resume = false
-        @Flag(help: "Replace an existing checkpoint when not resuming.")
+        @Flag(help: "Replace an existing checkpoint and its training log when not resuming, and an existing --json.")
         var overwrite = false
         @Option(help: "Seed (network initialisation and all sampling).")
         var seed: UInt64 = 1
@@ -154,8 +154,18 @@ extension Ensemble {
                 guard FileManager.default.fileExists(atPath: out) else {
                     throw ValidationError("--resume: no checkpoint at \(out); train without --resume first")
                 }
-            } else if Communicator.world.isRoot {  // rank 0 writes it
-                try checkOutputPath(out, overwrite: overwrite)
+            }
+            if Communicator.world.isRoot {  // rank 0 writes them
+                var files = OutputFiles()
+                if !resume {  // --resume continues the checkpoint and its log in place
+                    files.output("--out", out)
+                    files.output("the training log", TrainingLog.path(for: out), note: "written beside --out")
+                }
+                files.output("--json", json)
+                files.input("--out", resume ? out : nil)
+                files.input("--data", dataTrajectory)
+                files.input("--data-json", dataJSON ?? dataTrajectory.map { URL(fileURLWithPath: $0).deletingPathExtension().path + ".json" })
+                try files.check(overwrite: overwrite)
             }
         }
 
@@ -217,7 +227,11 @@ extension Ensemble {
             Interrupt.install()
             let clock = ContinuousClock.now, firstStep = trainer.state.step
             var lastESS = Double.nan, lastLoss = Double.nan
-            func save() throws { if world.isRoot { try DiffusionCheckpoint(trainer: trainer).write(to: out) } }
+            func save() throws {
+                guard world.isRoot else { return }
+                try DiffusionCheckpoint(trainer: trainer).write(to: out)
+                try log?.commit()  // the new log replaces an old one together with the checkpoint
+            }
             // state.energyEvaluations: the whole run's count (over all ranks), updated each step.
             while trainer.state.step < target && trainer.state.energyEvaluations < (energyBudget ?? Int.max) {
                 let report: StepReport
