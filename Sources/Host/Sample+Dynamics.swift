@@ -132,7 +132,7 @@ extension Ensemble.Sample {
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
             title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite)
         let progress = ProgressBar(label: "sampling", total: settings.burnIn + settings.productionSteps)
-        Interrupt.install()
+        system.interruption = { Interrupt.isRequested }  // one rank: Ctrl-C ends burn-in too
         let series = ChainSeries(), angles = try? AngleSeries(system: system)
         let summary: MCMCSummary
         do {

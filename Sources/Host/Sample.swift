@@ -206,6 +206,7 @@ extension Ensemble {
 
         func run() throws {
             let world = Communicator.world
+            Interrupt.install()
             try onEveryRank(world) {
                 if let model { return try runModel(model, world: world) }
                 try runMCMC(world: world)
@@ -230,7 +231,9 @@ extension Ensemble {
                 title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
-            Interrupt.install()
+            // One rank: Ctrl-C also ends burn-in, at the next energy evaluation (under mpirun the
+            // ranks stop together at the next recorded step).
+            if !world.isDistributed { energySystem.interruption = { Interrupt.isRequested } }
             var step = 0
             let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
             let summary: MCMCSummary
@@ -263,14 +266,22 @@ extension Ensemble {
             }
         }
 
-        /// Closes the output of a run that stopped: an interrupt exits cleanly. An error while
-        /// replacing a file (--overwrite) leaves the old file as it was; otherwise it keeps the
-        /// frames written (or removes an empty file). Either way the error is rethrown with what
-        /// was kept.
+        /// Closes the output of a run that stopped. An interrupt (any error once one was requested:
+        /// the sampler may wrap it) exits cleanly with the frames written, or with no file when
+        /// there were none. An error while replacing a file (--overwrite) leaves the old file as
+        /// it was; otherwise it keeps the frames written (or removes an empty file). Either way the
+        /// error is rethrown with what was kept.
         func handleFailure(_ error: Error, output: TrajectoryOutput?) throws {
-            if error is CancellationError {
-                try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+            if error is CancellationError || Interrupt.isRequested {
+                guard let output else { throw Interrupt.exitCode }
+                if output.frames == 0 {  // an empty file would only block the rerun
+                    output.discard()
+                    print("interrupted (\(Interrupt.signalName)) before the first frame: " + (output.replacing
+                        ? "\(out) was left as it was" : "no file was left at \(out), so the same command can run again"))
+                } else {
+                    try output.close()
+                    print("interrupted: \(output.frames) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                }
                 throw Interrupt.exitCode
             }
             guard let output else { throw error }
@@ -368,7 +379,6 @@ extension Ensemble.Sample {
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
         let progress = ProgressBar(label: "sampling", total: share)
-        Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         var mirrored: Int? = nil
         if let draws {

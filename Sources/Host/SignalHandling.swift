@@ -2,13 +2,15 @@ import Foundation
 import PluginHost
 import Synchronization
 
-/// A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL) while a plugin is loaded ends the run with
-/// one line that names the plugin and its file, instead of a runtime backtrace, and leaves no
-/// empty output that would block the rerun (`abandonOutput`).
+/// A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) while a plugin is loaded ends the
+/// run with one line that names the plugin and its file, instead of a runtime backtrace, and
+/// leaves no empty output that would block the rerun (`abandonOutput`).
 ///
 /// The handler runs in signal context, so everything it prints is prepared beforehand as C
 /// strings, and it calls only async-signal-safe functions (`write`, `unlink`, `_exit`), plus
-/// `dladdr` to tell whether the faulting instruction lies in the plugin's library.
+/// `dladdr` and glibc's `backtrace` (loaded before any signal) to tell whether the faulting
+/// instruction, or a caller of it (abort() is called from the plugin but runs in libc), lies in
+/// the plugin's library.
 enum FatalSignals {
     /// "'name' (/path/libname.so)", set by `watch(plugin:)`.
     nonisolated(unsafe) static var pluginText: UnsafeMutablePointer<CChar>?
@@ -25,6 +27,8 @@ enum FatalSignals {
     nonisolated(unsafe) static var syncEvery = 10
     nonisolated(unsafe) private static var installed = false
     nonisolated(unsafe) private static var alternateStack: UnsafeMutableRawPointer?
+    /// Room for `backtrace` in the handler (no allocation there).
+    nonisolated(unsafe) static var frames = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 64)
 
     /// Installs the handler (once) and remembers `plugin` for its message.
     static func watch(plugin: Plugin) {
@@ -53,6 +57,7 @@ enum FatalSignals {
         guard !installed else { return }
         installed = true
         _ = dynamicAddressLookup  // resolve before any signal
+        if let backtrace = stackTrace { _ = backtrace(frames, 64) }  // loads the unwinder now, not in the handler
         // An alternate stack, so that a stack overflow in a plugin still reaches the handler.
         let size = 1 << 16
         alternateStack = malloc(size)
@@ -62,9 +67,13 @@ enum FatalSignals {
         action.__sigaction_handler.sa_sigaction = fatalSignalHandler
         action.sa_flags = SA_SIGINFO | SA_ONSTACK
         sigemptyset(&action.sa_mask)
-        for signal in [SIGSEGV, SIGBUS, SIGFPE, SIGILL] { sigaction(signal, &action, nil) }
+        for signal in [SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT] { sigaction(signal, &action, nil) }
     }
 }
+
+/// glibc's `backtrace`, looked up once before any signal arrives.
+private let stackTrace: (@convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int32) -> Int32)? =
+    dlsym(nil, "backtrace").map { unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int32) -> Int32).self) }
 
 /// glibc's `Dl_info` (which Swift's Glibc module hides behind _GNU_SOURCE).
 private struct DynamicLibraryInfo {
@@ -82,7 +91,7 @@ private let dynamicAddressLookup: (@convention(c) (UnsafeRawPointer?, UnsafeMuta
 /// time (both halves of a batch in the same plugin) waits for the first one's `_exit`.
 private let handlingFatalSignal = Atomic<Bool>(false)
 
-private func say(_ text: UnsafePointer<CChar>?) {
+func say(_ text: UnsafePointer<CChar>?) {
     guard let text else { return }
     _ = write(STDERR_FILENO, text, strlen(text))
 }
@@ -114,12 +123,21 @@ private let fatalSignalHandler: @convention(c) (Int32, UnsafeMutablePointer<sigi
     guard handlingFatalSignal.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else {
         while true { pause() }
     }
-    let inPlugin = inPluginLibrary(faultingInstruction(context))
+    var inPlugin = inPluginLibrary(faultingInstruction(context))
+    if !inPlugin, FatalSignals.pluginPath != nil, let backtrace = stackTrace {
+        // abort(), or a fault in libc called by the plugin: look for the plugin among the callers.
+        let count = Int(backtrace(FatalSignals.frames, 64))
+        for i in 0..<count where inPluginLibrary(UnsafeRawPointer(FatalSignals.frames[i])) {
+            inPlugin = true
+            break
+        }
+    }
     say("Error: ")
     switch signal {  // string literals: immortal, contiguous, NUL-terminated (no allocation here)
     case SIGSEGV: say("SIGSEGV (segmentation fault)")
     case SIGBUS: say("SIGBUS (bus error)")
     case SIGFPE: say("SIGFPE (arithmetic exception)")
+    case SIGABRT: say("SIGABRT (abort() was called)")
     default: say("SIGILL (illegal instruction or a failed check)")
     }
     if FatalSignals.pluginText != nil {
@@ -157,4 +175,22 @@ func abandonOutput() {
         say(output)
         say(" keeps every frame up to the last sync (every 10 frames) and is readable; pass --overwrite to replace it")
     }
+}
+
+/// SIGINT and SIGTERM (`Interrupt.install`): the first asks the run to stop at the next safe
+/// point and says so; the second ends the process at once, even inside a plugin call that does
+/// not return, after `abandonOutput`.
+let interruptHandler: @convention(c) (Int32) -> Void = { signal in
+    if Interrupt.requested == 0 {
+        Interrupt.requested = signal
+        if let notice = Interrupt.notice { say(notice) }
+        return
+    }
+    say("\nError: a second ")
+    say(signal == SIGTERM ? "SIGTERM" : "SIGINT")
+    say(": stopped at once")
+    abandonOutput()
+    if let note = Interrupt.secondSignalNote { say(note) }
+    say("\n")
+    _exit(128 + signal)
 }

@@ -171,6 +171,8 @@ extension Ensemble {
 
         func run() throws {
             let world = Communicator.world
+            Interrupt.install(notice: "stopping after the current training step (the checkpoint will be saved)…",
+                              secondSignalNote: "; \(out) holds the last checkpoint saved (every \(checkpointEvery) steps), if any: continue with --resume")
             try onEveryRank(world) { try train(world: world) }
         }
 
@@ -224,7 +226,6 @@ extension Ensemble {
             let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
             let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
                                                      printEvery: logEvery, totalSteps: steps) : nil
-            Interrupt.install()
             let clock = ContinuousClock.now, firstStep = trainer.state.step
             var lastESS = Double.nan, lastLoss = Double.nan
             func save() throws {

@@ -41,6 +41,15 @@ extension EnergyError: LocalizedError {
     public var errorDescription: String? { description }
 }
 
+/// Thrown by `EnergySystem.evaluate` instead of calling the plugin once the system's
+/// `interruption` check says so (the user pressed Ctrl-C): every loop that evaluates energies,
+/// burn-in included, ends at its next evaluation. Not an `EnergyError`, so samplers that treat
+/// a plugin's refusal as a rejected move do not swallow it.
+public struct EvaluationInterrupted: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "interrupted before the next energy evaluation" }
+}
+
 /// A system created by a plugin: reduced energies u = U/kT and gradients ∇u.
 ///
 /// This is the one place energy and gradient evaluations are counted, so no
@@ -59,6 +68,10 @@ public final class EnergySystem: @unchecked Sendable {
     public let lengthUnitAngstrom: Double
     /// Threads used to evaluate a batch (1 = the calling thread only).
     public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Asked before every evaluation: when it answers true, `evaluate` throws
+    /// `EvaluationInterrupted` instead of calling the plugin (nil: never). A host that handles
+    /// SIGINT sets it so that long loops it cannot see into stop within one step.
+    public var interruption: (@Sendable () -> Bool)?
 
     let handle: OpaquePointer
     private let lock = NSLock()
@@ -166,6 +179,7 @@ public final class EnergySystem: @unchecked Sendable {
             throw EnergyError.shapeMismatch(expected: batch * stride, got: positions.count)
         }
         guard batch > 0 else { return }
+        if let interruption, interruption() { throw EvaluationInterrupted() }
         let evaluateFunction = plugin.table.pointee.evaluate!
         let chunks = min(threads, batch)
         let perChunk = (batch + chunks - 1) / chunks

@@ -156,7 +156,7 @@ final class SafetyCLITests: XCTestCase {
         let common = ["--samples", "400", "--burn-in", "50", "--threads", "1", "--out", out]
         XCTAssertEqual(try run(["sample"] + plugin + common).status, 0)
         let (oldTrajectory, oldTopology) = (try XCTUnwrap(contents(out)), try XCTUnwrap(contents(pdb)))
-        for (parameter, message) in [("fail_after=200", "failing on request")] {
+        for (parameter, message) in [("fail_after=200", "failing on request"), ("abort_after=200", "SIGABRT")] {
             let failed = try run(["sample"] + plugin + ["--param", parameter, "--overwrite"] + common)
             XCTAssertEqual(failed.status, 1, failed.stderr)
             XCTAssertTrue(failed.stderr.contains(message), failed.stderr)
@@ -169,5 +169,99 @@ final class SafetyCLITests: XCTestCase {
         XCTAssertEqual(replaced.status, 0, replaced.stderr)
         XCTAssertNotEqual(contents(out), oldTrajectory)
         XCTAssertEqual(try leftovers(directory), [])
+    }
+
+    // MARK: - Item 3: abort() in a plugin
+
+    func testAbortInAPluginNamesItAndLeavesNoStubOutput() throws {
+        let plugin = try misbehavingPlugin()
+        let directory = TestPaths.temporaryDirectory("abort")
+        let out = directory.appendingPathComponent("s.nc").path
+        let command = ["sample"] + plugin + ["--samples", "40", "--burn-in", "100", "--threads", "1", "--out", out]
+        let crashed = try run(command + ["--param", "abort_after=60"])
+        XCTAssertEqual(crashed.status, 1, "an exit, not a signal: \(crashed.stderr)")
+        XCTAssertTrue(crashed.stderr.contains("SIGABRT (abort() was called) in plugin 'misbehaving' ("), crashed.stderr)
+        XCTAssertTrue(crashed.stderr.contains("libmisbehaving.so)"), "names the library: \(crashed.stderr)")
+        XCTAssertFalse(crashed.stderr.contains("Fatal error") || crashed.stderr.contains("Registers"), crashed.stderr)
+        XCTAssertLessThanOrEqual(crashed.stderr.split(separator: "\n").count, 2, "one line, no crash dump: \(crashed.stderr)")
+        XCTAssertTrue(crashed.stderr.contains("so the same command can run again"), crashed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no stub .nc")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("s.pdb").path))
+        XCTAssertEqual(try run(command).status, 0, "the rerun is not blocked")
+    }
+
+    // MARK: - Item 5: Ctrl-C
+
+    /// Starts `ensemble` with stdout and stderr into files; returns the process and a reader of both.
+    func start(_ arguments: [String], in directory: URL) throws -> (Process, () -> (String, String)) {
+        try requireBuilt(TestPaths.ensembleExecutable)
+        let stdout = directory.appendingPathComponent("stdout.txt"), stderr = directory.appendingPathComponent("stderr.txt")
+        FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let process = Process()
+        process.executableURL = TestPaths.ensembleExecutable
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: stdout)
+        process.standardError = try FileHandle(forWritingTo: stderr)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return (process, {
+            (String(decoding: FileManager.default.contents(atPath: stdout.path) ?? Data(), as: UTF8.self),
+             String(decoding: FileManager.default.contents(atPath: stderr.path) ?? Data(), as: UTF8.self))
+        })
+    }
+
+    /// Waits until `condition` holds or `seconds` pass; returns whether it held.
+    func wait(_ seconds: Double, until condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    func testCtrlCStopsBurnInAndASecondSignalStopsAHungPlugin() throws {
+        let plugin = try misbehavingPlugin()
+        // Burn-in of a slow energy (1 ms a step, 10⁶ steps: 17 minutes) was deaf to SIGINT.
+        let slow = TestPaths.temporaryDirectory("ctrl-c-burn-in")
+        let out = slow.appendingPathComponent("s.nc").path
+        let (burning, read) = try start(["sample"] + plugin + ["--param", "sleep_us=1000", "--samples", "40",
+                                                               "--burn-in", "1000000", "--threads", "1", "--out", out], in: slow)
+        defer { if burning.isRunning { kill(burning.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(wait(30) { FileManager.default.fileExists(atPath: out) }, "the run reached burn-in: \(read())")
+        usleep(300_000)
+        let interrupted = Date()
+        burning.interrupt()  // SIGINT
+        let stopped = wait(5) { !burning.isRunning }
+        XCTAssertTrue(stopped, "SIGINT stops burn-in within a few seconds: \(read())")
+        guard stopped else { return }
+        XCTAssertLessThan(Date().timeIntervalSince(interrupted), 5)
+        XCTAssertEqual(burning.terminationStatus, 130)
+        let (stdout, stderr) = read()
+        XCTAssertTrue(stderr.contains("stopping after the current step"), "the first signal is acknowledged at once: \(stderr)")
+        XCTAssertTrue(stdout.contains("interrupted (SIGINT) before the first frame"), stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no empty file blocks the rerun")
+
+        // A plugin call that never returns: the first signal cannot end it, the second does.
+        for second in [SIGINT, SIGTERM] {
+            let hung = TestPaths.temporaryDirectory("ctrl-c-hung")
+            let hungOut = hung.appendingPathComponent("h.nc").path
+            let (process, readHung) = try start(["sample"] + plugin + ["--param", "hang_after=200", "--samples", "40",
+                                                                      "--burn-in", "1000", "--threads", "1", "--out", hungOut], in: hung)
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            XCTAssertTrue(wait(30) { FileManager.default.fileExists(atPath: hungOut) }, readHung().1)
+            usleep(1_000_000)  // inside the hung call by now
+            kill(process.processIdentifier, SIGINT)
+            XCTAssertFalse(wait(1) { !process.isRunning }, "the plugin hangs: one signal cannot stop it")
+            kill(process.processIdentifier, second)
+            let ended = wait(5) { !process.isRunning }
+            XCTAssertTrue(ended, "the second signal ends the process at once: \(readHung())")
+            guard ended else { continue }
+            XCTAssertEqual(process.terminationStatus, 128 + second)
+            let (_, hungErr) = readHung()
+            XCTAssertTrue(hungErr.contains("a second \(second == SIGINT ? "SIGINT" : "SIGTERM"): stopped at once"), hungErr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: hungOut), "the stub output is removed: \(hungErr)")
+        }
     }
 }
