@@ -91,6 +91,11 @@ extension Ensemble {
             for (name, parameterString, title) in cases {
                 let system = try discovery.pluginWarningOfShadows(named: name).makeSystem(parameters: parameterString)
                 system.threads = threads
+                // The batch's positions, gradients and their copies; each MALA chain ~10 arrays.
+                try MemoryLimit.check("--batch", batch, bytesPerUnit: Double(system.coordinateCount) * 8 * 4,
+                                      detail: "\(system.coordinateCount) coordinates of \(title) × 8 bytes × 4 arrays")
+                try MemoryLimit.check("--chains", chains, bytesPerUnit: Double(system.coordinateCount) * 8 * 10,
+                                      detail: "\(system.coordinateCount) coordinates of \(title) × 8 bytes × 10 arrays")
                 let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
                 var rng = SeededGenerator(seed: 1)
                 let x = (0..<batch).flatMap { _ in start.map { $0 + 0.02 * rng.normal() } }

@@ -91,3 +91,31 @@ func temporarySibling(of path: String) -> String {
     return url.deletingLastPathComponent()
         .appendingPathComponent("\(url.lastPathComponent).partial-\(getpid())").path
 }
+
+/// Sizes checked against the machine's memory before anything is allocated or written
+/// (issue 23: `--chains 1000000000` used to end in "failed to allocate 64000000032 bytes" and a
+/// backtrace, after the output file was created).
+enum MemoryLimit {
+    /// Physical memory of this machine, bytes.
+    static var physicalBytes: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+
+    /// Throws when `count` units of `bytesPerUnit` each (a lower estimate of what the run keeps
+    /// in memory) exceed the physical memory; the message names the option, the estimate, the
+    /// memory and the largest value that fits.
+    /// - Parameters:
+    ///   - option: e.g. "--chains".
+    ///   - count: the option's value.
+    ///   - bytesPerUnit: bytes each unit (chain, batch element) needs.
+    ///   - detail: how the estimate is made, e.g. "8 coordinates × 8 bytes × 10 arrays".
+    static func check(_ option: String, _ count: Int, bytesPerUnit: Double, detail: String,
+                      physical: Double = physicalBytes) throws {
+        let needed = Double(count) * bytesPerUnit
+        guard needed > physical else { return }
+        let largest = max(0, Int((physical / bytesPerUnit).rounded(.down)))
+        throw FailureMessage("\(option) \(count) needs about \(gigabytes(needed)) of memory (\(count) × \(detail)), more than this machine's \(gigabytes(physical)): the largest \(option) that fits is about \(largest)")
+    }
+
+    static func gigabytes(_ bytes: Double) -> String {
+        bytes >= 1e9 ? String(format: "%.3g GB", bytes / 1e9) : String(format: "%.3g MB", bytes / 1e6)
+    }
+}

@@ -128,6 +128,7 @@ extension Ensemble.Sample {
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
         let topology = try molecularTopology(system, start: start)
         let (settings, dynamics) = dynamicsSettings()
+        try checkMemory(system: system, temperatures: settings.replicas)
         let output = try TrajectoryOutput(
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
             title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite)

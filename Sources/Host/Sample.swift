@@ -204,6 +204,15 @@ extension Ensemble {
         /// Where --correct-steps writes its metrics: <out without .nc>.correction.json.
         var correctionSummaryPath: String { URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json" }
 
+        /// Refuses a run whose walkers would not fit in memory, before any file is written: each of
+        /// the chains × temperatures walkers keeps its positions, gradient, proposal and the proposal's
+        /// gradient, noise and record copies (about 10 arrays of the system's coordinates).
+        func checkMemory(system: EnergySystem, temperatures: Int) throws {
+            let coordinates = Double(system.coordinateCount)
+            try MemoryLimit.check("--chains", chains, bytesPerUnit: Double(temperatures) * coordinates * 8 * 10,
+                                  detail: "\(temperatures) temperature(s) × \(system.coordinateCount) coordinates × 8 bytes × 10 arrays")
+        }
+
         func run() throws {
             let world = Communicator.world
             Interrupt.install()
@@ -219,6 +228,7 @@ extension Ensemble {
             if sampler == .langevin || sampler == .ghmc || (sampler == nil && Self.isMolecule(energySystem)) {
                 return try runDynamics(system: energySystem, world: world)
             }
+            try checkMemory(system: energySystem, temperatures: mcmcSampler == .pt ? replicas : 1)
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let fixed: Bool? = switch centreOfMass { case .on: true; case .off: false; case .auto: nil }
             let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
@@ -378,6 +388,9 @@ extension Ensemble.Sample {
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
+        // Rank 0 gathers every draw: positions, copies for the gather, the correction and the file.
+        try MemoryLimit.check("--samples", samples, bytesPerUnit: Double(stride) * 8 * 4,
+                              detail: "\(stride) coordinates × 8 bytes × 4 copies")
         let progress = ProgressBar(label: "sampling", total: share)
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         var mirrored: Int? = nil

@@ -176,6 +176,23 @@ extension Ensemble {
             try onEveryRank(world) { try train(world: world) }
         }
 
+        /// Refuses a configuration whose batch (or buffer) would not fit in memory, before anything
+        /// is allocated or written: per batch element the trajectory or Monte-Carlo draws (positions,
+        /// noise, gradients) and the network's pair activations; the buffer holds configurations.
+        func checkMemory(_ c: DiffusionConfiguration, system: EnergySystem) throws {
+            let n = Double(system.particleCount), coordinates = Double(system.coordinateCount)
+            let (points, arrays, what): (Double, Double, String) =
+                c.method == .idem ? (Double(c.monteCarloSamples), 2, "Monte-Carlo draws")
+                : c.method == .dsm ? (1, 4, "point")
+                : (Double(c.timeSteps + 1), 3, "time points")
+            let network = n * max(n - 1, 1) * Double(c.hidden) * 4 * Double(c.layers) * 3
+            let perElement = points * coordinates * 8 * arrays + network
+            try MemoryLimit.check("--batch", c.batch, bytesPerUnit: perElement,
+                                  detail: "\(Int(perElement)) bytes: \(Int(points)) \(what) × \(system.coordinateCount) coordinates × 8 bytes × \(Int(arrays)) arrays, plus the network's pair activations")
+            try MemoryLimit.check("--buffer-capacity", c.bufferCapacity, bytesPerUnit: coordinates * 8 * 2,
+                                  detail: "\(system.coordinateCount) coordinates × 8 bytes × 2")
+        }
+
         /// Training on every rank (data-parallel when there are several ranks or --shards > 1);
         /// rank 0 writes the checkpoint and prints.
         /// The resumed trainer of --out, or a fresh one of the options' configuration.
@@ -193,6 +210,7 @@ extension Ensemble {
                 return trainer
             }
             let (configuration, data, energies) = try freshConfiguration(energySystem)
+            try checkMemory(configuration, system: energySystem)
             let model: DiffusionModel
             do {
                 model = try DiffusionModel(configuration: configuration, space: DiffusionSpace.of(energySystem),

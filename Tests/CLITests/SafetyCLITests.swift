@@ -264,4 +264,30 @@ final class SafetyCLITests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: hungOut), "the stub output is removed: \(hungErr)")
         }
     }
+
+    // MARK: - Item 4: impossible sizes
+
+    func testImpossibleSizesFailInValidationBeforeAnyFileIsCreated() throws {
+        let directory = TestPaths.temporaryDirectory("sizes")
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        // Sizes far beyond any machine (the audit's 1e9 chains already needed 640 GB here).
+        let cases: [([String], String)] = [
+            (["sample", "--plugin", "double-well", "--samples", "10", "--chains", "1000000000000", "--out", path("c.nc")], "--chains"),
+            (["sample", "--plugin", "double-well", "--sampler", "pt", "--samples", "10", "--chains", "1000000000000",
+              "--out", path("pt.nc")], "--chains"),
+            (["bench", "--plugin", "double-well", "--batch", "2000000000000", "--repeats", "1", "--json", path("b.json")], "--batch"),
+            (["train", "--plugin", "double-well", "--method", "tb", "--steps", "1", "--batch", "20000000000",
+              "--out", path("t.ckpt")], "--batch"),
+        ]
+        for (arguments, option) in cases {
+            let result = try run(arguments + ["--threads", "1"])
+            XCTAssertEqual(result.status, 1, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("\(option) "), result.stderr)
+            XCTAssertTrue(result.stderr.contains("of memory"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("the largest \(option) that fits is about"), result.stderr)
+            XCTAssertFalse(result.stderr.contains("Fatal error"), result.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), [],
+                           "no file is created: \(arguments)")
+        }
+    }
 }
