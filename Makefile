@@ -94,7 +94,7 @@ alanine-reference: build
 	wait
 	$(ENSEMBLE) ramachandran out/alanine-reference-2.nc --reference out/alanine-reference.nc --plugin alanine \
 	    --bins 12 --chains 4 --reference-chains 4 --plot out/alanine-reference.svg \
-	    --json out/alanine-reference-convergence.json
+	    --json out/alanine-reference-convergence.json --overwrite
 
 ## OpenMM 8.6 Langevin MD of the same prmtop (LangevinMiddleIntegrator, 2 fs, constraints=HBonds,
 ## γ 1/ps, OBC1, 300 K, CPU platform, one thread each): three independent 8 ns runs side by side, a
@@ -109,7 +109,7 @@ alanine-openmm: build venv
 	$(PYTHON) scripts/interleave_nc.py --top out/alanine-reference.pdb --out out/alanine-openmm-3runs.nc \
 	    out/alanine-openmm.nc out/alanine-openmm-2.nc out/alanine-openmm-3.nc
 	$(ENSEMBLE) ramachandran out/alanine-openmm-3runs.nc --reference out/alanine-reference.nc --plugin alanine \
-	    --bins 12 --chains 3 --reference-chains 4 --json out/alanine-openmm-vs-reference.json
+	    --bins 12 --chains 3 --reference-chains 4 --json out/alanine-openmm-vs-reference.json --overwrite
 
 ## The neural sampler for alanine (README "Neural sampler for alanine"): a flexible-bond reference
 ## (10 000 frames), dynamics data, dsm training with atom types, raw + corrected samples and ODE

@@ -27,7 +27,7 @@ ENSEMBLE = os.path.join(HERE, "..", ".build", "release", "ensemble")
 def prefix_curve(trajectory, reference):
     out = trajectory + ".prefixes.json"
     subprocess.run([ENSEMBLE, "ramachandran", trajectory, "--reference", reference, "--plugin", "alanine",
-                    "--bins", "12", "--prefixes", "--json", out], check=True, stdout=subprocess.DEVNULL)
+                    "--bins", "12", "--prefixes", "--json", out, "--overwrite"], check=True, stdout=subprocess.DEVNULL)
     with open(out) as f:
         report = json.load(f)
     return [(p["frames"], p["tv"]) for p in report["prefixes"]]

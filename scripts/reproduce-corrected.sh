@@ -110,10 +110,10 @@ run_one() {
     "$ensemble" sample --model "$out/$model.ckpt" --samples "$n" --process "$process" "${grid[@]}" --seed "$seed" "${extra[@]}" \
         --out "$out/$name-$kind.nc" --overwrite > "$out/$name-$kind-sample.txt" 2>&1
     "$ensemble" evaluate "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
-        --json "$out/$name-$kind.json" > "$out/$name-$kind-metrics.txt" 2>&1
+        --json "$out/$name-$kind.json" --overwrite > "$out/$name-$kind-metrics.txt" 2>&1
     # The fluid: energy per particle U/(Nε) = T*·u/N and g(r) against the reference.
     [ "$system" = lj16 ] && "$ensemble" rdf "$out/$name-$kind.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 \
-        --json "$out/$name-$kind-rdf.json" > "$out/$name-$kind-rdf.txt" 2>&1
+        --json "$out/$name-$kind-rdf.json" --overwrite > "$out/$name-$kind-rdf.txt" 2>&1
   done
   # PT with the whole budget: data + training + the corrected run's sampling and correction.
   local correction; correction=$(grep -o '"energy_evaluations" : [0-9]*' "$out/$name-corrected.correction.json" | grep -o '[0-9]*$')
@@ -125,9 +125,9 @@ run_one() {
   "$ensemble" sample "${plugin[@]}" "${pt[@]}" --samples "$n" --burn-in "$burn" --thin "$thin" --seed "$seed" \
       --out "$out/pt-$name.nc" --overwrite > "$out/pt-$name-sample.txt" 2>&1
   "$ensemble" evaluate "$out/pt-$name.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" \
-      --json "$out/pt-$name.json" > "$out/pt-$name-metrics.txt" 2>&1
+      --json "$out/pt-$name.json" --overwrite > "$out/pt-$name-metrics.txt" 2>&1
   [ "$system" = lj16 ] && "$ensemble" rdf "$out/pt-$name.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 \
-      --json "$out/pt-$name-rdf.json" > "$out/pt-$name-rdf.txt" 2>&1
+      --json "$out/pt-$name-rdf.json" --overwrite > "$out/pt-$name-rdf.txt" 2>&1
   echo "done $name: budget $budget"
 }
 

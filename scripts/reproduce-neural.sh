@@ -41,12 +41,12 @@ mkdir -p "$out"
 
 number() { grep -o "$2" "$1" | tail -1 | grep -o '[0-9.e+-]*$'; }
 score() {  # score NAME: metrics of NAME.nc against the references
-  "$ensemble" evaluate "$out/$1.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" --json "$out/$1.json" > "$out/$1-metrics.txt" 2>&1
+  "$ensemble" evaluate "$out/$1.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" --json "$out/$1.json" --overwrite > "$out/$1-metrics.txt" 2>&1
   if [ -n "$public" ]; then
-    "$ensemble" evaluate "$out/$1.nc" --reference "$public" "${plugin[@]}" --max-samples "$n" --json "$out/$1.public.json" > "$out/$1-public.txt" 2>&1
+    "$ensemble" evaluate "$out/$1.nc" --reference "$public" "${plugin[@]}" --max-samples "$n" --json "$out/$1.public.json" --overwrite > "$out/$1-public.txt" 2>&1
   fi
   if [ "$system" = lj16 ]; then
-    "$ensemble" rdf "$out/$1.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 --json "$out/$1-rdf.json" > "$out/$1-rdf.txt" 2>&1
+    "$ensemble" rdf "$out/$1.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 --json "$out/$1-rdf.json" --overwrite > "$out/$1-rdf.txt" 2>&1
   fi
 }
 pt_run() {  # pt_run NAME SEED EVALUATIONS: PT with about this many energy evaluations, n frames

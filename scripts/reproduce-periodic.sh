@@ -37,9 +37,9 @@ for stage in 220 400; do
   cp "$out/lv16.ckpt" "$out/$tag.ckpt"
   "$E" sample --model "$out/$tag.ckpt" --samples 2000 --seed 2 --out "$out/$tag.nc" --overwrite | tee "$out/$tag-sample.txt"
   "$E" rdf "$out/$tag.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 \
-      --plot "$out/rdf-$tag.svg" --json "$out/rdf-$tag.json" | tee "$out/rdf-$tag.txt"
+      --plot "$out/rdf-$tag.svg" --json "$out/rdf-$tag.json" --overwrite | tee "$out/rdf-$tag.txt"
   "$E" rdf "$out/$tag.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 --unweighted \
-      --plot "$out/rdf-$tag-unweighted.svg" --json "$out/rdf-$tag-unweighted.json" | tee "$out/rdf-$tag-unweighted.txt"
+      --plot "$out/rdf-$tag-unweighted.svg" --json "$out/rdf-$tag-unweighted.json" --overwrite | tee "$out/rdf-$tag-unweighted.txt"
   # MALA at the sampler's budget (training so far + sampling energy evaluations), 16 chains.
   budget=$(( $(grep -o 'energy evaluations: [0-9]*' "$out/$tag-train.txt" | tail -1 | grep -o '[0-9]*$') \
            + $(grep -o '^energy evaluations: [0-9]*' "$out/$tag-sample.txt" | grep -o '[0-9]*$') ))
@@ -49,7 +49,7 @@ for stage in 220 400; do
   "$E" sample "${P16[@]}" --sampler mala --chains 16 --samples 2000 --thin "$thin" --burn-in "$burn" --seed 3 \
       --out "$out/mala16-budget-$stage.nc" --overwrite | tee "$out/mala16-budget-$stage.txt"
   "$E" rdf "$out/mala16-budget-$stage.nc" --reference "$out/mcmc16.nc" "${P16[@]}" --energy-scale 2 \
-      --json "$out/rdf-mala16-budget-$stage.json" | tee "$out/rdf-mala16-budget-$stage.txt"
+      --json "$out/rdf-mala16-budget-$stage.json" --overwrite | tee "$out/rdf-mala16-budget-$stage.txt"
 done
 
 # 4. Scaling toward N = 256 (ρ = 0.5, cutoff 2.5σ): the same process and network, graph cutoff
@@ -63,6 +63,6 @@ for n in 64 256; do
   "$E" sample "${PN[@]}" --sampler mala --chains 4 --samples 400 --thin 20 --burn-in 2000 --seed 1 \
       --out "$out/mala$n.nc" --overwrite | tee "$out/mala$n.txt"
   "$E" rdf "$out/lv$n.nc" --reference "$out/mala$n.nc" "${PN[@]}" --energy-scale 2 \
-      --json "$out/rdf-lv$n.json" | tee "$out/rdf-lv$n.txt"
+      --json "$out/rdf-lv$n.json" --overwrite | tee "$out/rdf-lv$n.txt"
 done
 echo "results in $out"

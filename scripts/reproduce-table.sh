@@ -71,7 +71,7 @@ run_one() {
   "$ensemble" sample --model "$out/$name.ckpt" --samples 2000 --seed "$seed" --threads "$threads" \
       --out "$out/$name.nc" --overwrite > "$out/$name-sample.txt" 2>&1
   "$ensemble" evaluate "$out/$name.nc" --reference "$reference" "${plugin[@]}" --threads "$threads" \
-      --json "$out/$name.json" > "$out/$name-metrics.txt" 2>&1
+      --json "$out/$name.json" --overwrite > "$out/$name-metrics.txt" 2>&1
   # MCMC with the same budget: chains·replicas·(burn-in + 2000/chains·thin) steps.
   local budget=$(( $(evals "$out/$name-train.txt") + $(evals "$out/$name-sample.txt") ))
   local per_chain=$(( budget / (mcmc_chains * mcmc_replicas) ))
@@ -82,7 +82,7 @@ run_one() {
       --burn-in "$burn" --thin "$thin" --seed "$seed" --threads "$threads" \
       --out "$out/mcmc-$name.nc" --overwrite > "$out/mcmc-$name-sample.txt" 2>&1
   "$ensemble" evaluate "$out/mcmc-$name.nc" --reference "$reference" "${plugin[@]}" --threads "$threads" \
-      --json "$out/mcmc-$name.json" > "$out/mcmc-$name-metrics.txt" 2>&1
+      --json "$out/mcmc-$name.json" --overwrite > "$out/mcmc-$name-metrics.txt" 2>&1
   echo "done $name: budget $budget"
 }
 

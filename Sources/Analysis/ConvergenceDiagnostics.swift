@@ -8,7 +8,11 @@ import Foundation
 ///   (A. Sokal, "Monte Carlo methods in statistical mechanics: foundations and new algorithms",
 ///   1996, §3; D. Foreman-Mackey et al., emcee 3 `integrated_time`). The estimate is trusted
 ///   when each chain is at least 50 τ long (emcee's rule).
-/// - Effective sample size ESS = (chains × draws per chain) / τ.
+/// - Effective sample size ESS = (chains × draws per chain) / τ, capped at chains × draws per
+///   chain: anticorrelated series (τ < 1, e.g. an energy that alternates between frames) would
+///   otherwise report more effective draws than there are draws (167 from 20 frames), and the
+///   errors derived from it (σ/√ESS) would be too small. (Stan caps it at N·log₁₀ N;
+///   here the cap is N itself: never more effective draws than there are draws.)
 /// - Split-R̂ of Vehtari, Gelman, Simpson, Carpenter and Bürkner, "Rank-normalization, folding,
 ///   and localization: an improved R̂ for assessing convergence of MCMC", Bayesian Analysis 16
 ///   (2021): every chain is cut in halves; R̂ = √(var⁺ / W) with W the mean within-half variance
@@ -33,6 +37,7 @@ public enum ConvergenceDiagnostics {
         public var integratedAutocorrelationTime: Double
         /// Sokal's window M (draws).
         public var window: Int
+        /// (chains × draws per chain) / τ, never more than chains × draws per chain.
         public var effectiveSampleSize: Double
         /// max(bulk, tail) rank-normalised split-R̂.
         public var splitRHat: Double
@@ -51,7 +56,7 @@ public enum ConvergenceDiagnostics {
         let n = chains.map(\.count).min() ?? 0
         let cut = chains.map { Array($0.prefix(n)) }
         let (tau, window) = integratedAutocorrelationTime(cut, c: c)
-        let ess = tau.isFinite && tau > 0 ? Double(n * cut.count) / tau : .nan
+        let ess = essFromTau(tau, draws: n * cut.count)
         let (bulk, tail) = rankNormalizedSplitRHat(cut)
         let rHat = max(bulk, tail)
         var problems: [String] = []
@@ -112,11 +117,18 @@ public enum ConvergenceDiagnostics {
         return (tau, rho.count - 1)
     }
 
-    /// Effective sample size (chains × draws) / τ.
+    /// Effective sample size (chains × draws) / τ, capped at chains × draws (the draws there are;
+    /// τ < 1 for anticorrelated chains would give more); nan when τ is not finite and positive.
     public static func effectiveSampleSize(_ chains: [[Double]], c: Double = 5) -> Double {
         let n = chains.map(\.count).min() ?? 0
         let tau = integratedAutocorrelationTime(chains.map { Array($0.prefix(n)) }, c: c).tau
-        return Double(n * chains.count) / tau
+        return essFromTau(tau, draws: n * chains.count)
+    }
+
+    /// min(draws / τ, draws), or nan when τ is not finite and positive.
+    static func essFromTau(_ tau: Double, draws: Int) -> Double {
+        guard tau.isFinite && tau > 0 else { return .nan }
+        return min(Double(draws) / tau, Double(draws))
     }
 
     /// Each chain cut into its first and second half (the middle draw of an odd chain dropped).

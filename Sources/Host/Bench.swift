@@ -41,6 +41,8 @@ extension Ensemble {
         var steps: Int = 5
         @Option(help: ArgumentHelp("Time the network while drawing for one case instead (dw4, lj13, lj55: the EDM denoiser of `train --method dsm`'s default EGNN, Float engine, --batch configurations per call, all --threads) and print network forwards per second as one JSON line; scripts/bench_egnn_torch.py --sample CASE times PyTorch on the same network.", valueName: "case"))
         var sample: String?
+        @Flag(help: "Replace an existing --json file.")
+        var overwrite = false
 
         /// One measured system (`--json`).
         struct Measurement: Codable {
@@ -66,6 +68,9 @@ extension Ensemble {
             guard batch > 0, threads > 0, repeats > 0, chains > 0 else {
                 throw ValidationError("--batch, --threads, --repeats and --chains must be positive")
             }
+            var files = OutputFiles()
+            files.output("--json", json)
+            try files.check(overwrite: overwrite)
         }
 
         func run() throws {
@@ -89,6 +94,11 @@ extension Ensemble {
             for (name, parameterString, title) in cases {
                 let system = try discovery.pluginWarningOfShadows(named: name).makeSystem(parameters: parameterString)
                 system.threads = threads
+                // The batch's positions, gradients and their copies; each MALA chain ~10 arrays.
+                try MemoryLimit.check("--batch", batch, bytesPerUnit: Double(system.coordinateCount) * 8 * 4,
+                                      detail: "\(system.coordinateCount) coordinates of \(title) × 8 bytes × 4 arrays")
+                try MemoryLimit.check("--chains", chains, bytesPerUnit: Double(system.coordinateCount) * 8 * 10,
+                                      detail: "\(system.coordinateCount) coordinates of \(title) × 8 bytes × 10 arrays")
                 let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
                 var rng = SeededGenerator(seed: 1)
                 let x = (0..<batch).flatMap { _ in start.map { $0 + 0.02 * rng.normal() } }

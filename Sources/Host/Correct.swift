@@ -63,7 +63,7 @@ extension Ensemble.Sample {
             print(String(format: "  global moves (independence Metropolis, probability-flow proposal): %d per sample, acceptance %.3f", r.globalMoves, a))
         }
         print("  correction evaluations: \(r.energyEvaluations) energy, \(r.gradientEvaluations) gradient; \(String(format: "%.2f", r.seconds)) s")
-        let path = URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json"
+        let path = correctionSummaryPath
         try writeJSON(r, to: path)
         print("  written to \(path)")
     }

@@ -94,12 +94,27 @@ extension Ensemble {
         var centre = true
         @Flag(help: "Peptides: also compare φ/ψ histograms (60×60): KL(reference ‖ samples), TV; with --plot, PREFIX-ramachandran.svg.")
         var ramachandran = false
+        @Flag(help: "Replace existing --json and --plot files (never the samples or the reference).")
+        var overwrite = false
+
+        /// --plot without a trailing .svg.
+        var plotPrefix: String? { plot.map { $0.hasSuffix(".svg") ? String($0.dropLast(4)) : $0 } }
 
         func validate() throws {
             guard maxSamples >= 2 else { throw ValidationError("--max-samples must be ≥ 2, got \(maxSamples)") }
             for path in [samples, reference] where !FileManager.default.fileExists(atPath: path) {
                 throw ValidationError("\(path) does not exist")
             }
+            var files = OutputFiles()
+            files.output("--json", json)
+            if let prefix = plotPrefix {
+                for suffix in ["energy", "distances"] + (ramachandran ? ["ramachandran"] : []) {
+                    files.output("--plot", "\(prefix)-\(suffix).svg")
+                }
+            }
+            files.input("the samples", samples)
+            files.input("--reference", reference)
+            try files.check(overwrite: overwrite)
         }
 
         func run() throws {
@@ -137,7 +152,7 @@ extension Ensemble {
                             ("log_z", weights.logZ), ("log_z_error", weights.logZError())]
             }
             if ramachandran {
-                let prefix = plot.map { ($0.hasSuffix(".svg") ? String($0.dropLast(4)) : $0) + "-ramachandran.svg" }
+                let prefix = plotPrefix.map { $0 + "-ramachandran.svg" }
                 let report = try RamachandranReport.compute(samples: samples, reference: reference,
                                                             system: energySystem, plot: prefix)
                 results += [("ramachandran_kl", report.kl), ("ramachandran_tv", report.tv)]
@@ -154,8 +169,7 @@ extension Ensemble {
                     .write(toFile: json, atomically: true, encoding: .utf8)
                 print("wrote \(json)")
             }
-            if let plot {
-                let prefix = plot.hasSuffix(".svg") ? String(plot.dropLast(4)) : plot
+            if let prefix = plotPrefix {
                 let unit = energySystem.lengthUnitAngstrom
                 let lengthLabel = unit == 1 ? "Å" : String(format: "plugin length unit, 1 unit = %.4g Å", unit)
                 let energyPlot = SVGPlot.histogram(

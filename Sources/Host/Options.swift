@@ -103,20 +103,3 @@ struct FailureMessage: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
-/// Check that `path` can be created: its directory exists and is writable, and the file
-/// does not exist unless `overwrite`.
-func checkOutputPath(_ path: String, overwrite: Bool, option: String = "--out") throws {
-    let url = URL(fileURLWithPath: path)
-    let directory = url.deletingLastPathComponent().path
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw ValidationError("\(option) \(path): directory '\(directory)' does not exist")
-    }
-    guard FileManager.default.isWritableFile(atPath: directory) else {
-        throw ValidationError("\(option) \(path): directory '\(directory)' is not writable")
-    }
-    if FileManager.default.fileExists(atPath: path) && !overwrite {
-        throw ValidationError("\(option) \(path) already exists; pass --overwrite to replace it")
-    }
-}

@@ -25,15 +25,26 @@ extension Ensemble {
         var checkpoint: String
         @Option(help: ArgumentHelp("Output SVG (default: <checkpoint>.training.svg).", valueName: "path.svg"))
         var plot: String?
+        @Flag(help: "Replace an existing SVG (never the checkpoint or its log).")
+        var overwrite = false
+
+        var logPath: String { checkpoint.hasSuffix(".jsonl") ? checkpoint : TrainingLog.path(for: checkpoint) }
+        var output: String { plot ?? (checkpoint.hasSuffix(".jsonl") ? String(checkpoint.dropLast(6)) : checkpoint) + ".training.svg" }
+
+        func validate() throws {
+            var files = OutputFiles()
+            files.output(plot == nil ? "the plot" : "--plot", output)
+            files.input("the checkpoint", checkpoint)
+            files.input("its training log", logPath)
+            try files.check(overwrite: overwrite)
+        }
 
         func run() throws {
-            let logPath = checkpoint.hasSuffix(".jsonl") ? checkpoint : TrainingLog.path(for: checkpoint)
             guard FileManager.default.fileExists(atPath: logPath) else {
                 throw FailureMessage("no training log at \(logPath): it is written by `ensemble train --out \(checkpoint)` (since issue 14)")
             }
             let lines = try TrainingLog.read(logPath)
             guard !lines.isEmpty else { throw FailureMessage("\(logPath) holds no steps yet") }
-            let output = plot ?? (checkpoint.hasSuffix(".jsonl") ? String(checkpoint.dropLast(6)) : checkpoint) + ".training.svg"
             try SVGPlot.write(Self.chart(lines, name: URL(fileURLWithPath: checkpoint).lastPathComponent), to: output)
             print("wrote \(output) (\(lines.count) steps, up to step \(lines.last!.step))")
         }

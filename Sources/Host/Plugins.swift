@@ -15,6 +15,14 @@ extension Ensemble {
         @Option(help: ArgumentHelp("Also write the listing (plugins, parameters, shadowed and failed files) as JSON.",
                                    valueName: "path.json"))
         var json: String?
+        @Flag(help: "Replace an existing --json file.")
+        var overwrite = false
+
+        func validate() throws {
+            var files = OutputFiles()
+            files.output("--json", json)
+            try files.check(overwrite: overwrite)
+        }
 
         /// The listing as JSON (`--json`).
         struct Listing: Codable {

@@ -43,13 +43,35 @@ final class ProgressBar {
 
 /// Set by SIGINT (Ctrl-C) or SIGTERM (what batch schedulers send before killing a job): long
 /// loops stop at the next safe point, checkpoint or close their files, say so, and exit with
-/// 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+/// 128 + the signal number (130 for SIGINT, 143 for SIGTERM). The first signal prints `notice`
+/// at once; a second one ends the process immediately (`interruptHandler`), even while a plugin
+/// call hangs, leaving the output as `abandonOutput` describes and printing `secondSignalNote`.
 enum Interrupt {
     nonisolated(unsafe) static var requested: Int32 = 0
+    /// Printed on stderr by the first signal (C string, prepared before any signal).
+    nonisolated(unsafe) static var notice: UnsafeMutablePointer<CChar>?
+    /// Appended to the message of a second signal, e.g. where the last checkpoint is.
+    nonisolated(unsafe) static var secondSignalNote: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) private static var installed = false
 
-    static func install() {
-        signal(SIGINT) { _ in Interrupt.requested = SIGINT }
-        signal(SIGTERM) { _ in Interrupt.requested = SIGTERM }
+    /// Installs the handlers of SIGINT and SIGTERM (once; later calls only change the texts).
+    /// - Parameters:
+    ///   - notice: what the first signal prints (under mpirun rank 0 alone prints it).
+    ///   - secondSignalNote: appended to the message of a second signal.
+    static func install(notice text: String = "stopping after the current step…",
+                        secondSignalNote note: String? = nil) {
+        free(notice)
+        free(secondSignalNote)
+        notice = Communicator.world.isRoot ? strdup("\n\(text) (Ctrl-C again to stop at once)\n") : nil
+        secondSignalNote = note.map { strdup($0) }
+        guard !installed else { return }
+        installed = true
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = interruptHandler
+        action.sa_flags = SA_RESTART  // as signal() had it: file writes in progress are not cut short
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
     }
 
     static var isRequested: Bool { requested != 0 }

@@ -83,6 +83,8 @@ extension Ensemble {
         var plot: String?
         @Option(help: "Write the report as JSON.")
         var json: String?
+        @Flag(help: "Replace existing --plot and --json files (never the samples or the reference).")
+        var overwrite = false
 
         func validate() throws {
             guard bins > 0 else { throw ValidationError("--bins must be positive, got \(bins)") }
@@ -90,6 +92,12 @@ extension Ensemble {
             for path in [samples, reference] where !FileManager.default.fileExists(atPath: path) {
                 throw ValidationError("\(path) does not exist")
             }
+            var files = OutputFiles()
+            files.output("--plot", plot)
+            files.output("--json", json)
+            files.input("the samples", samples)
+            files.input("--reference", reference)
+            try files.check(overwrite: overwrite)
         }
 
         func run() throws {

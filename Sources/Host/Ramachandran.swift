@@ -210,9 +210,17 @@ extension Ensemble {
         var prefixes = false
         @Flag(help: "Count every sample frame once even when it has a log_weight (a sampler's raw draws, whose weights may be unusable).")
         var unweighted = false
+        @Flag(help: "Replace existing --plot and --json files (never the samples or the reference).")
+        var overwrite = false
 
         func validate() throws {
             guard bins > 0, chains > 0, referenceChains > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
+            var files = OutputFiles()
+            files.output("--plot", plot)
+            files.output("--json", json)
+            files.input("the samples", samples)
+            files.input("--reference", reference)
+            try files.check(overwrite: overwrite)
         }
 
         func run() throws {

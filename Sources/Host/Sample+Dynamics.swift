@@ -128,11 +128,12 @@ extension Ensemble.Sample {
         let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
         let topology = try molecularTopology(system, start: start)
         let (settings, dynamics) = dynamicsSettings()
+        try checkMemory(system: system, temperatures: settings.replicas)
         let output = try TrajectoryOutput(
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
             title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite)
         let progress = ProgressBar(label: "sampling", total: settings.burnIn + settings.productionSteps)
-        Interrupt.install()
+        system.interruption = { Interrupt.isRequested }  // one rank: Ctrl-C ends burn-in too
         let series = ChainSeries(), angles = try? AngleSeries(system: system)
         let summary: MCMCSummary
         do {

@@ -36,11 +36,16 @@ extension Ensemble.Sample {
             path: path, system: system, variables: ["energy", "log_weight"], units: ["energy": "kT", "log_weight": "1"],
             title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters)\(titleSuffix)",
             overwrite: overwrite)
-        for (frame, i) in order.enumerated() {
-            try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
-                              values: ["energy": u[i], "log_weight": logWeight(i)])
+        do {
+            for (frame, i) in order.enumerated() {
+                try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),
+                                  values: ["energy": u[i], "log_weight": logWeight(i)])
+            }
+            try output.close()
+        } catch {
+            output.discard()  // nothing half-written stays, and a replaced file is left as it was
+            throw FailureMessage("\(error)\nnothing was written to \(path)\(output.replacing ? " (the old file is unchanged)" : "")")
         }
-        try output.close()
         return output.frames
     }
 }

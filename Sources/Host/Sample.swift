@@ -132,7 +132,7 @@ extension Ensemble {
         var stepSize: Double = 1e-4
         @Option(help: "Zero-centre-of-mass moves: auto (detect translation invariance), on, off.")
         var centreOfMass: CentreOfMass = .auto
-        @Flag(help: "Replace an existing output file.")
+        @Flag(help: "Replace existing output files (--out and its .pdb, --json, --raw-out); never an input of this command.")
         var overwrite = false
         @Option(help: ArgumentHelp(
             "Under mpirun: split chains or replicas (PT temperatures) over the ranks (default: replicas for pt, chains for mala).",
@@ -193,13 +193,34 @@ extension Ensemble {
             }
             guard out.hasSuffix(".nc") else { throw ValidationError("--out must end in .nc (AMBER NetCDF), got \(out)") }
             if Communicator.world.isRoot {  // rank 0 writes them
-                try checkOutputPath(out, overwrite: overwrite)
-                if let rawOut { try checkOutputPath(rawOut, overwrite: overwrite, option: "--raw-out") }
+                var files = OutputFiles()
+                files.output("--out", out)
+                files.output("the topology", topologyPath(of: out), note: "written beside --out")
+                files.output("--json", json)
+                files.output("--raw-out", rawOut)
+                files.output("the topology", rawOut.map(topologyPath(of:)), note: "written beside --raw-out")
+                files.output("the correction summary", correctSteps > 0 ? correctionSummaryPath : nil, note: "written beside --out")
+                files.input("--model", model)
+                files.input("--draws", draws)
+                try files.check(overwrite: overwrite)
             }
+        }
+
+        /// Where --correct-steps writes its metrics: <out without .nc>.correction.json.
+        var correctionSummaryPath: String { URL(fileURLWithPath: out).deletingPathExtension().path + ".correction.json" }
+
+        /// Refuses a run whose walkers would not fit in memory, before any file is written: each of
+        /// the chains × temperatures walkers keeps its positions, gradient, proposal and the proposal's
+        /// gradient, noise and record copies (about 10 arrays of the system's coordinates).
+        func checkMemory(system: EnergySystem, temperatures: Int) throws {
+            let coordinates = Double(system.coordinateCount)
+            try MemoryLimit.check("--chains", chains, bytesPerUnit: Double(temperatures) * coordinates * 8 * 10,
+                                  detail: "\(temperatures) temperature(s) × \(system.coordinateCount) coordinates × 8 bytes × 10 arrays")
         }
 
         func run() throws {
             let world = Communicator.world
+            Interrupt.install()
             try onEveryRank(world) {
                 if let model { return try runModel(model, world: world) }
                 try runMCMC(world: world)
@@ -212,6 +233,7 @@ extension Ensemble {
             if sampler == .langevin || sampler == .ghmc || (sampler == nil && Self.isMolecule(energySystem)) {
                 return try runDynamics(system: energySystem, world: world)
             }
+            try checkMemory(system: energySystem, temperatures: mcmcSampler == .pt ? replicas : 1)
             let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
             let fixed: Bool? = switch centreOfMass { case .on: true; case .off: false; case .auto: nil }
             let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
@@ -224,7 +246,9 @@ extension Ensemble {
                 title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
                 overwrite: overwrite)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
-            Interrupt.install()
+            // One rank: Ctrl-C also ends burn-in, at the next energy evaluation (under mpirun the
+            // ranks stop together at the next recorded step).
+            if !world.isDistributed { energySystem.interruption = { Interrupt.isRequested } }
             var step = 0
             let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
             let summary: MCMCSummary
@@ -257,20 +281,34 @@ extension Ensemble {
             }
         }
 
-        /// Closes the output of a run that stopped: an interrupt exits cleanly, an error keeps the
-        /// frames written (or removes an empty file) and is rethrown with what was kept.
+        /// Closes the output of a run that stopped. An interrupt (any error once one was requested:
+        /// the sampler may wrap it) exits cleanly with the frames written, or with no file when
+        /// there were none. An error while replacing a file (--overwrite) leaves the old file as
+        /// it was; otherwise it keeps the frames written (or removes an empty file). Either way the
+        /// error is rethrown with what was kept.
         func handleFailure(_ error: Error, output: TrajectoryOutput?) throws {
-            if error is CancellationError {
-                try output?.close()
-                print("interrupted: \(output?.frames ?? 0) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+            if error is CancellationError || Interrupt.isRequested {
+                guard let output else { throw Interrupt.exitCode }
+                if output.frames == 0 {  // an empty file would only block the rerun
+                    output.discard()
+                    print("interrupted (\(Interrupt.signalName)) before the first frame: " + (output.replacing
+                        ? "\(out) was left as it was" : "no file was left at \(out), so the same command can run again"))
+                } else {
+                    try output.close()
+                    print("interrupted: \(output.frames) frames written to \(out) (closed cleanly; \(Interrupt.signalName))")
+                }
                 throw Interrupt.exitCode
             }
             guard let output else { throw error }
-            try? output.close()
+            if output.replacing {
+                output.discard()
+                throw FailureMessage("\(error)\n\(out) was left as it was (the run was replacing it; its unfinished new frames were removed)")
+            }
             if output.frames == 0 {  // an empty file would only block the rerun
-                try? FileManager.default.removeItem(atPath: out)
+                output.discard()
                 throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
             }
+            try? output.close()
             throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
         }
 
@@ -378,8 +416,10 @@ extension Ensemble.Sample {
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
         let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
+        // Rank 0 gathers every draw: positions, copies for the gather, the correction and the file.
+        try MemoryLimit.check("--samples", samples, bytesPerUnit: Double(stride) * 8 * 4,
+                              detail: "\(stride) coordinates × 8 bytes × 4 copies")
         let progress = ProgressBar(label: "sampling", total: share)
-        Interrupt.install()
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         var mirrored: Int? = nil
         let grid = try drawSettings(diffusion)

@@ -140,9 +140,10 @@ extension BasinReport {
     }
 }
 
-/// Writes `value` as pretty JSON with snake_case keys (the one key style of every command).
+/// Writes `value` as pretty JSON with snake_case keys (the one key style of every command),
+/// whole to a temporary file renamed into place: an existing file is replaced only by a complete one.
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
-    try jsonData(value).write(to: URL(fileURLWithPath: path))
+    try jsonData(value).write(to: URL(fileURLWithPath: path), options: .atomic)
 }
 
 /// `value` as pretty JSON, snake_case keys, sorted; non-finite numbers as the strings "nan", "inf".

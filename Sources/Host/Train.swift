@@ -49,7 +49,7 @@ extension Ensemble {
         var out: String
         @Flag(help: "Continue from the checkpoint at --out.")
         var resume = false
-        @Flag(help: "Replace an existing checkpoint when not resuming.")
+        @Flag(help: "Replace an existing checkpoint and its training log when not resuming, and an existing --json.")
         var overwrite = false
         @Option(help: "Seed (network initialisation and all sampling).")
         var seed: UInt64 = 1
@@ -170,14 +170,43 @@ extension Ensemble {
                 guard FileManager.default.fileExists(atPath: out) else {
                     throw ValidationError("--resume: no checkpoint at \(out); train without --resume first")
                 }
-            } else if Communicator.world.isRoot {  // rank 0 writes it
-                try checkOutputPath(out, overwrite: overwrite)
+            }
+            if Communicator.world.isRoot {  // rank 0 writes them
+                var files = OutputFiles()
+                if !resume {  // --resume continues the checkpoint and its log in place
+                    files.output("--out", out)
+                    files.output("the training log", TrainingLog.path(for: out), note: "written beside --out")
+                }
+                files.output("--json", json)
+                files.input("--out", resume ? out : nil)
+                files.input("--data", dataTrajectory)
+                files.input("--data-json", dataJSON ?? dataTrajectory.map { URL(fileURLWithPath: $0).deletingPathExtension().path + ".json" })
+                try files.check(overwrite: overwrite)
             }
         }
 
         func run() throws {
             let world = Communicator.world
+            Interrupt.install(notice: "stopping after the current training step (the checkpoint will be saved)…",
+                              secondSignalNote: "; \(out) holds the last checkpoint saved (every \(checkpointEvery) steps), if any: continue with --resume")
             try onEveryRank(world) { try train(world: world) }
+        }
+
+        /// Refuses a configuration whose batch (or buffer) would not fit in memory, before anything
+        /// is allocated or written: per batch element the trajectory or Monte-Carlo draws (positions,
+        /// noise, gradients) and the network's pair activations; the buffer holds configurations.
+        func checkMemory(_ c: DiffusionConfiguration, system: EnergySystem) throws {
+            let n = Double(system.particleCount), coordinates = Double(system.coordinateCount)
+            let (points, arrays, what): (Double, Double, String) =
+                c.method == .idem ? (Double(c.monteCarloSamples), 2, "Monte-Carlo draws")
+                : c.method == .dsm ? (1, 4, "point")
+                : (Double(c.timeSteps + 1), 3, "time points")
+            let network = n * max(n - 1, 1) * Double(c.hidden) * 4 * Double(c.layers) * 3
+            let perElement = points * coordinates * 8 * arrays + network
+            try MemoryLimit.check("--batch", c.batch, bytesPerUnit: perElement,
+                                  detail: "\(Int(perElement)) bytes: \(Int(points)) \(what) × \(system.coordinateCount) coordinates × 8 bytes × \(Int(arrays)) arrays, plus the network's pair activations")
+            try MemoryLimit.check("--buffer-capacity", c.bufferCapacity, bytesPerUnit: coordinates * 8 * 2,
+                                  detail: "\(system.coordinateCount) coordinates × 8 bytes × 2")
         }
 
         /// Training on every rank (data-parallel when there are several ranks or --shards > 1);
@@ -197,6 +226,7 @@ extension Ensemble {
                 return trainer
             }
             let (configuration, data, energies) = try freshConfiguration(energySystem)
+            try checkMemory(configuration, system: energySystem)
             let model: DiffusionModel
             do {
                 model = try DiffusionModel(configuration: configuration, space: DiffusionSpace.of(energySystem),
@@ -230,10 +260,13 @@ extension Ensemble {
             let progress = ProgressBar(label: "training", total: steps ?? energyBudget!)
             let log = world.isRoot ? try TrainingLog(checkpoint: out, resumeAt: resume ? trainer.state.step : nil,
                                                      printEvery: logEvery, totalSteps: steps) : nil
-            Interrupt.install()
             let clock = ContinuousClock.now, firstStep = trainer.state.step
             var lastESS = Double.nan, lastLoss = Double.nan
-            func save() throws { if world.isRoot { try DiffusionCheckpoint(trainer: trainer).write(to: out) } }
+            func save() throws {
+                guard world.isRoot else { return }
+                try DiffusionCheckpoint(trainer: trainer).write(to: out)
+                try log?.commit()  // the new log replaces an old one together with the checkpoint
+            }
             // state.energyEvaluations: the whole run's count (over all ranks), updated each step.
             while trainer.state.step < target && trainer.state.energyEvaluations < (energyBudget ?? Int.max) {
                 let report: StepReport

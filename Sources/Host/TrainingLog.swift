@@ -26,8 +26,13 @@ struct TrainingLogLine: Codable {
 /// The checkpoint keeps the loss of every step too (`lossHistory`); this file has the rest. On --resume, lines of
 /// steps after the checkpoint's (steps done after the last save, then lost) are dropped first.
 /// Off a terminal, a plain progress line goes to stderr every `printEvery` steps.
+/// A new run that replaces an old log (`train --overwrite`) writes to a temporary sibling until
+/// the first checkpoint is saved (`commit()`), so a run that fails before leaves the old
+/// checkpoint and its log as they were.
 final class TrainingLog {
     let path: String
+    /// Where lines go until `commit()` renames it to `path` (nil: `path` itself).
+    private var pending: String?
     let printEvery: Int
     let totalSteps: Int?
     private let handle: FileHandle
@@ -53,10 +58,12 @@ final class TrainingLog {
                 }
             }
         }
-        do { try kept.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        let writing = resumeAt == nil && FileManager.default.fileExists(atPath: path) ? temporarySibling(of: path) : path
+        pending = writing == path ? nil : writing
+        do { try kept.write(toFile: writing, atomically: true, encoding: .utf8) } catch {
             throw FailureMessage("cannot write the training log \(path): \(error.localizedDescription)")
         }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: writing))
         try handle.seekToEnd()
         encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -65,7 +72,19 @@ final class TrainingLog {
         interactive = isatty(STDERR_FILENO) == 1
     }
 
-    deinit { try? handle.close() }
+    deinit {
+        try? handle.close()
+        if let pending { unlink(pending) }  // no checkpoint was saved: the old log stays
+    }
+
+    /// Moves a replacing log into place (once; the open handle follows the file).
+    func commit() throws {
+        guard let pending else { return }
+        guard rename(pending, path) == 0 else {
+            throw FailureMessage("cannot move the training log \(pending) to \(path): \(String(cString: strerror(errno)))")
+        }
+        self.pending = nil
+    }
 
     /// Appends one step; prints a progress line off a terminal every `printEvery` steps.
     func record(_ report: StepReport, trainer: DiffusionTrainer) {

@@ -41,6 +41,15 @@ extension EnergyError: LocalizedError {
     public var errorDescription: String? { description }
 }
 
+/// Thrown by `EnergySystem.evaluate` instead of calling the plugin once the system's
+/// `interruption` check says so (the user pressed Ctrl-C): every loop that evaluates energies,
+/// burn-in included, ends at its next evaluation. Not an `EnergyError`, so samplers that treat
+/// a plugin's refusal as a rejected move do not swallow it.
+public struct EvaluationInterrupted: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "interrupted before the next energy evaluation" }
+}
+
 /// A system created by a plugin: reduced energies u = U/kT and gradients ∇u.
 ///
 /// This is the one place energy and gradient evaluations are counted, so no
@@ -59,6 +68,10 @@ public final class EnergySystem: @unchecked Sendable {
     public let lengthUnitAngstrom: Double
     /// Threads used to evaluate a batch (1 = the calling thread only).
     public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Asked before every evaluation: when it answers true, `evaluate` throws
+    /// `EvaluationInterrupted` instead of calling the plugin (nil: never). A host that handles
+    /// SIGINT sets it so that long loops it cannot see into stop within one step.
+    public var interruption: (@Sendable () -> Bool)?
 
     let handle: OpaquePointer
     private let lock = NSLock()
@@ -73,36 +86,39 @@ public final class EnergySystem: @unchecked Sendable {
     /// Coordinates per configuration: particles × dimension.
     public var coordinateCount: Int { particleCount * dimension }
 
+    /// Takes ownership of `handle`: on success `deinit` destroys it; when the plugin's answers
+    /// are refused, `init` destroys it once and throws. The checks run before any stored
+    /// property is set, so a throwing `init` never reaches `deinit` (which, once the object is
+    /// fully initialised, Swift runs even when `init` throws — the double `destroy()` of issue 23).
     init(plugin: Plugin, handle: OpaquePointer, parameters: String) throws {
+        let table = plugin.table.pointee
+        let particleCount = Int(table.particle_count(handle))
+        let dimension = Int(table.dimension(handle))
+        let lengthUnitAngstrom = table.length_unit_angstrom.map { $0(handle) } ?? 1
+        var box: [Double]? = nil
+        if (1...3).contains(dimension) {
+            var edges = [Double](repeating: 0, count: dimension)
+            if let boxFunction = table.box, boxFunction(handle, &edges) == 1 { box = edges }
+        }
+        func refuse(_ message: String) -> PluginError {
+            table.destroy(handle)
+            return PluginError.invalidSystem(plugin: plugin.name, message: message)
+        }
+        guard particleCount > 0 else { throw refuse("particle_count is \(particleCount)") }
+        guard (1...3).contains(dimension) else { throw refuse("dimension is \(dimension), expected 1, 2 or 3") }
+        guard lengthUnitAngstrom.isFinite, lengthUnitAngstrom > 0 else {
+            throw refuse("length_unit_angstrom is \(lengthUnitAngstrom)")
+        }
+        if let box, box.contains(where: { !($0 > 0) || !$0.isFinite }) {
+            throw refuse("box edges \(box) must be positive")
+        }
         self.plugin = plugin
         self.handle = handle
         self.parameters = parameters
-        let table = plugin.table.pointee
-        particleCount = Int(table.particle_count(handle))
-        dimension = Int(table.dimension(handle))
-        lengthUnitAngstrom = table.length_unit_angstrom.map { $0(handle) } ?? 1
-        var edges = [Double](repeating: 0, count: max(dimension, 0))
-        if let boxFunction = table.box, dimension > 0, boxFunction(handle, &edges) == 1 {
-            box = edges
-        } else {
-            box = nil
-        }
-        guard particleCount > 0 else {
-            table.destroy(handle)
-            throw PluginError.invalidSystem(plugin: plugin.name, message: "particle_count is \(particleCount)")
-        }
-        guard (1...3).contains(dimension) else {
-            table.destroy(handle)
-            throw PluginError.invalidSystem(plugin: plugin.name, message: "dimension is \(dimension), expected 1, 2 or 3")
-        }
-        guard lengthUnitAngstrom.isFinite, lengthUnitAngstrom > 0 else {
-            table.destroy(handle)
-            throw PluginError.invalidSystem(plugin: plugin.name, message: "length_unit_angstrom is \(lengthUnitAngstrom)")
-        }
-        if let box, box.contains(where: { !($0 > 0) || !$0.isFinite }) {
-            table.destroy(handle)
-            throw PluginError.invalidSystem(plugin: plugin.name, message: "box edges \(box) must be positive")
-        }
+        self.particleCount = particleCount
+        self.dimension = dimension
+        self.lengthUnitAngstrom = lengthUnitAngstrom
+        self.box = box
     }
 
     deinit { plugin.table.pointee.destroy(handle) }
@@ -163,6 +179,7 @@ public final class EnergySystem: @unchecked Sendable {
             throw EnergyError.shapeMismatch(expected: batch * stride, got: positions.count)
         }
         guard batch > 0 else { return }
+        if let interruption, interruption() { throw EvaluationInterrupted() }
         let evaluateFunction = plugin.table.pointee.evaluate!
         let chunks = min(threads, batch)
         let perChunk = (batch + chunks - 1) / chunks

@@ -27,6 +27,32 @@ final class ConvergenceDiagnosticsTests: XCTestCase {
         }
     }
 
+    /// Issue 23: anticorrelated chains (AR(1) with φ = −0.5 has τ = 1/3) reported an ESS of three
+    /// times the draws (167 from 20 frames in the audit); ESS is capped at chains × draws.
+    func testESSNeverExceedsTheNumberOfDraws() {
+        let long = ar1(chains: 4, length: 5_000, phi: -0.5, seed: 11)
+        let (tau, _) = ConvergenceDiagnostics.integratedAutocorrelationTime(long)
+        XCTAssertLessThan(tau, 0.5, "the series is anticorrelated: τ < 1 (else this test shows nothing)")
+        XCTAssertEqual(ConvergenceDiagnostics.effectiveSampleSize(long), 20_000)
+        XCTAssertEqual(ConvergenceDiagnostics.diagnose(long).effectiveSampleSize, 20_000)
+        // Short runs as in the audit: 4 chains × 5 frames and 1 chain × 4 frames.
+        for (chains, length) in [(4, 5), (1, 4), (2, 10)] {
+            for seed in UInt64(1)...20 {
+                let series = ar1(chains: chains, length: length, phi: -0.7, seed: seed)
+                let report = ConvergenceDiagnostics.diagnose(series)
+                let ess = report.effectiveSampleSize
+                XCTAssertTrue(ess.isNaN || ess <= Double(chains * length),
+                              "ESS \(ess) from \(chains * length) draws (τ = \(report.integratedAutocorrelationTime))")
+                let direct = ConvergenceDiagnostics.effectiveSampleSize(series)
+                XCTAssertTrue(direct.isNaN || direct <= Double(chains * length), "ESS \(direct) from \(chains * length) draws")
+            }
+        }
+        // Positively correlated chains are unchanged: N/τ.
+        let ar = ar1(chains: 4, length: 5_000, phi: 0.5, seed: 11)
+        let tauAR = ConvergenceDiagnostics.integratedAutocorrelationTime(ar).tau
+        XCTAssertEqual(ConvergenceDiagnostics.effectiveSampleSize(ar), 20_000 / tauAR, accuracy: 1e-9)
+    }
+
     func testSplitRHatPassesAgreeingChainsAndFlagsDisagreeingOnes() {
         let good = ConvergenceDiagnostics.diagnose(ar1(chains: 4, length: 5_000, phi: 0.5, seed: 5))
         XCTAssertLessThan(good.splitRHat, 1.01)
