@@ -34,6 +34,9 @@ public enum NoiseLevelDistribution: Codable, Equatable, Sendable {
     case logUniform
     /// ln σ ~ N(mean, std²), truncated to [σ_min, σ_max] (EDM's P_mean, P_std).
     case logNormal(mean: Double, std: Double)
+    /// With probability `uniform` log-uniform, else the log-normal (coverage of every σ, with the
+    /// small σ that set a cluster's energy weighted up).
+    case mixture(mean: Double, std: Double, uniform: Double)
 }
 
 /// Everything that defines a diffusion sampler and its training. Typed, nested, Codable:
@@ -167,7 +170,11 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         c.sigmaMin *= sd
         c.sigmaMax *= sd
         c.forceBlendSigma = forceBlendSigma.map { $0 * sd }
-        if case .logNormal(let mean, let std) = noiseLevels { c.noiseLevels = .logNormal(mean: mean + log(sd), std: std) }
+        switch noiseLevels {
+        case .logNormal(let mean, let std)?: c.noiseLevels = .logNormal(mean: mean + log(sd), std: std)
+        case .mixture(let mean, let std, let uniform)?: c.noiseLevels = .mixture(mean: mean + log(sd), std: std, uniform: uniform)
+        default: break
+        }
         c.scalesFromData = nil
         return c
     }

@@ -200,8 +200,12 @@ extension DiffusionConfiguration {
     /// A training noise level σ of an EDM model (`noiseLevels`, within [σ_min, σ_max]).
     func drawNoiseLevel(rng: inout SeededGenerator) -> Double {
         let lo = log(sigmaMin), hi = log(sigmaMax)
-        switch noiseLevels ?? .logUniform {
-        case .logUniform: return exp(lo + (hi - lo) * rng.uniform())
+        var levels = noiseLevels ?? .logUniform
+        if case .mixture(let mean, let std, let uniform) = levels {
+            levels = rng.uniform() < uniform ? .logUniform : .logNormal(mean: mean, std: std)
+        }
+        switch levels {
+        case .logUniform, .mixture: return exp(lo + (hi - lo) * rng.uniform())
         case .logNormal(let mean, let std):
             for _ in 0..<1000 {
                 let v = mean + std * rng.normal()
