@@ -243,26 +243,43 @@ final class MetricsTests: XCTestCase {
         }
     }
 
-    func testInvariantAlignmentIsNeverAboveTheOldConventionAndBoundsTheTrueMinimum() {
+    func testInvariantAlignedW2IsBelowTheOldConventionAndAboveTheTrueMinimum() {
         var rng = TestRandom(seed: 29)
-        // Against permutation-then-Kabsch, which is one of the candidates the true minimum ranges over.
+        // Set level: below the permutation-then-Kabsch W2, with the sets as drawn and with every
+        // configuration of one set turned (which moves the old value, not the new one).
         for n in [13, 7] {
-            var below = 0
+            let count = 10
+            var a: [Double] = [], b: [Double] = [], turned: [Double] = []
+            for _ in 0..<count { a += cluster(n, rng: &rng); b += cluster(n, rng: &rng) }
+            for c in 0..<count { turned += transform(configuration(b, c, particles: n), particles: n, rng: &rng, reflect: c % 2 == 0) }
+            let w = Metrics.coordinateW2(a, b, particles: n, dimension: 3, aligned: true)
+            for reference in [b, turned] {
+                let old = Metrics.coordinateW2(a, reference, particles: n, dimension: 3, aligned: true,
+                                               alignment: .hungarianThenKabsch)
+                XCTAssertLessThan(w, 0.95 * old, "n = \(n)")
+            }
+        }
+        // Pair level the old permutation is one candidate of the true minimum, but the search does
+        // not try it (that would bring the orientation back), so it can miss: on the LJ-13 test set
+        // about 0.5 % of pairs score above it. Here it should win nearly always.
+        for n in [13, 7] {
+            var below = 0, above = 0
             for _ in 0..<40 {
                 let x = cluster(n, rng: &rng), y = transform(cluster(n, rng: &rng), particles: n, rng: &rng, reflect: false)
                 let invariant = Metrics.alignedSquaredDistance(x, y, particles: n, dimension: 3)
                 let old = Metrics.alignedSquaredDistance(x, y, particles: n, dimension: 3, alignment: .hungarianThenKabsch)
-                XCTAssertLessThanOrEqual(invariant, old + 1e-9, "n = \(n)")
                 if invariant < old - 1e-9 { below += 1 }
+                if invariant > old + 1e-9 { above += 1 }
             }
-            XCTAssertGreaterThan(below, 30, "n = \(n): the search should usually beat the unrotated assignment")
+            XCTAssertGreaterThanOrEqual(below, 34, "n = \(n)")
+            XCTAssertLessThanOrEqual(above, 2, "n = \(n)")
         }
         // Against the exact minimum over all permutations (brute force): never below it (it is a
-        // minimum over fewer candidates), equal to it for small n (every permutation for n ≤ 5,
-        // the search at n = 6).
+        // minimum over fewer candidates); equal to it for n ≤ 5 (every permutation), and mostly
+        // for n = 6 (the search).
         for n in [4, 5, 6] {
             var exact = 0
-            let trials = n == 6 ? 12 : 8
+            let trials = n == 6 ? 40 : 8
             for _ in 0..<trials {
                 let x = cluster(n, rng: &rng), y = transform(cluster(n, rng: &rng), particles: n, rng: &rng, reflect: false)
                 let truth = bruteForceAligned(x, y, particles: n, dimension: 3)
@@ -270,7 +287,8 @@ final class MetricsTests: XCTestCase {
                 XCTAssertGreaterThanOrEqual(found, truth - 1e-9 * (1 + truth), "n = \(n)")
                 if found <= truth + 1e-9 * (1 + truth) { exact += 1 }
             }
-            if n < 6 { XCTAssertEqual(exact, trials, "n = \(n)") } else { XCTAssertGreaterThanOrEqual(exact, trials - 1) }
+            // n = 6 reaches it for 33 of these 40 pairs (the misses lie 3–43 % above).
+            if n < 6 { XCTAssertEqual(exact, trials, "n = \(n)") } else { XCTAssertGreaterThanOrEqual(exact, 30) }
         }
         // In 2-D (the DW-4 case): every permutation, the exact minimum.
         for _ in 0..<5 {
