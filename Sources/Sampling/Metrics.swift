@@ -167,7 +167,7 @@ public enum Metrics {
     /// The identity (the old convention's start) is deliberately not a start: it would bring the
     /// orientation back. So the result is not below the old convention pair by pair: on the
     /// LJ-13 test set about 0.5 % of pairs score above it (the unrotated assignment lands in a
-    /// basin no start reaches), while the W2 between sets falls by a quarter. Cost and quality
+    /// basin no start reaches), while the W2 between sets falls by a fifth. Cost and quality
     /// against a search from 3000 random orientations: docs/metrics.md. The result is invariant
     /// up to rounding, amplified when two principal moments of a configuration nearly coincide.
     ///
