@@ -793,6 +793,18 @@ final class AlignmentSearch {
 
     /// h = Σᵢ xᵢ y_{match(i)}ᵀ.
     private func correlation(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ match: UnsafePointer<Int>) {
+        if d == 3 {
+            var h0 = 0.0, h1 = 0.0, h2 = 0.0, h3 = 0.0, h4 = 0.0, h5 = 0.0, h6 = 0.0, h7 = 0.0, h8 = 0.0
+            for i in 0..<n {
+                let yi = y + match[i] * 3
+                let x0 = x[3 * i], x1 = x[3 * i + 1], x2 = x[3 * i + 2], y0 = yi[0], y1 = yi[1], y2 = yi[2]
+                h0 += x0 * y0; h1 += x0 * y1; h2 += x0 * y2
+                h3 += x1 * y0; h4 += x1 * y1; h5 += x1 * y2
+                h6 += x2 * y0; h7 += x2 * y1; h8 += x2 * y2
+            }
+            h[0] = h0; h[1] = h1; h[2] = h2; h[3] = h3; h[4] = h4; h[5] = h5; h[6] = h6; h[7] = h7; h[8] = h8
+            return
+        }
         for k in 0..<(d * d) { h[k] = 0 }
         for i in 0..<n {
             let yi = y + match[i] * d
