@@ -64,12 +64,14 @@ extension Ensemble {
             abstract: "Compare samples with a reference set: energy W2, aligned/unaligned coordinate W2, distance TV, ESS, log Ẑ.",
             discussion: """
                 Conventions (docs/metrics.md): energy_w2 is √ of the 1-D W2² between energy samples (ASBS \
-                "E-W2"), energy_w2_squared the square (DEM); x_w2_aligned permutes (Hungarian) and rotates \
-                (Kabsch, reflections allowed) each reference configuration onto each generated one, then \
-                solves the exact assignment between the sets; x_w2 is the same on centred coordinates \
-                without alignment; distance_tv the TV of pair-distance histograms, 200 shared bins. Both \
-                sets are subsampled to --max-samples (seeded); coordinate W2 needs equal counts, so the \
-                smaller count is used for both. ESS and log Ẑ use all frames when the file has log_weight.
+                "E-W2"), energy_w2_squared the square (DEM); x_w2_aligned relabels and rotates (reflections \
+                allowed) each reference configuration onto each generated one by a search that does not \
+                depend on their orientations (Hungarian and Kabsch alternated from 48 principal-axes \
+                starts), then solves the exact assignment between the sets; x_w2 is the same on centred \
+                coordinates without alignment; distance_tv the TV of pair-distance histograms, 200 shared \
+                bins. Both sets are subsampled to --max-samples (seeded); coordinate W2 needs equal counts, \
+                so the smaller count is used for both. ESS and log Ẑ use all frames when the file has \
+                log_weight.
 
                 Example:
                   ensemble evaluate dw4.nc --reference out/reference/dw4.nc \\
