@@ -59,7 +59,7 @@ def main():
                 cells["evals"].append(evals)
                 cells["wall"].append(sample.get("wall_seconds", float("nan")))
                 cells["ew2"].append(m.get("energy_w2"))
-                cells["aw2"].append(m.get("x_w2_aligned"))
+                cells["aw2"].append(m.get("x_w2_aligned", m.get("x_w2_aligned_asbs")))
                 cells["tv"].append(m.get("distance_tv"))
                 cells["u"].append(m.get("energy_mean"))
                 cells["ref"].append(m.get("reference_energy_mean"))
