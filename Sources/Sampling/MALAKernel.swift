@@ -153,7 +153,10 @@ public struct HMCKernel {
         try step(&state, stepSizes: [Double](repeating: eps, count: state.walkers), rng: &rng).filter { $0 }.count
     }
 
-    /// One proposal per walker b with its own step size ε_b; returns which walkers moved.
+    /// One proposal per walker b with its own step size ε_b; returns which walkers moved. A
+    /// configuration the plugin refuses on the way (`evaluateMarkingFailures`: u = +∞, zero
+    /// gradient) rejects that walker's proposal: the rule depends only on the points the
+    /// trajectory visits, which its reversal visits too, so detailed balance holds.
     public func step(_ state: inout MALAKernel.State, stepSizes: [Double], rng: inout SeededGenerator) throws -> [Bool] {
         let stride = space.coordinateCount, batch = state.walkers
         precondition(stepSizes.count == batch)
@@ -162,11 +165,13 @@ public struct HMCKernel {
         var kinetic0 = [Double](repeating: 0, count: batch)
         for b in 0..<batch { for i in 0..<stride { kinetic0[b] += 0.5 * p[b * stride + i] * p[b * stride + i] } }
         var x = state.positions, g = state.gradients, u = state.energies
+        var refused = [Bool](repeating: false, count: batch)
         for j in p.indices { p[j] -= 0.5 * eps[j] * g[j] }
         for l in 0..<leapfrogSteps {
             for j in x.indices { x[j] += eps[j] * p[j] }
             space.constrain(&x)
-            (u, g) = try system.evaluate(x, batch: batch, withGradients: true)
+            (u, g) = try system.evaluateMarkingFailures(x, batch: batch)
+            for b in 0..<batch where !u[b].isFinite { refused[b] = true }
             space.project(&g)
             let scale = l == leapfrogSteps - 1 ? 0.5 : 1
             for j in p.indices { p[j] -= scale * eps[j] * g[j] }
@@ -176,7 +181,7 @@ public struct HMCKernel {
             var kinetic = 0.0
             for i in 0..<stride { kinetic += 0.5 * p[b * stride + i] * p[b * stride + i] }
             let logAlpha = state.energies[b] + kinetic0[b] - u[b] - kinetic
-            if u[b].isFinite && log(rng.uniform()) < logAlpha {
+            if !refused[b] && log(rng.uniform()) < logAlpha {
                 moved[b] = true
                 state.accept(b, positions: x, energies: u, gradients: g)
             }
