@@ -301,8 +301,9 @@ extension Ensemble {
                          model.learnedLogZ.map { String(format: ", learned log Z %.4f", $0) } ?? ""))
             if let history = trainer.state.validationHistory, let last = history.last,
                let best = history.min(by: { $0.loss < $1.loss }) {
-                print(String(format: "validation loss (held-out data, averaged parameters): %.5g at step %d, lowest %.5g at step %d, first %.5g",
-                             last.loss, last.step, best.loss, best.step, history[0].loss))
+                let which = trainer.configuration.averageHalfLife != nil ? "averaged parameters" : "parameters"
+                print(String(format: "validation loss (held-out data, %@): %.5g at step %d, lowest %.5g at step %d, first %.5g",
+                             which, last.loss, last.step, best.loss, best.step, history[0].loss))
             }
             if let scale = trainer.state.dataScale, model.isPreconditioned {
                 print(String(format: "EDM preconditioning: data scale σ_d = %.4f, σ ∈ [%g, %g]", scale, model.configuration.sigmaMin, model.configuration.sigmaMax))
