@@ -405,9 +405,7 @@ extension Ensemble.Sample {
         if integrator == .pc && !stochastic { throw FailureMessage("--integrator pc is stochastic: leave --process ode out") }
         if weights == .exact && stochastic { throw FailureMessage("--weights exact needs a deterministic draw (--process ode, euler or heun)") }
         if resample && weights != .exact { throw FailureMessage("--resample needs importance weights: add --weights exact (a deterministic draw)") }
-        var settings = DrawSettings(integrator: integrator, steps: timeSteps ?? 18, stochastic: stochastic, exactWeights: weights == .exact)
-        if let v = ProcessInfo.processInfo.environment["ENSEMBLE_DRAW_CHURN"], let b = Double(v) { settings.churn = b }
-        return settings
+        return DrawSettings(integrator: integrator, steps: timeSteps ?? 18, stochastic: stochastic, exactWeights: weights == .exact)
     }
 
     func runModel(_ path: String, world: Communicator) throws {

@@ -15,27 +15,35 @@ public struct DenoisingScoreMatching: TrainingMethod {
 
     public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {
         if state.buffer.count == 0 { try makeTemperedData(&state, context) }
-        let model = context.model, c = context.configuration
         let indices = state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
-        if context.model.isPreconditioned {
-            return try Self.preconditionedBatch(x0, model: context.model, system: context.system,
-                                                blend: context.configuration.forceBlendSigma, rng: &state.rng)
-        }
-        let (xt, times, noise) = ScoreRegression.noisedBatch(x0, model: model, rng: &state.rng)
+        let blend = context.configuration.forceBlendSigma
+        return context.model.isPreconditioned
+            ? try Self.preconditionedBatch(x0, model: context.model, system: context.system, blend: blend, rng: &state.rng)
+            : try Self.noiseBatch(x0, model: context.model, system: context.system, blend: blend, rng: &state.rng)
+    }
+
+    /// −∇u at the data points, projected (one gradient evaluation each), where a force blend is on.
+    static func blendForce(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?) throws -> [Double]? {
+        guard let system, blend != nil else { return nil }
+        var g = try system.evaluate(x0, batch: x0.count / model.space.coordinateCount, withGradients: true).gradients
+        model.space.project(&g)
+        return g
+    }
+
+    /// A regression batch of a noise- (or score-) predicting network on the VE time grid: score
+    /// target a·(−ε/√h) + (1 − a)·(−∇u(x_0)), a = h/(h + σ*²) (a = 1 without a blend); the network
+    /// predicts −√h × it (noise) or it (score, weight h).
+    static func noiseBatch(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?,
+                           rng: inout SeededGenerator) throws -> RegressionBatch {
+        let (xt, times, noise) = ScoreRegression.noisedBatch(x0, model: model, rng: &rng)
         let stride = model.space.coordinateCount
-        var force: [Double]? = nil
-        if c.forceBlendSigma != nil {
-            var g = try context.system.evaluate(x0, batch: times.count, withGradients: true).gradients
-            model.space.project(&g)
-            force = g
-        }
-        // Score target a·(−ε/√h) + (1 − a)·(−∇u(x_0)); the network predicts −√h × it (noise) or it.
+        let force = try blendForce(x0, model: model, system: system, blend: blend)
         var target = noise, weights = [Double](repeating: 1, count: times.count)
-        let scoreNetwork = c.predictsNoise == false
+        let scoreNetwork = model.configuration.predictsNoise == false
         for b in times.indices {
             let h = max(model.noiseVariance(times[b]), 1e-300), s = h.squareRoot()
-            let a = c.forceBlendSigma.map { h / (h + $0 * $0) } ?? 1
+            let a = blend.map { h / (h + $0 * $0) } ?? 1
             if scoreNetwork { weights[b] = h }
             for i in 0..<stride {
                 let j = b * stride + i
@@ -60,12 +68,7 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let c = model.configuration, space = model.space, stride = space.coordinateCount, m = x0.count / stride
         let sigmas = (0..<m).map { _ in c.drawNoiseLevel(rng: &rng) }
         let noise = space.noise(batch: m, rng: &rng)
-        var force: [Double]? = nil
-        if let system, blend != nil {
-            var g = try system.evaluate(x0, batch: m, withGradients: true).gradients
-            space.project(&g)
-            force = g
-        }
+        let force = try blendForce(x0, model: model, system: system, blend: blend)
         var input = x0, target = x0
         var times = [Double](repeating: 0, count: m)
         for b in 0..<m {
@@ -87,24 +90,9 @@ public struct DenoisingScoreMatching: TrainingMethod {
     /// network, at noise draws fixed by `seed` (the same every call, so that the curve is smooth).
     public static func validationLoss(_ frames: [Double], model: DiffusionModel, seed: UInt64) -> Double {
         var rng = SeededGenerator(seed: seed, stream: 0x5641_4C)  // "VAL"
-        let batch: RegressionBatch
-        if model.isPreconditioned {
-            batch = try! preconditionedBatch(frames, model: model, system: nil, blend: nil, rng: &rng)
-        } else {
-            let (xt, times, noise) = ScoreRegression.noisedBatch(frames, model: model, rng: &rng)
-            var target = noise
-            let stride = model.space.coordinateCount
-            let scoreNetwork = model.configuration.predictsNoise == false
-            var weights = [Double](repeating: 1, count: times.count)
-            for b in times.indices {
-                let s = max(model.noiseVariance(times[b]), 1e-300).squareRoot()
-                if scoreNetwork {
-                    weights[b] = s * s
-                    for i in 0..<stride { target[b * stride + i] = -noise[b * stride + i] / s }
-                }
-            }
-            batch = RegressionBatch(noised: xt, times: times, target: target, weights: weights)
-        }
+        let batch = model.isPreconditioned
+            ? try! preconditionedBatch(frames, model: model, system: nil, blend: nil, rng: &rng)
+            : try! noiseBatch(frames, model: model, system: nil, blend: nil, rng: &rng)
         return ScoreRegression.loss(batch, model: model).loss
     }
 
@@ -140,20 +128,23 @@ public struct DenoisingScoreMatching: TrainingMethod {
         state.buffer = buffer
         state.validationData = validation.isEmpty ? nil : validation
         // σ_d over every rank's share, so that all ranks resolve the same configuration.
-        var centred = buffer.positions
-        space.project(&centred)
-        let total = try context.reducer.sum([centred.reduce(0) { $0 + $1 * $1 }, Double(centred.count)])
-        state.dataScale = max((total[0] / max(1, total[1])).squareRoot(), 1e-12)
+        let total = try context.reducer.sum(Self.centredSquares(buffer.positions, space: space))
+        state.dataScale = Self.rms(total)
         context.model.resolveScales(dataScale: state.dataScale!)
     }
 
-    /// σ_d: the rms coordinate of configurations [m, n·d] after removing each one's centre.
-    static func dataScale(_ frames: [Double], space: DiffusionSpace) -> Double {
+    /// [Σ y², count] of configurations [m, n·d] after removing each one's centre (summable over ranks).
+    static func centredSquares(_ frames: [Double], space: DiffusionSpace) -> [Double] {
         var y = frames
         space.project(&y)
-        let sq = y.reduce(0) { $0 + $1 * $1 }
-        return max((sq / Double(max(1, y.count))).squareRoot(), 1e-12)
+        return [y.reduce(0) { $0 + $1 * $1 }, Double(y.count)]
     }
+
+    /// σ_d = √(Σ y²/count) of `centredSquares`.
+    static func rms(_ squares: [Double]) -> Double { max((squares[0] / max(1, squares[1])).squareRoot(), 1e-12) }
+
+    /// σ_d: the rms coordinate of configurations [m, n·d] after removing each one's centre.
+    static func dataScale(_ frames: [Double], space: DiffusionSpace) -> Double { rms(centredSquares(frames, space: space)) }
 }
 
 extension DiffusionTrainer {

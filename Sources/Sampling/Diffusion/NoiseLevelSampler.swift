@@ -89,10 +89,9 @@ extension DiffusionModel {
             for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
             return space.logNormal(squaredDistance: sq, variance: sigmas[0] * sigmas[0])
         }
-        let identity = [Double](repeating: 0, count: stride * stride)
         func levels(_ s: Double) -> [Double] { [Double](repeating: s, count: batch) }
         /// d = −σ s at x (and −σ J_s when weighted).
-        func slope(_ y: [Double], _ s: Double) throws -> (d: [Double], j: [Double]) {
+        func slope(_ y: [Double], _ s: Double) -> (d: [Double], j: [Double]) {
             if weighted {
                 let (score, jac) = scoreJacobian(positions: y, sigmas: levels(s))
                 return (score.map { -s * $0 }, jac.map { -s * $0 })
@@ -124,17 +123,17 @@ extension DiffusionModel {
                 }
             } else {
                 let delta = next - sigma
-                let (d1, j1) = try slope(x, sigma)
+                let (d1, j1) = slope(x, sigma)
                 if settings.integrator == .euler || next == 0 {
                     for j in x.indices { x[j] += delta * d1[j] }
                     if weighted { logQ = subtract(logQ, stepLogDeterminants(j1, scale: delta, batch: batch)) }
                 } else {
                     var trial = x
                     for j in x.indices { trial[j] += delta * d1[j] }
-                    let (d2, j2) = try slope(trial, next)
+                    let (d2, j2) = slope(trial, next)
                     for j in x.indices { x[j] += 0.5 * delta * (d1[j] + d2[j]) }
                     if weighted {
-                        logQ = subtract(logQ, heunLogDeterminants(j1, j2, delta: delta, batch: batch, scratch: identity))
+                        logQ = subtract(logQ, heunLogDeterminants(j1, j2, delta: delta, batch: batch))
                     }
                 }
             }
@@ -164,9 +163,9 @@ extension DiffusionModel {
     }
 
     /// log|det(I + Δ/2 (J₁ + J₂ (I + Δ J₁)))| per configuration (the Heun step's Jacobian).
-    func heunLogDeterminants(_ j1: [Double], _ j2: [Double], delta: Double, batch: Int, scratch: [Double]) -> [Double] {
+    func heunLogDeterminants(_ j1: [Double], _ j2: [Double], delta: Double, batch: Int) -> [Double] {
         let n = space.coordinateCount
-        var a = scratch
+        var a = [Double](repeating: 0, count: n * n)
         return (0..<batch).map { b in
             let o = b * n * n
             for r in 0..<n {

@@ -82,15 +82,13 @@ extension DiffusionModel {
 
     private func timeScoreJacobian(positions x: [Double], times: [Double]) -> (score: [Double], jacobian: [Double]) {
         let stride = space.coordinateCount, batch = times.count
-        do {
-            var (f, j) = fieldJacobian(positions: x, times: times)
-            for b in 0..<batch {
-                let c = scoreScale(times[b])
-                for i in 0..<stride { f[b * stride + i] *= c }
-                for q in 0..<(stride * stride) { j[b * stride * stride + q] *= c }
-            }
-            return (f, j)
+        var (f, j) = fieldJacobian(positions: x, times: times)
+        for b in 0..<batch {
+            let c = scoreScale(times[b])
+            for i in 0..<stride { f[b * stride + i] *= c }
+            for q in 0..<(stride * stride) { j[b * stride * stride + q] *= c }
         }
+        return (f, j)
     }
 
     private func preconditionedScoreJacobian(positions x: [Double], sigmas: [Double]) -> (score: [Double], jacobian: [Double]) {
