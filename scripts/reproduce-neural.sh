@@ -12,7 +12,10 @@
 # usage: scripts/reproduce-neural.sh dw4|lj13|lj55|lj16 [OUTDIR]
 # Environment: SEEDS ("1 2 3"), ENSEMBLE (the binary), REFERENCE (primary reference .nc; default
 # out/reference/SYSTEM.nc from `make reference` / `make reference-large`), PUBLIC (public test set dir,
-# default ../shared/reference; skipped when absent), N (draws, 1000).
+# default ../shared/reference; skipped when absent), N (draws, 1000), TRAIN_FLAGS (added to the
+# recipe, for ablations, e.g. "--temperature-conditioning"), STAGES (default "raw corrected weights
+# pt"; "raw weights" for a quick ablation), ALIGNMENT (evaluate --alignment; default invariant,
+# asbs is ~25x faster).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 system="${1:?usage: reproduce-neural.sh dw4|lj13|lj55|lj16 [OUTDIR]}"
@@ -23,6 +26,10 @@ recipe="$root/data/recipes/$system-dsm.txt"
 reference="${REFERENCE:-$root/out/reference/$system.nc}"
 public_dir="${PUBLIC:-$root/../shared/reference}"
 n="${N:-1000}"
+stages=" ${STAGES:-raw corrected weights pt} "
+alignment="${ALIGNMENT:-invariant}"
+read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
+wants() { [[ "$stages" == *" $1 "* ]]; }
 case "$system" in
   dw4) plugin=(--plugin double-well); public="$public_dir/test_split_DW4.npy"
        pt=(--sampler pt --replicas 4 --max-temperature 3 --chains 16) ;;
@@ -41,9 +48,9 @@ mkdir -p "$out"
 
 number() { grep -o "$2" "$1" | tail -1 | grep -o '[0-9.e+-]*$'; }
 score() {  # score NAME: metrics of NAME.nc against the references
-  "$ensemble" evaluate "$out/$1.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" --json "$out/$1.json" --overwrite > "$out/$1-metrics.txt" 2>&1
+  "$ensemble" evaluate "$out/$1.nc" --reference "$reference" "${plugin[@]}" --max-samples "$n" --alignment "$alignment" --json "$out/$1.json" --overwrite > "$out/$1-metrics.txt" 2>&1
   if [ -n "$public" ]; then
-    "$ensemble" evaluate "$out/$1.nc" --reference "$public" "${plugin[@]}" --max-samples "$n" --json "$out/$1.public.json" --overwrite > "$out/$1-public.txt" 2>&1
+    "$ensemble" evaluate "$out/$1.nc" --reference "$public" "${plugin[@]}" --max-samples "$n" --alignment "$alignment" --json "$out/$1.public.json" --overwrite > "$out/$1-public.txt" 2>&1
   fi
   if [ "$system" = lj16 ]; then
     "$ensemble" rdf "$out/$1.nc" --reference "$reference" "${plugin[@]}" --energy-scale 2 --json "$out/$1-rdf.json" --overwrite > "$out/$1-rdf.txt" 2>&1
@@ -62,25 +69,26 @@ pt_run() {  # pt_run NAME SEED EVALUATIONS: PT with about this many energy evalu
 for seed in $seeds; do
   m="$out/model-s$seed.ckpt"
   if ! grep -q "^trained" "$out/train-s$seed.txt" 2>/dev/null; then
-    "$ensemble" train --config "$recipe" --seed "$seed" --out "$m" --overwrite --json "$out/train-s$seed.json" \
+    "$ensemble" train --config "$recipe" ${train_flags[@]+"${train_flags[@]}"} --seed "$seed" --out "$m" --overwrite --json "$out/train-s$seed.json" \
         > "$out/train-s$seed.txt" 2>&1
   fi
-  if [ ! -f "$out/raw-s$seed.json" ]; then
+  if wants raw && [ ! -f "$out/raw-s$seed.json" ]; then
     "$ensemble" sample --model "$m" --samples "$n" --seed "$seed" --out "$out/raw-s$seed.nc" --overwrite \
         --json "$out/raw-s$seed-sample.json" > "$out/raw-s$seed-sample.txt" 2>&1
     score "raw-s$seed"
   fi
-  if [ ! -f "$out/corrected-s$seed.json" ]; then
+  if wants corrected && [ ! -f "$out/corrected-s$seed.json" ]; then
     "$ensemble" sample --model "$m" --samples "$n" --seed "$seed" --correct-steps 10 --correct-leapfrog 9 \
         --correct-step-size per-sample --out "$out/corrected-s$seed.nc" --overwrite \
         --json "$out/corrected-s$seed-sample.json" > "$out/corrected-s$seed-sample.txt" 2>&1
     score "corrected-s$seed"
   fi
-  if [ "$system" != lj16 ] && [ ! -f "$out/weights-s$seed-sample.json" ]; then
+  if wants weights && [ "$system" != lj16 ] && [ ! -f "$out/weights-s$seed-sample.json" ]; then
     "$ensemble" sample --model "$m" --samples 200 --seed "$seed" --weights exact --out "$out/weights-s$seed.nc" --overwrite \
         --json "$out/weights-s$seed-sample.json" > "$out/weights-s$seed-sample.txt" 2>&1
   fi
   # PT at the neural run's evaluations (data + training + 1000 corrected), and at its wall time.
+  wants pt || { echo "seed $seed done"; continue; }
   train_evals=$(number "$out/train-s$seed.txt" 'energy evaluations: [0-9]*')
   train_wall=$(number "$out/train-s$seed.txt" 'wall time: [0-9.]*')
   draw_evals=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['energy_evaluations'] + d['correction']['energy_evaluations'])" "$out/corrected-s$seed-sample.json")

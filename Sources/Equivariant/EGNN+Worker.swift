@@ -87,8 +87,9 @@ final class Worker<S: TensorScalar> {
         edges = src.count
     }
 
+    /// `conditions`: [batch, conditionCount] scalars, or nil for zeros.
     func forward(parameters p: UnsafePointer<S>, positions: UnsafePointer<S>, times: UnsafePointer<S>,
-                 batch: Int, output: UnsafeMutablePointer<S>) {
+                 conditions: UnsafePointer<S>?, batch: Int, output: UnsafeMutablePointer<S>) {
         nb = batch
         nodes = nb * n
         let N = nodes, H = h
@@ -108,7 +109,7 @@ final class Worker<S: TensorScalar> {
         x.p.update(from: positions, count: N * d)
 
         // Node features and embedding.
-        let tf = configuration.timeEmbedding.featureCount
+        let tf = configuration.timeEmbedding.featureCount, cc = configuration.conditionCount
         let f = feat.p
         f.update(repeating: 0, count: N * features)
         for b in 0..<nb {
@@ -125,7 +126,8 @@ final class Worker<S: TensorScalar> {
                         w += w
                     }
                 }
-                if let types = configuration.typeIds { row[tf + types[i]] = 1 }
+                if let conditions { for q in 0..<cc { row[tf + q] = conditions[b * cc + q] } }
+                if let types = configuration.typeIds { row[tf + cc + types[i]] = 1 }
             }
         }
         S.gemm(transA: false, transB: false, m: N, n: H, k: features, alpha: 1, a: f, lda: features,

@@ -108,13 +108,17 @@ public final class EGNN<Scalar: TensorScalar> {
     ///   - positions: [batch, particles, dimension] row-major. In a box they
     ///     need not be wrapped (the network only sees minimum images).
     ///   - times: [batch] diffusion times.
+    ///   - conditions: [batch, `configuration.conditionCount`] conditioning scalars (e.g. ln β);
+    ///     empty: zeros.
     /// - Returns: v, [batch, particles, dimension].
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
-    public func forward(positions: [Scalar], times: [Scalar]) -> [Scalar] {
-        let n = configuration.particles, d = configuration.dimension
+    public func forward(positions: [Scalar], times: [Scalar], conditions: [Scalar] = []) -> [Scalar] {
+        let n = configuration.particles, d = configuration.dimension, cc = configuration.conditionCount
         precondition(positions.count == times.count * n * d,
                      "positions has \(positions.count) values, expected batch \(times.count) × \(n) × \(d)")
+        precondition(conditions.isEmpty || conditions.count == times.count * cc,
+                     "conditions has \(conditions.count) values, expected batch \(times.count) × \(cc)")
         batch = times.count
         let workerCount = max(1, min(threads, batch))
         let blasThreads = openblas_get_num_threads()
@@ -127,17 +131,20 @@ public final class EGNN<Scalar: TensorScalar> {
         parameters.withUnsafeBufferPointer { p in
             positions.withUnsafeBufferPointer { x in
                 times.withUnsafeBufferPointer { t in
+                  conditions.withUnsafeBufferPointer { cb in
                     output.withUnsafeMutableBufferPointer { ob in
                         let o = ob.baseAddress!
                         let work = { (w: Int) in
                             let c = self.chunks[w]
                             self.workers[w].forward(parameters: p.baseAddress!,
                                                     positions: x.baseAddress! + c.lowerBound * stride,
-                                                    times: t.baseAddress! + c.lowerBound, batch: c.count,
-                                                    output: o + c.lowerBound * stride)
+                                                    times: t.baseAddress! + c.lowerBound,
+                                                    conditions: cb.isEmpty ? nil : cb.baseAddress! + c.lowerBound * cc,
+                                                    batch: c.count, output: o + c.lowerBound * stride)
                         }
                         if workerCount == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workerCount, execute: work) }
                     }
+                  }
                 }
             }
         }

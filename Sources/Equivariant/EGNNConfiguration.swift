@@ -65,6 +65,9 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     public var coordinateGain: Double = 0.001
     /// Weight of an edge near the cutoff (nil: `.hard`). Only with a `cutoff`.
     public var envelope: CutoffEnvelope? = nil
+    /// Per-configuration conditioning scalars fed to every node after the time features (e.g.
+    /// ln β of a temperature-conditioned sampler); nil: none.
+    public var conditions: Int? = nil
 
     public init(particles: Int, dimension: Int, hidden: Int = 64, layers: Int = 4,
                 aggregation: Aggregation = .sum, tanhRange: Double? = nil, typeIds: [Int]? = nil,
@@ -87,8 +90,10 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
 
     /// Number of distinct types (max id + 1), 0 without types.
     public var typeCount: Int { (typeIds?.max() ?? -1) + 1 }
-    /// Node input features: time features then the type one-hot.
-    public var nodeFeatureCount: Int { timeEmbedding.featureCount + typeCount }
+    /// Conditioning scalars per configuration (0 without).
+    public var conditionCount: Int { conditions ?? 0 }
+    /// Node input features: time features, the conditioning scalars, then the type one-hot.
+    public var nodeFeatureCount: Int { timeEmbedding.featureCount + conditionCount + typeCount }
     public var subtractsMean: Bool { removeMean ?? (box == nil) }
 
     /// The space the network measures displacements in.
@@ -121,6 +126,7 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
         }
         if let r = tanhRange, !(r > 0) { try fail("tanhRange must be positive") }
         if envelope == .cosine && cutoff == nil { try fail("a cosine envelope needs a cutoff") }
+        if let conditions, conditions < 0 { try fail("conditions must be ≥ 0 (got \(conditions))") }
     }
 }
 

@@ -15,10 +15,10 @@ extension Ensemble.Sample {
     /// re-evaluated, weights moved by the energy change: `MirrorFold`), and says how many.
     /// - Returns: the number inverted, nil when there is no handedness to keep.
     func foldMirrorImages(_ x: inout [Double], _ u: inout [Double], _ logW: inout [Double],
-                          system: EnergySystem) throws -> Int? {
+                          system: EnergySystem, beta: Double = 1) throws -> Int? {
         guard let fold = mirrorFold(system), !u.isEmpty else { return nil }
         var batch = SampleBatch(stride: system.coordinateCount, positions: x, energies: u, logWeights: logW)
-        let count = try fold.fold(&batch, system: system)
+        let count = try fold.fold(&batch, system: system, beta: beta)
         (x, u, logW) = (batch.positions, batch.energies, batch.logWeights)
         print("mirror images: \(count) of \(u.count) drawn samples had the other handedness at \(fold.centres.count) tetrahedral centres; inverted through their centroid (energies re-evaluated; --keep-mirror-images keeps them)")
         return count

@@ -92,6 +92,8 @@ extension Ensemble {
         var rawOut: String?
         @Option(help: ArgumentHelp("With --model and --correct-steps: correct these draws of the same model (a --raw-out file, which carries log_weight) instead of drawing new ones, e.g. to try other correction settings on an expensive ODE draw. Takes the first --samples frames; energies are re-evaluated here and each log w moved by the change (the file stores single-precision coordinates).", valueName: "path.nc"))
         var draws: String?
+        @Option(help: ArgumentHelp("With --model of a temperature-conditioned model (train --temperature-conditioning): draw at this temperature, a multiple of the plugin's kT (e.g. one of the data ladder's; default 1, the target). Importance weights are then for exp(−u/F).", valueName: "F"))
+        var modelTemperature: Double?
         @Flag(help: "With --model of a molecule: keep drawn mirror images (by default each is inverted onto the start structure's handedness, its energy and weight updated; the network cannot tell enantiomers apart).")
         var keepMirrorImages = false
 
@@ -159,6 +161,10 @@ extension Ensemble {
             guard correctAnneal >= 0, correctAnneal == 0 || correctSteps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(correctAnneal)") }
             guard correctGlobal >= 0, correctGlobal == 0 || correctSteps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(correctGlobal)") }
             guard correctStepSize == .shared || correctSteps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }
+            if let t = modelTemperature {
+                guard model != nil, t > 0 else { throw ValidationError("--model-temperature needs --model and a temperature > 0 (× kT), got \(t)") }
+                if correctSteps > 0 && t != 1 { throw ValidationError("--correct-steps corrects towards the target (temperature 1): leave --model-temperature out") }
+            }
             if draws != nil && correctSteps == 0 { throw ValidationError("--draws goes with --correct-steps (it corrects draws written by --raw-out)") }
             if draws != nil && rawOut != nil { throw ValidationError("--draws and --raw-out together would copy the draws: give one") }
             if draws != nil && Communicator.world.size > 1 { throw ValidationError("--draws runs on one rank") }
@@ -421,6 +427,14 @@ extension Ensemble.Sample {
         var x: [Double] = [], u: [Double] = [], logW: [Double] = []
         var mirrored: Int? = nil
         let grid = try drawSettings(diffusion)
+        if let t = modelTemperature {
+            let beta = 1 / t
+            guard diffusion.isTemperatureConditioned else {
+                throw FailureMessage("--model-temperature needs a temperature-conditioned model (train --temperature-conditioning); \(path) draws at the target only")
+            }
+            diffusion.logBeta = log(beta)
+            print(String(format: "drawing at temperature %.4g × kT (β = %.4g)", t, beta))
+        }
         if let draws {
             (x, u, logW) = try readDraws(draws, system: energySystem)
         } else {
@@ -442,7 +456,7 @@ extension Ensemble.Sample {
                 progress.update(u.count)
             }
             progress.finish()
-            mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem)
+            mirrored = try foldMirrorImages(&x, &u, &logW, system: energySystem, beta: diffusion.drawBeta)
         }
         var evaluations = [energySystem.energyEvaluations, energySystem.gradientEvaluations]
         if world.isDistributed {
@@ -503,7 +517,8 @@ extension Ensemble.Sample {
                 trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
                 correction: correction, mirrored: mirrored, weighted: weighted,
                 integrator: grid?.integrator.rawValue, process: grid.map { $0.stochastic ? "sde" : "ode" },
-                noiseLevels: grid?.steps, networkEvaluationsPerSample: grid?.networkEvaluations), to: json)
+                noiseLevels: grid?.steps, networkEvaluationsPerSample: grid?.networkEvaluations,
+                temperature: modelTemperature), to: json)
             print("wrote \(json)")
         }
         if Interrupt.isRequested { throw Interrupt.exitCode }

@@ -111,6 +111,8 @@ struct ModelSampleReport: Codable {
     var process: String? = nil
     var noiseLevels: Int? = nil
     var networkEvaluationsPerSample: Int? = nil
+    /// The temperature (× kT) a temperature-conditioned model drew at (nil: the target).
+    var temperature: Double? = nil
 }
 
 extension ConvergenceDiagnostics.Report {

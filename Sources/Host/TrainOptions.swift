@@ -100,6 +100,7 @@ extension Ensemble.Train {
         },
         .init("--graph-cutoff", \.graphCutoff, \.graphCutoff),
         .init("--smooth-cutoff", \.smoothCutoff, \.smoothCutoff) { v, _ in v ? true : nil },
+        .init("--temperature-conditioning", \.temperatureConditioning, \.temperatureConditioned, methods: [.dsm]) { v, _ in v ? true : nil },
     ]
 
     /// The parallel-tempering data of dsm (nil for the other methods); its seed is derived from --seed.

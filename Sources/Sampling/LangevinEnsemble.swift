@@ -216,11 +216,14 @@ public final class LangevinEnsemble {
     }
 
     /// Positions [ladders, n·d] and energies of the β = 1 walker of every ladder.
-    public func targetWalkers() -> (positions: [Double], energies: [Double]) {
+    public func targetWalkers() -> (positions: [Double], energies: [Double]) { walkers(atLevel: 0) }
+
+    /// Positions [ladders, n·d] and energies (at β = 1) of every ladder's walker at `level`.
+    public func walkers(atLevel level: Int) -> (positions: [Double], energies: [Double]) {
         var x: [Double] = [], u: [Double] = []
         x.reserveCapacity(ladders * stride)
         for ladder in 0..<ladders {
-            let w = ladder * levels
+            let w = ladder * levels + level
             x.append(contentsOf: positions[(w * stride)..<((w + 1) * stride)])
             u.append(energies[w])
         }

@@ -100,11 +100,15 @@ public struct MCMCRunner {
     ///     only for PT).
     ///   - record: called (on rank 0 only) with each recorded step's frames ([chains·n·d], all
     ///     ranks' chains in order) and their energies; frames beyond `samples` are not passed.
+    ///   - recordHot: PT: called at each recorded step with the frames of every hotter level
+    ///     (level ≥ 1, inverse temperature `settings.betas[level]`) of this rank's own walkers,
+    ///     [chains·n·d] and their energies u at β = 1 (not gathered; for data on each rank).
     ///   - progress: called with (steps done, steps total) now and then.
     /// - Returns: the summary over all ranks (energy statistics on rank 0 only).
     public func run(system: EnergySystem, space: Space, start: [Double],
                     communicator: Communicator = Communicator(), distribution: MCMCDistribution = .chains,
                     record: (_ positions: [Double], _ energies: [Double]) throws -> Void,
+                    recordHot: ((_ level: Int, _ positions: [Double], _ energies: [Double]) throws -> Void)? = nil,
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> MCMCSummary {
         let clock = ContinuousClock.now
         let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
@@ -122,7 +126,7 @@ public struct MCMCRunner {
         ensemble.resetCounters()
         ladder?.resetCounters()
         let (written, series) = try produce(ensemble, share: share, communicator: communicator, exchange: exchange,
-                                            record: record, progress: progress)
+                                            record: record, recordHot: recordHot, progress: progress)
         let (mean, error) = communicator.isRoot ? Statistics.meanAndError(series) : (.nan, .nan)
         var summary = MCMCSummary(
             frames: written, energyMean: mean, energyError: error,
@@ -168,6 +172,7 @@ public struct MCMCRunner {
     private func produce(_ ensemble: LangevinEnsemble, share: Share, communicator: Communicator,
                          exchange: () throws -> Void,
                          record: (_ positions: [Double], _ energies: [Double]) throws -> Void,
+                         recordHot: ((_ level: Int, _ positions: [Double], _ energies: [Double]) throws -> Void)?,
                          progress: (Int, Int) -> Void) throws -> (written: Int, series: [Double]) {
         let production = settings.productionSteps, recordings = production / settings.thin
         let chains = settings.chains, stride = ensemble.system.coordinateCount
@@ -196,6 +201,12 @@ public struct MCMCRunner {
                     let (x, u) = ensemble.targetWalkers()
                     pending += u
                     pending += x
+                }
+                if let recordHot {
+                    for local in 0..<ensemble.levels where share.levels.lowerBound + local > 0 {
+                        let (x, u) = ensemble.walkers(atLevel: local)
+                        try recordHot(share.levels.lowerBound + local, x, u)
+                    }
                 }
                 pendingSteps += 1
                 if pendingSteps == bundle || recorded == recordings { try deliver() }

@@ -66,11 +66,12 @@ public struct MirrorFold: Sendable {
     }
 
     /// Inverts every mirror image of `samples` through its centroid, re-evaluates its energy and
-    /// moves its log-weight by u(y) − u(Ry) (see the type's note).
+    /// moves its log-weight by β(u(y) − u(Ry)) (see the type's note; β of the law the weights
+    /// are for, 1 at the target).
     /// - Returns: how many samples were inverted.
     /// - Throws: what `EnergySystem.evaluate` throws.
     @discardableResult
-    public func fold(_ samples: inout SampleBatch, system: EnergySystem) throws -> Int {
+    public func fold(_ samples: inout SampleBatch, system: EnergySystem, beta: Double = 1) throws -> Int {
         let stride = 3 * particles
         precondition(samples.stride == stride && system.dimension == 3)
         let mirrored = (0..<samples.count).filter { isMirrored(samples.positions[($0 * stride)..<(($0 + 1) * stride)]) }
@@ -85,7 +86,7 @@ public struct MirrorFold: Sendable {
         let energies = try system.evaluate(inverted, batch: mirrored.count, withGradients: false).energies
         for (m, s) in mirrored.enumerated() {
             samples.positions.replaceSubrange((s * stride)..<((s + 1) * stride), with: inverted[(m * stride)..<((m + 1) * stride)])
-            if !samples.logWeights.isEmpty { samples.logWeights[s] += samples.energies[s] - energies[m] }
+            if !samples.logWeights.isEmpty { samples.logWeights[s] += beta * (samples.energies[s] - energies[m]) }
             samples.energies[s] = energies[m]
         }
         return mirrored.count

@@ -7,6 +7,14 @@ import XCTest
 final class GradientTests: XCTestCase {
     /// L = Σ w·v + ½ Σ v²: exercises both a linear and a nonlinear read-out.
     func check(_ config: EGNNConfiguration, batch: Int = 2, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = TestRandom(seed: seed ^ 0xC0)
+        let c = (0..<(batch * config.conditionCount)).map { _ in rng.normal() }
+        try check(config, batch: batch, seed: seed, conditions: c, file: file, line: line)
+    }
+
+    /// The same with per-configuration conditioning scalars (empty: none).
+    func check(_ config: EGNNConfiguration, batch: Int, seed: UInt64, conditions c: [Double],
+               file: StaticString = #filePath, line: UInt = #line) throws {
         var rng = TestRandom(seed: seed)
         let model = try EGNN<Double>(configuration: config, seed: seed, threads: 1)
         // Perturb the zero-ish initial state so every path carries gradient.
@@ -23,7 +31,7 @@ final class GradientTests: XCTestCase {
         let w = (0..<x.count).map { _ in rng.normal() }
         func loss(_ v: [Double]) -> Double { zip(w, v).map { $0 * $1 + 0.5 * $1 * $1 }.reduce(0, +) }
 
-        let v = model.forward(positions: x, times: t)
+        let v = model.forward(positions: x, times: t, conditions: c)
         let gv = zip(w, v).map { $0 + $1 }
         model.zeroGradients()
         let gx = model.backward(outputGradient: gv)
@@ -32,10 +40,10 @@ final class GradientTests: XCTestCase {
         let θ = model.parameters
         let fdθ = finiteDifferenceGradient(θ, step: 1e-5) { p in
             model.parameters = p
-            return loss(model.forward(positions: x, times: t))
+            return loss(model.forward(positions: x, times: t, conditions: c))
         }
         model.parameters = θ
-        let fdx = finiteDifferenceGradient(x, step: 1e-5) { y in loss(model.forward(positions: y, times: t)) }
+        let fdx = finiteDifferenceGradient(x, step: 1e-5) { y in loss(model.forward(positions: y, times: t, conditions: c)) }
 
         let scaleθ = gθ.map(abs).max()!, scalex = gx.map(abs).max()!
         XCTAssertGreaterThan(scaleθ, 1e-3, file: file, line: line)
@@ -66,6 +74,15 @@ final class GradientTests: XCTestCase {
         try check(EGNNConfiguration(particles: 5, dimension: 3, hidden: 6, layers: 3, aggregation: .mean,
                                     tanhRange: 2, typeIds: [0, 1, 2, 1, 0], timeEmbedding: .sinusoidal(frequencies: 2),
                                     coordinateGain: 1), seed: 2)
+    }
+
+    /// A conditioning scalar per configuration (ln β of a temperature-conditioned sampler) between
+    /// the time features and the types.
+    func testFree3DConditionedWithTypes() throws {
+        var c = EGNNConfiguration(particles: 5, dimension: 3, hidden: 6, layers: 3, typeIds: [0, 1, 1, 2, 0],
+                                  timeEmbedding: .sinusoidal(frequencies: 2), coordinateGain: 1)
+        c.conditions = 1
+        try check(c, seed: 21)
     }
 
     /// One type per particle, as a molecule's atom identities (more type features than time ones).

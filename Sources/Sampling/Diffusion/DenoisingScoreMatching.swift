@@ -18,16 +18,30 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let indices = state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
         let blend = context.configuration.forceBlendSigma
-        return context.model.isPreconditioned
-            ? try Self.preconditionedBatch(x0, model: context.model, system: context.system, blend: blend, rng: &state.rng)
-            : try Self.noiseBatch(x0, model: context.model, system: context.system, blend: blend, rng: &state.rng)
+        let logBetas = state.dataLogBetas.map { all in indices.map { all[$0] } }
+        var batch = context.model.isPreconditioned
+            ? try Self.preconditionedBatch(x0, model: context.model, system: context.system, blend: blend,
+                                           logBetas: logBetas, rng: &state.rng)
+            : try Self.noiseBatch(x0, model: context.model, system: context.system, blend: blend,
+                                  logBetas: logBetas, rng: &state.rng)
+        batch.logBetas = logBetas
+        return batch
     }
 
-    /// −∇u at the data points, projected (one gradient evaluation each), where a force blend is on.
-    static func blendForce(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?) throws -> [Double]? {
+    /// ∇(βu) at the data points (the negative score of e^{−βu}), projected (one gradient
+    /// evaluation each), where a force blend is on; β = 1 without `logBetas`.
+    static func blendForce(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?,
+                           logBetas: [Double]? = nil) throws -> [Double]? {
         guard let system, blend != nil else { return nil }
-        var g = try system.evaluate(x0, batch: x0.count / model.space.coordinateCount, withGradients: true).gradients
+        let stride = model.space.coordinateCount
+        var g = try system.evaluate(x0, batch: x0.count / stride, withGradients: true).gradients
         model.space.project(&g)
+        if let logBetas {
+            for b in logBetas.indices where logBetas[b] != 0 {
+                let beta = exp(logBetas[b])
+                for i in 0..<stride { g[b * stride + i] *= beta }
+            }
+        }
         return g
     }
 
@@ -35,10 +49,10 @@ public struct DenoisingScoreMatching: TrainingMethod {
     /// target a·(−ε/√h) + (1 − a)·(−∇u(x_0)), a = h/(h + σ*²) (a = 1 without a blend); the network
     /// predicts −√h × it (noise) or it (score, weight h).
     static func noiseBatch(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?,
-                           rng: inout SeededGenerator) throws -> RegressionBatch {
+                           logBetas: [Double]? = nil, rng: inout SeededGenerator) throws -> RegressionBatch {
         let (xt, times, noise) = ScoreRegression.noisedBatch(x0, model: model, rng: &rng)
         let stride = model.space.coordinateCount
-        let force = try blendForce(x0, model: model, system: system, blend: blend)
+        let force = try blendForce(x0, model: model, system: system, blend: blend, logBetas: logBetas)
         var target = noise, weights = [Double](repeating: 1, count: times.count)
         let scoreNetwork = model.configuration.predictsNoise == false
         for b in times.indices {
@@ -64,11 +78,11 @@ public struct DenoisingScoreMatching: TrainingMethod {
     /// denoiser of the blended score target a(−ε/σ) + (1 − a)(−∇u(x_0)):
     /// D* = x + σ² s* = x_0 + (1 − a)(σε − σ²∇u(x_0)).
     static func preconditionedBatch(_ x0: [Double], model: DiffusionModel, system: EnergySystem?, blend: Double?,
-                                    rng: inout SeededGenerator) throws -> RegressionBatch {
+                                    logBetas: [Double]? = nil, rng: inout SeededGenerator) throws -> RegressionBatch {
         let c = model.configuration, space = model.space, stride = space.coordinateCount, m = x0.count / stride
         let sigmas = (0..<m).map { _ in c.drawNoiseLevel(rng: &rng) }
         let noise = space.noise(batch: m, rng: &rng)
-        let force = try blendForce(x0, model: model, system: system, blend: blend)
+        let force = try blendForce(x0, model: model, system: system, blend: blend, logBetas: logBetas)
         var input = x0, target = x0
         var times = [Double](repeating: 0, count: m)
         for b in 0..<m {
@@ -113,6 +127,10 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let heldChains = fraction > 0 && chains >= 2 ? max(1, Int((fraction * Double(chains)).rounded())) : 0
         let heldFrom = fraction > 0 && chains < 2 ? Int(((1 - fraction) * Double(records)).rounded()) : Int.max
         var validation: [Double] = [], record = 0
+        // Temperature-conditioned: every replica's frames too, tagged with ln β (the held-out
+        // ladders' hot frames are dropped: validation is at the target).
+        let conditioned = context.model.isTemperatureConditioned, betas = settings.betas
+        var hot: [(x: [Double], u: [Double], logBeta: Double)] = []
         _ = try MCMCRunner(settings: settings).run(
             system: system, space: space, start: start,
             record: { x, u in
@@ -124,11 +142,31 @@ public struct DenoisingScoreMatching: TrainingMethod {
                     if c >= m - heldChains || record >= heldFrom { validation += frame } else { buffer.add(frame, logRewards: [-u[c]]) }
                 }
                 record += 1
+            },
+            recordHot: !conditioned ? nil : { level, x, u in
+                var y = x
+                space.constrain(&y)
+                let kept = record < heldFrom ? u.count - heldChains : 0  // called before `record` of the same step
+                guard kept > 0 else { return }
+                hot.append((Array(y[..<(kept * stride)]), Array(u[..<kept]), log(betas[level])))
             })
+        // σ_d of the target frames only, so that a conditioned model has the same scales.
+        let total = try context.reducer.sum(Self.centredSquares(buffer.positions, space: space))
+        if conditioned {
+            let extra = hot.reduce(0) { $0 + $1.u.count }
+            var all = ReplayBuffer(capacity: max(buffer.capacity, buffer.count + extra), stride: stride)
+            all.add(buffer.positions, logRewards: buffer.logRewards)
+            var logBetas = [Double](repeating: 0, count: buffer.count)
+            for part in hot {
+                all.add(part.x, logRewards: part.u.map { -$0 })
+                logBetas += [Double](repeating: part.logBeta, count: part.u.count)
+            }
+            buffer = all
+            state.dataLogBetas = logBetas
+        }
         state.buffer = buffer
         state.validationData = validation.isEmpty ? nil : validation
         // σ_d over every rank's share, so that all ranks resolve the same configuration.
-        let total = try context.reducer.sum(Self.centredSquares(buffer.positions, space: space))
         state.dataScale = Self.rms(total)
         context.model.resolveScales(dataScale: state.dataScale!)
     }

@@ -159,6 +159,10 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     public var scalesFromData: Bool? = nil
     /// How the noise level or time enters the EGNN's node features (nil: the scalar itself).
     public var timeEmbedding: TimeEmbedding? = nil
+    /// dsm: the network takes ln β as an input and learns from every replica of the tempering
+    /// data, each frame tagged with its β (temperature-conditioned denoising); it draws at
+    /// β = 1 or at any β (`DiffusionModel.logBeta`). nil/false: the β = 1 frames only.
+    public var temperatureConditioned: Bool? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
 
@@ -181,11 +185,13 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
 
     /// The EGNN of the drift for a space.
     func network(for space: DiffusionSpace) -> EGNNConfiguration {
-        EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
-                          aggregation: .sum, tanhRange: tanhRange, typeIds: nodeTypes, box: space.box,
-                          cutoff: space.isPeriodic ? graphCutoff : nil, timeEmbedding: timeEmbedding ?? .scalar,
-                          removeMean: space.kind == .centred,
-                          envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
+        var c = EGNNConfiguration(particles: space.particles, dimension: space.dimension, hidden: hidden, layers: layers,
+                                  aggregation: .sum, tanhRange: tanhRange, typeIds: nodeTypes, box: space.box,
+                                  cutoff: space.isPeriodic ? graphCutoff : nil, timeEmbedding: timeEmbedding ?? .scalar,
+                                  removeMean: space.kind == .centred,
+                                  envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
+        if temperatureConditioned == true { c.conditions = 1 }
+        return c
     }
 
     /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
@@ -213,6 +219,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
                 try fail("dsm needs its parallel-tempering data settings or a data trajectory")
             }
             if data != nil && dataFile != nil { try fail("dsm takes its data from parallel tempering or from a file, not both") }
+            if temperatureConditioned == true && (data?.replicas ?? 1) < 2 {
+                try fail("temperature conditioning learns from the replicas of parallel-tempering data: it needs PT data with ≥ 2 replicas")
+            }
             if samples < 2 { try fail("dsm needs at least 2 data samples (got \(samples))") }
             if samples > bufferCapacity {
                 try fail("dsm keeps its \(samples) data samples in the buffer: buffer capacity \(bufferCapacity) is too small")

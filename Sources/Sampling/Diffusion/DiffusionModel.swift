@@ -110,10 +110,26 @@ public final class DiffusionModel {
     /// σ_d of the EDM preconditioning (the data's rms coordinate; 1 until the data are known).
     public var sigmaData = 1.0
 
+    /// ln β of the temperature a temperature-conditioned network draws at (0: the target, β = 1;
+    /// ignored by an unconditioned one).
+    public var logBeta = 0.0
+
+    /// Whether the network takes ln β (`DiffusionConfiguration.temperatureConditioned`).
+    public var isTemperatureConditioned: Bool { configuration.temperatureConditioned == true }
+
+    /// β of the law the model draws (exp(`logBeta`) when temperature-conditioned, else 1): its
+    /// importance weights are for exp(−βu).
+    public var drawBeta: Double { isTemperatureConditioned ? exp(logBeta) : 1 }
+
+    /// The network's conditioning for a batch of m: `logBeta` each (empty when unconditioned).
+    func conditions(_ m: Int) -> [Double] {
+        isTemperatureConditioned ? [Double](repeating: logBeta, count: m) : []
+    }
+
     /// The network's field at positions [m, n·d] and times [m] (PIS: NN₁ of the drift;
     /// iDEM: the score s_θ), for inspection and tests.
     public func networkField(positions: [Double], times: [Double]) -> [Double] {
-        network.forward(positions: positions, times: times)
+        network.forward(positions: positions, times: times, conditions: conditions(times.count))
     }
 
     // MARK: - PIS drift
@@ -128,7 +144,7 @@ public final class DiffusionModel {
 
     /// f at states of several time steps at once: `x` [m, n·d], `stepIndex` [m].
     func drift(_ x: [Double], stepIndex: [Int], energyGradient: [Double]?) -> (drift: [Double], clipped: [Double]) {
-        var f = network.forward(positions: x, times: stepIndex.map { time($0) })
+        var f = network.forward(positions: x, times: stepIndex.map { time($0) }, conditions: conditions(stepIndex.count))
         var clipped: [Double] = []
         if configuration.langevinPreconditioning, let energyGradient {
             clipped = clippedScore(energyGradient, batch: stepIndex.count)
@@ -319,7 +335,7 @@ public final class DiffusionModel {
     /// s_θ(x, t) for a batch.
     public func score(positions x: [Double], times: [Double]) -> [Double] {
         if isPreconditioned { return score(positions: x, sigmas: times.map(noiseLevel)) }
-        var s = network.forward(positions: x, times: times)
+        var s = network.forward(positions: x, times: times, conditions: conditions(times.count))
         let stride = space.coordinateCount
         for b in times.indices {
             let c = scoreScale(times[b])
@@ -410,7 +426,7 @@ public final class DiffusionModel {
         }
         if !keepStates { states = [x] }
         let energies = try system.evaluate(x, batch: batch, withGradients: false).energies
-        for b in 0..<batch { logW[b] -= energies[b] }
+        for b in 0..<batch { logW[b] -= drawBeta * energies[b] }
         return DiffusionPaths(batch: batch, states: states, sampleEnergies: energies, energyGradients: [],
                               logWeights: logW)
     }

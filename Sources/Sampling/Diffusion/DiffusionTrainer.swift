@@ -37,6 +37,8 @@ public struct TrainerState: Codable, Equatable {
     public var validationData: [Double]? = nil
     /// (step, validation loss of the averaged parameters) every `validationEvery` steps.
     public var validationHistory: [ValidationPoint]? = nil
+    /// ln β of each buffer entry's data (temperature-conditioned dsm: every PT replica).
+    public var dataLogBetas: [Double]? = nil
 }
 
 /// A validation loss: the regression loss of held-out frames at fixed noise draws.

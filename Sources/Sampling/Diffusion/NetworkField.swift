@@ -11,8 +11,16 @@ public protocol NetworkField: AnyObject {
     var gradients: [Double] { get set }
     var parameterCount: Int { get }
     func zeroGradients()
-    func forward(positions: [Double], times: [Double]) -> [Double]
+    /// `conditions`: [batch, conditionCount] conditioning scalars (ln β); empty: zeros.
+    func forward(positions: [Double], times: [Double], conditions: [Double]) -> [Double]
     @discardableResult func backward(outputGradient: [Double]) -> [Double]
+}
+
+extension NetworkField {
+    /// The field with no conditioning (zeros: the target temperature of a conditioned network).
+    public func forward(positions: [Double], times: [Double]) -> [Double] {
+        forward(positions: positions, times: times, conditions: [])
+    }
 }
 
 /// Network precision of a diffusion sampler.
@@ -44,8 +52,9 @@ public final class SinglePrecisionField: NetworkField {
     public var parameterCount: Int { network.parameterCount }
     public func zeroGradients() { network.zeroGradients() }
 
-    public func forward(positions: [Double], times: [Double]) -> [Double] {
-        network.forward(positions: positions.map(Float.init), times: times.map(Float.init)).map(Double.init)
+    public func forward(positions: [Double], times: [Double], conditions: [Double]) -> [Double] {
+        network.forward(positions: positions.map(Float.init), times: times.map(Float.init),
+                        conditions: conditions.map(Float.init)).map(Double.init)
     }
 
     @discardableResult

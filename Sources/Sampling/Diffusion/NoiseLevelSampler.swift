@@ -141,7 +141,8 @@ extension DiffusionModel {
             guard x.allSatisfy(\.isFinite) else { throw DiffusionError.divergedPositions(timeStep: settings.steps - i) }
         }
         let energies = try system.evaluate(x, batch: batch, withGradients: false).energies
-        let logWeights = (0..<batch).map { weighted ? -energies[$0] - logQ[$0] : Double.nan }
+        let beta = drawBeta
+        let logWeights = (0..<batch).map { weighted ? -beta * energies[$0] - logQ[$0] : Double.nan }
         return DiffusionPaths(batch: batch, states: [x], sampleEnergies: energies, energyGradients: [], logWeights: logWeights)
     }
 

@@ -34,7 +34,7 @@ extension DiffusionModel {
         let c = sigmas.map { EDMCoefficients(sigma: $0, sigmaData: sigmaData) }
         var input = x
         for b in sigmas.indices { for i in 0..<stride { input[b * stride + i] *= c[b].input } }
-        var d = network.forward(positions: input, times: c.map(\.noise))
+        var d = network.forward(positions: input, times: c.map(\.noise), conditions: conditions(sigmas.count))
         for b in sigmas.indices {
             for i in 0..<stride { d[b * stride + i] = c[b].skip * x[b * stride + i] + c[b].out * d[b * stride + i] }
         }

@@ -21,7 +21,7 @@ extension DiffusionModel {
     /// J[b][i][j] = ∂s_i/∂x_j), from one forward and D backward passes.
     public func fieldJacobian(positions x: [Double], times: [Double]) -> (field: [Double], jacobian: [Double]) {
         let stride = space.coordinateCount, batch = times.count
-        let field = network.forward(positions: x, times: times)
+        let field = network.forward(positions: x, times: times, conditions: conditions(times.count))
         var jacobian = [Double](repeating: 0, count: batch * stride * stride)
         var seed = [Double](repeating: 0, count: batch * stride)
         for i in 0..<stride {

@@ -8,12 +8,15 @@ public struct RegressionBatch {
     public var times: [Double]
     public var target: [Double]
     public var weights: [Double]
+    /// ln β of each point's data (temperature-conditioned models); nil: the model's `logBeta`.
+    public var logBetas: [Double]?
 
-    public init(noised: [Double], times: [Double], target: [Double], weights: [Double]) {
+    public init(noised: [Double], times: [Double], target: [Double], weights: [Double], logBetas: [Double]? = nil) {
         self.noised = noised
         self.times = times
         self.target = target
         self.weights = weights
+        self.logBetas = logBetas
     }
 }
 
@@ -39,7 +42,8 @@ public enum ScoreRegression {
     /// averages) and dL/ds. Runs the network forward; `backward` may follow.
     public static func loss(_ regression: RegressionBatch, model: DiffusionModel) -> (loss: Double, outputGradient: [Double]) {
         let batch = regression.times.count, stride = model.space.coordinateCount
-        let score = model.network.forward(positions: regression.noised, times: regression.times)
+        let conditions = model.isTemperatureConditioned ? regression.logBetas ?? model.conditions(batch) : []
+        let score = model.network.forward(positions: regression.noised, times: regression.times, conditions: conditions)
         let scale = 1 / Double(batch * stride)
         var loss = 0.0
         var outputGradient = [Double](repeating: 0, count: score.count)
