@@ -15,7 +15,8 @@ public struct DenoisingScoreMatching: TrainingMethod {
 
     public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {
         if state.buffer.count == 0 { try makeTemperedData(&state, context) }
-        let indices = state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
+        let indices = state.dataLogBetas.map { Self.balancedIndices(context.localBatch, logBetas: $0, rng: &state.rng) }
+            ?? state.buffer.sampleIndices(context.localBatch, priority: 0, rng: &state.rng)
         let x0 = state.buffer.gather(indices)
         let blend = context.configuration.forceBlendSigma
         let logBetas = state.dataLogBetas.map { all in indices.map { all[$0] } }
@@ -26,6 +27,20 @@ public struct DenoisingScoreMatching: TrainingMethod {
                                   logBetas: logBetas, rng: &state.rng)
         batch.logBetas = logBetas
         return batch
+    }
+
+    /// The share of a temperature-conditioned batch drawn from the target's frames (the rest from
+    /// the hotter replicas, uniformly): the target keeps half the signal however many replicas.
+    static let targetShare = 0.5
+
+    /// `m` buffer indices, each from the target's frames (ln β = 0, the buffer's first entries)
+    /// with probability `targetShare`, else from the hotter replicas' frames.
+    static func balancedIndices(_ m: Int, logBetas: [Double], rng: inout SeededGenerator) -> [Int] {
+        let target = logBetas.prefix { $0 == 0 }.count, count = logBetas.count
+        guard target > 0 && target < count else { return (0..<m).map { _ in Int(rng.next() % UInt64(count)) } }
+        return (0..<m).map { _ in
+            rng.uniform() < targetShare ? Int(rng.next() % UInt64(target)) : target + Int(rng.next() % UInt64(count - target))
+        }
     }
 
     /// ∇(βu) at the data points (the negative score of e^{−βu}), projected (one gradient
