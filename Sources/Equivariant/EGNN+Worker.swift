@@ -12,6 +12,8 @@ final class Worker<S: TensorScalar> {
     let tanhRange: S?
     let mean: Bool
     let removeMean: Bool
+    /// Pair classes [n·n] (`EGNNConfiguration.edgeClasses`).
+    let edgeClasses: [Int]?
 
     var nb = 0, nodes = 0, edges = 0
     var src: [Int32] = [], dst: [Int32] = []
@@ -43,6 +45,7 @@ final class Worker<S: TensorScalar> {
         tanhRange = c.tanhRange.map { S($0) }
         mean = c.aggregation == .mean
         removeMean = c.subtractsMean
+        edgeClasses = c.edgeClasses
         smooth = c.envelope == .cosine && c.cutoff != nil
         gradient = Buffer<S>(layout.count)
         func make() -> [Buffer<S>] { (0..<c.layers).map { _ in Buffer<S>() } }
@@ -171,6 +174,12 @@ final class Worker<S: TensorScalar> {
                 let A = abp + Int(srcp[e]) * 2 * H, B = abp + Int(dstp[e]) * 2 * H + H
                 let z = z1 + e * H, r = rr[e], a = at[e]
                 for k in 0..<H { z[k] = A[k] + B[k] + wr[k] * r + wa[k] * a + b1[k] }
+            }
+            if let classes = edgeClasses, let wc = L.edgeClass {
+                for e in 0..<E {
+                    let w = p + wc + classes[(Int(srcp[e]) % n) * n + Int(dstp[e]) % n] * H, z = z1 + e * H
+                    for k in 0..<H { z[k] += w[k] }
+                }
             }
             S.siluForward(z1, activation: a1[l].p, count: E * H)
             // edgeMessage, second linear.
@@ -385,6 +394,12 @@ final class Worker<S: TensorScalar> {
                     }
                     ga[e] += gat
                     for k in 0..<d { gd[e * d + k] += 2 * gr * df[e * d + k] }
+                }
+            }
+            if let classes = edgeClasses, let wc = L.edgeClass {
+                for e in 0..<E {
+                    let g = G + wc + classes[(Int(srcp[e]) % n) * n + Int(dstp[e]) % n] * H, row = gc + e * H
+                    for k in 0..<H { g[k] += row[k] }
                 }
             }
             // b₁'s gradient is Σ_e g_z1 = Σ_i (gA)_i.

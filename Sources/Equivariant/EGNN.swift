@@ -87,6 +87,7 @@ public final class EGNN<Scalar: TensorScalar> {
             fill(l.coordWeight1, h * h, bound: bh)
             fill(l.coordBias1, h, bound: bh)
             fill(l.coordWeight2, h, bound: configuration.coordinateGain * (6 / Double(h + 1)).squareRoot())
+            if let w = l.edgeClass { fill(w, configuration.edgeClassCount * h, bound: b1) }
             if let w1 = l.nodeWeight1, let b = l.nodeBias1, let w2 = l.nodeWeight2, let b2 = l.nodeBias2 {
                 let bn = 1 / Double(2 * h).squareRoot()
                 fill(w1, 2 * h * h, bound: bn)

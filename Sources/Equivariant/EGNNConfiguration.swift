@@ -65,6 +65,10 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     public var coordinateGain: Double = 0.001
     /// Weight of an edge near the cutoff (nil: `.hard`). Only with a `cutoff`.
     public var envelope: CutoffEnvelope? = nil
+    /// Class of every particle pair [n·n] (symmetric, values 0..<K), e.g. bonded, 1–3, 1–4 or
+    /// non-bonded along a molecule's bond graph: each class adds its own learned vector to the
+    /// first linear of the edge message. nil: no edge classes.
+    public var edgeClasses: [Int]? = nil
     /// Per-configuration conditioning scalars fed to every node after the time features (e.g.
     /// ln β of a temperature-conditioned sampler); nil: none.
     public var conditions: Int? = nil
@@ -90,6 +94,8 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
 
     /// Number of distinct types (max id + 1), 0 without types.
     public var typeCount: Int { (typeIds?.max() ?? -1) + 1 }
+    /// Number of edge classes K (0 without).
+    public var edgeClassCount: Int { (edgeClasses?.max() ?? -1) + 1 }
     /// Conditioning scalars per configuration (0 without).
     public var conditionCount: Int { conditions ?? 0 }
     /// Node input features: time features, the conditioning scalars, then the type one-hot.
@@ -127,6 +133,13 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
         if let r = tanhRange, !(r > 0) { try fail("tanhRange must be positive") }
         if envelope == .cosine && cutoff == nil { try fail("a cosine envelope needs a cutoff") }
         if let conditions, conditions < 0 { try fail("conditions must be ≥ 0 (got \(conditions))") }
+        if let edgeClasses {
+            if edgeClasses.count != particles * particles { try fail("edgeClasses has \(edgeClasses.count) entries, expected particles² = \(particles * particles)") }
+            if edgeClasses.contains(where: { $0 < 0 }) { try fail("edge classes must be ≥ 0") }
+            for i in 0..<particles { for j in 0..<i where edgeClasses[i * particles + j] != edgeClasses[j * particles + i] {
+                try fail("edgeClasses must be symmetric (pair \(i), \(j))")
+            } }
+        }
     }
 }
 

@@ -23,6 +23,8 @@ public struct ParameterLayout: Equatable, Sendable {
         public var coordWeight1: Int, coordBias1: Int, coordWeight2: Int
         /// nodeUpdate: [2H, H] + bias (input [h, Σm]), then [H, H] + bias.
         public var nodeWeight1: Int?, nodeBias1: Int?, nodeWeight2: Int?, nodeBias2: Int?
+        /// edgeMessage, first linear: one vector per edge class [K, H] (with `edgeClasses`).
+        public var edgeClass: Int? = nil
     }
 
     public private(set) var entries: [Entry] = []
@@ -58,6 +60,7 @@ public struct ParameterLayout: Equatable, Sendable {
                 layer.nodeWeight2 = add(p + "node.weight2", [h, h])
                 layer.nodeBias2 = add(p + "node.bias2", [h])
             }
+            if c.edgeClassCount > 0 { layer.edgeClass = add(p + "edge.classWeight", [c.edgeClassCount, h]) }
             layers.append(layer)
         }
     }

@@ -48,6 +48,11 @@ extension Ensemble.Train {
             configuration.forceBlendSigma = nil
             configuration.noiseLevels = nil
         }
+        if !noBondGraph, configuration.method == .dsm, configuration.parameterization == .edm, system.box == nil,
+           let bonds = system.bonds() {
+            configuration.bondGraph = BondGraph(particles: system.particleCount, bonds: bonds)
+            print("bond graph: \(bonds.count) bonds from plugin \(system.plugin.name) — noise correlated along the bonds (harmonic prior), edge features bonded/1–3/1–4/other (--no-bond-graph: isotropic)")
+        }
         guard let path = dataTrajectory else { return (configuration, nil, []) }
         let (set, energies, source) = try readData(path, system: system)
         configuration.dataFile = source

@@ -131,6 +131,8 @@ extension Ensemble {
         var tanhRange: Double?
         @Option(help: "Periodic boxes: EGNN graph cutoff (minimum-image distance, below half the box edge; default: all pairs).")
         var graphCutoff: Double?
+        @Flag(help: "dsm on a molecule whose plugin reports bonds: isotropic noise and no edge classes instead of the bond graph's harmonic prior and bonded/1–3/1–4/other edge features.")
+        var noBondGraph = false
         @Flag(help: "dsm: learn from every replica of the tempering data, each frame tagged with its β, with the network conditioned on ln β; `sample --model-temperature F` then draws at any temperature (default: the β = 1 frames only).")
         var temperatureConditioning = false
         @Flag(help: "With --graph-cutoff: cosine envelope ½(cos(πr/r_c)+1) on every edge (continuous drift across the cutoff).")

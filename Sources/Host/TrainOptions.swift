@@ -126,8 +126,8 @@ extension Ensemble.Train {
             throw ValidationError("\(pt) sets parallel-tempering data; --data gives the data instead: leave one out")
         }
         if dataJSON != nil && dataTrajectory == nil { throw ValidationError("--data-json goes with --data FILE.nc") }
-        if resume, let option = ["--data", "--data-json", "--atom-types"].first(where: given.contains) {
-            throw ValidationError("--resume continues with the checkpoint's data and node types: leave \(option) out")
+        if resume, let option = ["--data", "--data-json", "--atom-types", "--no-bond-graph"].first(where: given.contains) {
+            throw ValidationError("--resume continues with the checkpoint's data, node types and bond graph: leave \(option) out")
         }
     }
 

@@ -137,6 +137,24 @@ public final class EnergySystem: @unchecked Sendable {
         return result
     }
 
+    /// The molecule's covalent bonds as 0-based index pairs (i < j, sorted), or nil when the plugin
+    /// reports none (no `bonds` function, an older table, or an error).
+    public func bonds() -> [(Int, Int)]? {
+        let end = MemoryLayout<ensemble_plugin>.offset(of: \ensemble_plugin.bonds)! + MemoryLayout<Int>.size
+        guard plugin.tableSize >= end, let function = plugin.table.pointee.bonds else { return nil }
+        let count = function(handle, nil, 0)
+        guard count > 0 else { return nil }
+        var pairs = [Int32](repeating: -1, count: 2 * Int(count))
+        guard function(handle, &pairs, count) == count else { return nil }
+        var result: [(Int, Int)] = []
+        for k in 0..<Int(count) {
+            let i = Int(pairs[2 * k]), j = Int(pairs[2 * k + 1])
+            guard i >= 0, j >= 0, i < particleCount, j < particleCount, i != j else { return nil }
+            result.append((min(i, j), max(i, j)))
+        }
+        return result.sorted { $0 < $1 }
+    }
+
     /// The plugin's start configuration [n·d], or nil.
     public func initialPositions() -> [Double]? {
         guard let function = plugin.table.pointee.initial_positions else { return nil }

@@ -54,8 +54,11 @@ public final class Plugin: @unchecked Sendable {
     public let parametersHelp: String
     let table: UnsafePointer<ensemble_plugin>
 
-    /// Size of the version-1.0 table: every field up to `initial_positions`.
-    public static let minimumTableSize = MemoryLayout<ensemble_plugin>.size
+    /// Size of the version-1.0 table: every field up to `initial_positions` (later minor
+    /// revisions append fields, which the host reads only when `struct_size` covers them).
+    public static let minimumTableSize = MemoryLayout<ensemble_plugin>.offset(of: \ensemble_plugin.bonds)!
+    /// The table's `struct_size` (how many fields the plugin knows about).
+    let tableSize: Int
 
     init(path: String, table: UnsafePointer<ensemble_plugin>) throws {
         let t = table.pointee
@@ -76,6 +79,7 @@ public final class Plugin: @unchecked Sendable {
         }
         self.path = path
         self.table = table
+        self.tableSize = Int(t.struct_size)
         self.name = String(cString: namePointer)
         self.version = t.version.map { String(cString: $0) } ?? "?"
         self.summary = t.description.map { String(cString: $0) } ?? ""

@@ -69,3 +69,51 @@ final class ConditioningTests: XCTestCase {
         }
     }
 }
+
+/// Edge classes (a molecule's bond-graph pair classes) on the EGNN's edges.
+final class EdgeClassTests: XCTestCase {
+    /// A chain 0–1–2–3–4–5: classes by bonds apart.
+    func chainClasses(_ n: Int) -> [Int] {
+        (0..<(n * n)).map { q in
+            let h = abs(q / n - q % n)
+            return h >= 1 && h <= 3 ? h - 1 : 3
+        }
+    }
+
+    /// f(π(Qx + s)) = π Q f(x) when the pair classes are relabelled with the atoms; and the classes
+    /// matter: the same positions with the classes of another graph give another field.
+    func testEdgeClassesKeepSymmetriesAndChangeTheField() throws {
+        let n = 6
+        var c = EGNNConfiguration(particles: n, dimension: 3, hidden: 8, layers: 3, tanhRange: 3, coordinateGain: 1)
+        c.edgeClasses = chainClasses(n)
+        let net = try EGNN<Double>(configuration: c, seed: 4, threads: 1)
+        var rng = TestRandom(seed: 6)
+        let x = randomPositions(c, batch: 2, rng: &rng, scale: 1.5)
+        let t = [0.2, 0.7]
+        let v = net.forward(positions: x, times: t)
+        XCTAssertGreaterThan(v.map(abs).max()!, 1e-2)
+        for reflect in [false, true] {
+            let q = randomOrthogonal(3, reflect: reflect, rng: &rng)
+            let perm = randomPermutation(n, rng: &rng)
+            var y = rotate(x, q)
+            for i in stride(from: 0, to: y.count, by: 3) { y[i] -= 1.5; y[i + 2] += 0.5 }
+            y = permute(y, perm, n: n, d: 3)
+            var c2 = c
+            c2.edgeClasses = (0..<(n * n)).map { c.edgeClasses![perm[$0 / n] * n + perm[$0 % n]] }
+            let relabelled = try EGNN<Double>(configuration: c2, threads: 1)
+            relabelled.parameters = net.parameters
+            XCTAssertLessThanOrEqual(maxAbsDiff(relabelled.forward(positions: y, times: t), permute(rotate(v, q), perm, n: n, d: 3)), 1e-10)
+        }
+        var star = c
+        star.edgeClasses = (0..<(n * n)).map { q in q / n == q % n ? 3 : (q / n == 0 || q % n == 0 ? 0 : 1) }
+        let other = try EGNN<Double>(configuration: star, threads: 1)
+        other.parameters = net.parameters
+        XCTAssertGreaterThan(maxAbsDiff(other.forward(positions: x, times: t), v), 1e-3)
+    }
+
+    func testAsymmetricClassesAreRefused() {
+        var c = EGNNConfiguration(particles: 3, dimension: 3)
+        c.edgeClasses = [3, 0, 1, 1, 3, 0, 1, 0, 3]
+        XCTAssertThrowsError(try c.validate())
+    }
+}

@@ -85,6 +85,17 @@ final class GradientTests: XCTestCase {
         try check(c, seed: 21)
     }
 
+    /// Pair classes on the edges (a molecule's bonded / 1–3 / 1–4 / other pairs).
+    func testFree3DEdgeClasses() throws {
+        var c = EGNNConfiguration(particles: 5, dimension: 3, hidden: 6, layers: 3, typeIds: [0, 1, 1, 2, 0], coordinateGain: 1)
+        c.edgeClasses = [3, 0, 1, 2, 3,
+                         0, 3, 0, 1, 2,
+                         1, 0, 3, 0, 1,
+                         2, 1, 0, 3, 0,
+                         3, 2, 1, 0, 3]
+        try check(c, seed: 23)
+    }
+
     /// One type per particle, as a molecule's atom identities (more type features than time ones).
     func testFree3DOneTypePerAtom() throws {
         try check(EGNNConfiguration(particles: 8, dimension: 3, hidden: 5, layers: 3, tanhRange: 3,

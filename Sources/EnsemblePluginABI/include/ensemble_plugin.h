@@ -35,7 +35,7 @@ extern "C" {
 /** Major ABI version. The host refuses plugins with a different value. */
 #define ENSEMBLE_PLUGIN_ABI_VERSION 1
 /** Minor revision: counts fields appended since version 1.0. */
-#define ENSEMBLE_PLUGIN_ABI_MINOR 0
+#define ENSEMBLE_PLUGIN_ABI_MINOR 1
 /** Name of the one symbol a plugin exports. */
 #define ENSEMBLE_PLUGIN_ENTRY_SYMBOL "ensemble_plugin_entry"
 
@@ -98,6 +98,17 @@ typedef struct ensemble_plugin {
     int32_t (*atom)(const ensemble_system *system, int32_t index, ensemble_atom *out);
     /** Optional (may be NULL): a sensible start configuration [n][d]; returns 0 on success. */
     int32_t (*initial_positions)(const ensemble_system *system, double *positions);
+
+    /* ---- minor 1 (the host reads these only when struct_size covers them) ---- */
+
+    /**
+     * Optional (may be NULL): the covalent bonds of a molecule. Returns the
+     * number of bonds and writes min(count, capacity) of them as 0-based
+     * particle index pairs into pairs[2*k], pairs[2*k+1] (call with capacity 0
+     * to ask for the count); a negative return is an error. The neural
+     * samplers build their bond-graph prior and edge features from it.
+     */
+    int32_t (*bonds)(const ensemble_system *system, int32_t *pairs, int32_t capacity);
 } ensemble_plugin;
 
 /** The one symbol every plugin exports. */

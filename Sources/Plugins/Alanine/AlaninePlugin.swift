@@ -33,6 +33,11 @@ final class AlanineSystem: PluginSystem {
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
         """
 
+    /// The prmtop's bonds (with and without hydrogen), 0-based.
+    func bonds() -> [(Int, Int)]? {
+        topology.bonds.isEmpty ? nil : topology.bonds.map { (Int($0.i), Int($0.j)) }
+    }
+
     let topology: AmberTopology
     let energy: AmberEnergy
     /// Start positions [n][3] in Å, when a start file was given or found.

@@ -35,10 +35,13 @@ protocol PluginSystem: AnyObject {
                   gradients: UnsafeMutablePointer<Double>?) throws
     func atom(_ index: Int) -> (name: String, element: String, residue: String, residueNumber: Int, mass: Double)?
     func initialPositions() -> [Double]?
+    /// Covalent bonds as 0-based index pairs, or nil (no bond graph).
+    func bonds() -> [(Int, Int)]?
 }
 
 extension PluginSystem {
     static var messagePrefix: String { "" }
+    func bonds() -> [(Int, Int)]? { nil }
 }
 
 /// `key=value` pairs separated by ';' or whitespace, checked against a list of valid keys.
@@ -245,6 +248,14 @@ private let pluginTable: UnsafeMutablePointer<ensemble_plugin> = {
             guard let positions, let start = system(pointer).initialPositions() else { return 1 }
             for (i, value) in start.enumerated() { positions[i] = value }
             return 0
+        },
+        bonds: { pointer, pairs, capacity in
+            guard pointer != nil, let bonds = system(pointer).bonds() else { return 0 }
+            for (k, bond) in bonds.prefix(Int(max(0, capacity))).enumerated() {
+                pairs?[2 * k] = Int32(bond.0)
+                pairs?[2 * k + 1] = Int32(bond.1)
+            }
+            return Int32(bonds.count)
         }))
     return table
 }()

@@ -96,8 +96,10 @@ public struct DenoisingScoreMatching: TrainingMethod {
                                     logBetas: [Double]? = nil, rng: inout SeededGenerator) throws -> RegressionBatch {
         let c = model.configuration, space = model.space, stride = space.coordinateCount, m = x0.count / stride
         let sigmas = (0..<m).map { _ in c.drawNoiseLevel(rng: &rng) }
-        let noise = space.noise(batch: m, rng: &rng)
-        let force = try blendForce(x0, model: model, system: system, blend: blend, logBetas: logBetas)
+        let noise = model.noise(batch: m, rng: &rng)
+        var force = try blendForce(x0, model: model, system: system, blend: blend, logBetas: logBetas)
+        // Under a harmonic prior the denoiser's step is C times the score: the force term is C ∇(βu).
+        if let prior = model.harmonicPrior, let f = force { force = prior.applyCovariance(f, dimension: space.dimension) }
         var input = x0, target = x0
         var times = [Double](repeating: 0, count: m)
         for b in 0..<m {

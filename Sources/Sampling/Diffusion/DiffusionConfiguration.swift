@@ -163,6 +163,10 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// data, each frame tagged with its β (temperature-conditioned denoising); it draws at
     /// β = 1 or at any β (`DiffusionModel.logBeta`). nil/false: the β = 1 frames only.
     public var temperatureConditioned: Bool? = nil
+    /// dsm (EDM) on a molecule: its bond graph, which shapes the noise (`HarmonicPrior`: noise
+    /// correlated along the bonds, in training and drawing) and gives the EGNN one learned edge
+    /// feature per pair class (bonded, 1–3, 1–4, other). nil: isotropic noise, no edge classes.
+    public var bondGraph: BondGraph? = nil
 
     public init(method: DiffusionMethod) { self.method = method }
 
@@ -191,6 +195,7 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
                                   removeMean: space.kind == .centred,
                                   envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
         if temperatureConditioned == true { c.conditions = 1 }
+        c.edgeClasses = bondGraph?.pairClasses()
         return c
     }
 
@@ -219,6 +224,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
                 try fail("dsm needs its parallel-tempering data settings or a data trajectory")
             }
             if data != nil && dataFile != nil { try fail("dsm takes its data from parallel tempering or from a file, not both") }
+            if let g = bondGraph, parameterization != .edm || g.bonds.contains(where: { $0.count != 2 || $0.min()! < 0 || $0.max()! >= g.particles }) {
+                try fail("a bond graph needs the EDM parameterization and bonds between its \(g.particles) particles")
+            }
             if temperatureConditioned == true && (data?.replicas ?? 1) < 2 {
                 try fail("temperature conditioning learns from the replicas of parallel-tempering data: it needs PT data with ≥ 2 replicas")
             }

@@ -121,6 +121,15 @@ public final class DiffusionModel {
     /// importance weights are for exp(−βu).
     public var drawBeta: Double { isTemperatureConditioned ? exp(logBeta) : 1 }
 
+    /// The bond graph's harmonic prior (`DiffusionConfiguration.bondGraph`), nil for isotropic noise.
+    public private(set) lazy var harmonicPrior: HarmonicPrior? = configuration.bondGraph?.harmonicPrior()
+
+    /// Unit noise of the diffusion for `batch` configurations: A ε under a harmonic prior, else
+    /// the space's isotropic noise.
+    public func noise(batch: Int, rng: inout SeededGenerator) -> [Double] {
+        harmonicPrior?.noise(batch: batch, dimension: space.dimension, rng: &rng) ?? space.noise(batch: batch, rng: &rng)
+    }
+
     /// The network's conditioning for a batch of m: `logBeta` each (empty when unconditioned).
     func conditions(_ m: Int) -> [Double] {
         isTemperatureConditioned ? [Double](repeating: logBeta, count: m) : []

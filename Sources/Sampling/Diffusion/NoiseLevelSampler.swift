@@ -83,8 +83,11 @@ extension DiffusionModel {
         precondition(configuration.method.usesVEProcess && !space.isPeriodic, "noise-level draws are for score models off the torus")
         let stride = space.coordinateCount, sigmas = noiseLevels(steps: settings.steps, rho: settings.rho)
         let weighted = settings.exactWeights && !settings.stochastic && settings.integrator != .pc
-        var x = space.noise(batch: batch, rng: &rng).map { $0 * sigmas[0] }
+        var x = noise(batch: batch, rng: &rng).map { $0 * sigmas[0] }
         var logQ = (0..<batch).map { b -> Double in
+            if let prior = harmonicPrior {
+                return prior.logDensity(x[(b * stride)..<((b + 1) * stride)], variance: sigmas[0] * sigmas[0], dimension: space.dimension)
+            }
             var sq = 0.0
             for i in 0..<stride { sq += x[b * stride + i] * x[b * stride + i] }
             return space.logNormal(squaredDistance: sq, variance: sigmas[0] * sigmas[0])
@@ -105,7 +108,7 @@ extension DiffusionModel {
             if settings.stochastic && settings.integrator == .heun {
                 let gamma = min(settings.churn / Double(settings.steps), 2.0.squareRoot() - 1)
                 let raised = sigma * (1 + gamma)
-                let e = space.noise(batch: batch, rng: &rng), a = (raised * raised - sigma * sigma).squareRoot() * settings.churnNoise
+                let e = noise(batch: batch, rng: &rng), a = (raised * raised - sigma * sigma).squareRoot() * settings.churnNoise
                 for j in x.indices { x[j] += a * e[j] }
                 sigma = raised
             }
@@ -115,7 +118,7 @@ extension DiffusionModel {
                 if next == 0 {
                     for j in x.indices { x[j] += variance * score[j] }
                 } else {
-                    let e = space.noise(batch: batch, rng: &rng), sd = variance.squareRoot()
+                    let e = noise(batch: batch, rng: &rng), sd = variance.squareRoot()
                     for j in x.indices { x[j] += variance * score[j] + sd * e[j] }
                     if settings.integrator == .pc {
                         for _ in 0..<settings.correctorSteps { langevinCorrector(&x, sigma: next, r: settings.signalToNoise, rng: &rng) }
@@ -153,7 +156,7 @@ extension DiffusionModel {
     func langevinCorrector(_ x: inout [Double], sigma: Double, r: Double, rng: inout SeededGenerator) {
         let stride = space.coordinateCount, batch = x.count / stride
         let s = scoreAt(positions: x, sigmas: [Double](repeating: sigma, count: batch))
-        let z = space.noise(batch: batch, rng: &rng)
+        let z = noise(batch: batch, rng: &rng)
         for b in 0..<batch {
             var ss = 0.0, zz = 0.0
             for i in 0..<stride { ss += s[b * stride + i] * s[b * stride + i]; zz += z[b * stride + i] * z[b * stride + i] }

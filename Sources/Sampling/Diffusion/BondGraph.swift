@@ -1,0 +1,181 @@
+import Foundation
+
+/// A molecule's covalent bond graph, as its plugin reports it (`EnergySystem.bonds()`): the pair
+/// classes of the EGNN's edge features and the harmonic prior of the denoising sampler.
+public struct BondGraph: Codable, Equatable, Sendable {
+    public var particles: Int
+    /// Bonds as 0-based index pairs [i, j], i < j.
+    public var bonds: [[Int]]
+
+    public init(particles: Int, bonds: [(Int, Int)]) {
+        self.particles = particles
+        self.bonds = bonds.map { [min($0.0, $0.1), max($0.0, $0.1)] }.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
+    }
+
+    /// Pair classes of `pairClasses`: bonded, 1–3, 1–4 (two and three bonds apart), the rest.
+    public static let classCount = 4
+
+    /// Bonds between every pair [n·n] by breadth-first search (0 on the diagonal; Int.max between
+    /// unconnected atoms).
+    public func hops() -> [Int] {
+        let n = particles
+        var neighbours = [[Int]](repeating: [], count: n)
+        for b in bonds { neighbours[b[0]].append(b[1]); neighbours[b[1]].append(b[0]) }
+        var result = [Int](repeating: Int.max, count: n * n)
+        for source in 0..<n {
+            result[source * n + source] = 0
+            var frontier = [source]
+            while !frontier.isEmpty {
+                var next: [Int] = []
+                for a in frontier {
+                    for b in neighbours[a] where result[source * n + b] == Int.max {
+                        result[source * n + b] = result[source * n + a] + 1
+                        next.append(b)
+                    }
+                }
+                frontier = next
+            }
+        }
+        return result
+    }
+
+    /// The class of every pair [n·n]: 0 bonded, 1 a 1–3 pair, 2 a 1–4 pair, 3 otherwise (the
+    /// force field's own distinction: bonds, angles, torsions, non-bonded).
+    public func pairClasses() -> [Int] {
+        hops().map { h in h >= 1 && h <= 3 ? h - 1 : 3 }
+    }
+
+    /// The harmonic prior of this graph (see `HarmonicPrior`).
+    public func harmonicPrior() -> HarmonicPrior { HarmonicPrior(graph: self) }
+}
+
+/// The Gaussian N(0, σ²C) of a bond graph on the centred space (EigenFold's and harmonic-prior flow
+/// matching's prior): precision P = L + δΠ, with L the graph Laplacian (one per bond), Π = I − 11ᵀ/n
+/// the centring projector and δ = `stiffness` (which keeps unconnected fragments at a finite
+/// distance), and C = P⁺ scaled to tr C = n − 1, the total variance per axis of the isotropic
+/// prior it replaces. Bonded atoms move together: a bond's length varies far less than a random
+/// pair's. Each of the d axes gets the same n × n covariance, so rotations commute with it and
+/// the EGNN's equivariance is untouched.
+public struct HarmonicPrior: Equatable, Sendable {
+    /// δ of the precision L + δΠ.
+    public static let stiffness = 0.05
+    public let particles: Int
+    /// A = C^{1/2} [n × n], symmetric: noise A ε per axis, ε ~ N(0, I_n).
+    public let shape: [Double]
+    /// C [n × n].
+    public let covariance: [Double]
+    /// C⁺ [n × n], the precision on the centred subspace.
+    public let precision: [Double]
+    /// log det⁺ C (its n − 1 non-zero eigenvalues).
+    public let logDeterminant: Double
+
+    public init(graph: BondGraph) {
+        let n = graph.particles
+        var p = [Double](repeating: 0, count: n * n)
+        for b in graph.bonds {
+            let i = b[0], j = b[1]
+            p[i * n + i] += 1; p[j * n + j] += 1
+            p[i * n + j] -= 1; p[j * n + i] -= 1
+        }
+        for i in 0..<n { for j in 0..<n { p[i * n + j] += Self.stiffness * ((i == j ? 1 : 0) - 1 / Double(n)) } }
+        let (values, vectors) = Self.symmetricEigen(p, size: n)
+        // The translation mode (eigenvalue 0, vector 1/√n) is dropped; the others are ≥ δ·something > 0.
+        let keep = (0..<n).filter { k in
+            let mean = (0..<n).map { vectors[$0 * n + k] }.reduce(0, +) / Double(n)
+            return !(abs(mean * Double(n).squareRoot()) > 0.5)  // not the constant vector
+        }
+        precondition(keep.count == n - 1, "the bond graph's precision should have exactly one zero mode")
+        let inverse = keep.map { 1 / values[$0] }
+        let scale = Double(n - 1) / inverse.reduce(0, +)
+        func assemble(_ f: (Double) -> Double) -> [Double] {
+            var m = [Double](repeating: 0, count: n * n)
+            for (q, k) in keep.enumerated() {
+                let w = f(inverse[q] * scale)
+                for i in 0..<n { for j in 0..<n { m[i * n + j] += w * vectors[i * n + k] * vectors[j * n + k] } }
+            }
+            return m
+        }
+        particles = n
+        covariance = assemble { $0 }
+        shape = assemble { $0.squareRoot() }
+        precision = assemble { 1 / $0 }
+        logDeterminant = inverse.map { log($0 * scale) }.reduce(0, +)
+    }
+
+    /// y = M x per axis for configurations [m, n·d] (M an n × n matrix).
+    func apply(_ matrix: [Double], to x: [Double], dimension d: Int) -> [Double] {
+        let n = particles, stride = n * d
+        var y = [Double](repeating: 0, count: x.count)
+        for b in 0..<(x.count / stride) {
+            let o = b * stride
+            for i in 0..<n {
+                for j in 0..<n {
+                    let w = matrix[i * n + j]
+                    if w == 0 { continue }
+                    for k in 0..<d { y[o + i * d + k] += w * x[o + j * d + k] }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Noise A ε for `batch` configurations of n particles in d dimensions (centred by construction).
+    public func noise(batch: Int, dimension d: Int, rng: inout SeededGenerator) -> [Double] {
+        var e = [Double](repeating: 0, count: batch * particles * d)
+        rng.fillNormal(&e)
+        return apply(shape, to: e, dimension: d)
+    }
+
+    /// C x per axis (the metric that turns a score into the denoiser's step).
+    public func applyCovariance(_ x: [Double], dimension d: Int) -> [Double] { apply(covariance, to: x, dimension: d) }
+
+    /// log N(x; 0, σ²C) of one centred configuration [n·d] on its (n − 1)·d-dimensional space.
+    public func logDensity(_ x: ArraySlice<Double>, variance: Double, dimension d: Int) -> Double {
+        let n = particles, o = x.startIndex
+        var quadratic = 0.0
+        for i in 0..<n {
+            for j in 0..<n {
+                let w = precision[i * n + j]
+                for k in 0..<d { quadratic += x[o + i * d + k] * w * x[o + j * d + k] }
+            }
+        }
+        let dims = Double((n - 1) * d)
+        return -quadratic / (2 * variance) - 0.5 * dims * log(2 * Double.pi * variance) - 0.5 * Double(d) * logDeterminant
+    }
+
+    /// Eigenvalues and eigenvectors (columns of the row-major [n × n] result) of a symmetric
+    /// matrix by cyclic Jacobi rotations (n of a molecule: tens to hundreds).
+    static func symmetricEigen(_ matrix: [Double], size n: Int) -> (values: [Double], vectors: [Double]) {
+        var a = matrix
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        for _ in 0..<100 {
+            var off = 0.0
+            for i in 0..<n { for j in (i + 1)..<n { off += a[i * n + j] * a[i * n + j] } }
+            if off < 1e-26 { break }
+            for p in 0..<n {
+                for q in (p + 1)..<n where abs(a[p * n + q]) > 1e-300 {
+                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q])
+                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    for k in 0..<n {  // columns p, q
+                        let akp = a[k * n + p], akq = a[k * n + q]
+                        a[k * n + p] = c * akp - s * akq
+                        a[k * n + q] = s * akp + c * akq
+                    }
+                    for k in 0..<n {  // rows p, q
+                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        a[p * n + k] = c * apk - s * aqk
+                        a[q * n + k] = s * apk + c * aqk
+                    }
+                    for k in 0..<n {
+                        let vkp = v[k * n + p], vkq = v[k * n + q]
+                        v[k * n + p] = c * vkp - s * vkq
+                        v[k * n + q] = s * vkp + c * vkq
+                    }
+                }
+            }
+        }
+        return ((0..<n).map { a[$0 * n + $0] }, v)
+    }
+}
