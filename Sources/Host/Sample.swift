@@ -478,6 +478,14 @@ extension Ensemble.Sample {
                                               titleSuffix: " (raw draws)") { weighted ? logW[$0] : 0 }
             print("wrote the \(frames) raw draws to \(rawOut)")
         }
+        var bondCheck: BondCheck? = nil
+        if let bonds = energySystem.bonds(), let start = energySystem.initialPositions() {
+            let check = BondCheck(graph: BondGraph(particles: energySystem.particleCount, bonds: bonds), positions: x,
+                                  reference: start, dimension: energySystem.dimension)
+            print(String(format: "bonds of the drawn samples: rms deviation %.4f (length units) from the start structure's lengths; whole molecules (every bond within ±25 %%): %.1f %%",
+                         check.rmsDeviation, 100 * check.wholeFraction))
+            bondCheck = check
+        }
         let correction = correctSteps > 0 ? try correct(&x, &u, logWeights: logW, model: diffusion,
                                                          system: energySystem, rng: &rng) : nil
         if resample && correction == nil { order = weights.resample(count: u.count, rng: &rng) }
@@ -515,7 +523,7 @@ extension Ensemble.Sample {
                 trainingEnergyEvaluations: checkpoint.state.energyEvaluations,
                 trainingGradientEvaluations: checkpoint.state.gradientEvaluations,
                 trainingSeconds: checkpoint.state.trainingSeconds, wallSeconds: seconds, threads: energySystem.threads,
-                correction: correction, mirrored: mirrored, weighted: weighted,
+                correction: correction, mirrored: mirrored, bonds: bondCheck, weighted: weighted,
                 integrator: grid?.integrator.rawValue, process: grid.map { $0.stochastic ? "sde" : "ode" },
                 noiseLevels: grid?.steps, networkEvaluationsPerSample: grid?.networkEvaluations,
                 temperature: modelTemperature), to: json)

@@ -103,6 +103,8 @@ struct ModelSampleReport: Codable {
     var correction: CorrectionReport? = nil
     /// Molecules: drawn mirror images inverted onto the start structure's handedness (nil: not a molecule, or kept).
     var mirrored: Int? = nil
+    /// Molecules with bonds: the drawn (uncorrected) samples' bond lengths against the start structure's.
+    var bonds: BondCheck? = nil
     /// Whether the draws carry importance weights (else ess, log Z and ELBO are nan).
     var weighted = true
     /// Draws on the noise-level grid: the integrator, sde or ode, the levels and the network

@@ -91,6 +91,18 @@ final class BondGraphTests: XCTestCase {
         XCTAssertNil(lj.bonds(), "a cluster has no bond graph")
     }
 
+    /// The bond check: the reference itself is whole with zero deviation; stretching one bond by
+    /// 30 % breaks that sample and adds its deviation to the rms.
+    func testBondCheckCountsBrokenMolecules() {
+        let reference: [Double] = [0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 10, 0, 0]
+        var stretched = reference
+        stretched[9] = 3.3  // bond 2–3 from 1.0 to 1.3
+        let check = BondCheck(graph: graph, positions: reference + stretched, reference: reference, dimension: 3)
+        XCTAssertEqual(check.samples, 2)
+        XCTAssertEqual(check.wholeFraction, 0.5)
+        XCTAssertEqual(check.rmsDeviation, (0.09 / 6).squareRoot(), accuracy: 1e-12)
+    }
+
     /// An untrained EDM network under the harmonic prior, drawn by Heun's deterministic map with
     /// exact weights (the prior's density included): log Ẑ recovers the analytic log Z of a
     /// harmonic target, as with the isotropic prior.

@@ -179,3 +179,39 @@ public struct HarmonicPrior: Equatable, Sendable {
         return ((0..<n).map { a[$0 * n + $0] }, v)
     }
 }
+
+/// Whether drawn configurations are whole molecules: every bond's length against its length in
+/// a reference structure (the plugin's start, near the force field's minimum).
+public struct BondCheck: Codable, Equatable, Sendable {
+    /// rms over all bonds and samples of (r − r_ref), in the plugin's length unit.
+    public var rmsDeviation: Double
+    /// Fraction of samples whose every bond is within ±25 % of its reference length.
+    public var wholeFraction: Double
+    /// Samples checked.
+    public var samples: Int
+
+    /// - Parameters:
+    ///   - positions: configurations [m, n·d]; reference: one configuration [n·d].
+    public init(graph: BondGraph, positions: [Double], reference: [Double], dimension d: Int) {
+        let stride = graph.particles * d, m = positions.count / stride
+        func length(_ x: ArraySlice<Double>, _ i: Int, _ j: Int) -> Double {
+            let o = x.startIndex
+            return (0..<d).map { x[o + i * d + $0] - x[o + j * d + $0] }.map { $0 * $0 }.reduce(0, +).squareRoot()
+        }
+        let r0 = graph.bonds.map { length(reference[...], $0[0], $0[1]) }
+        var squares = 0.0, whole = 0
+        for b in 0..<m {
+            let x = positions[(b * stride)..<((b + 1) * stride)]
+            var intact = true
+            for (k, bond) in graph.bonds.enumerated() {
+                let r = length(x, bond[0], bond[1])
+                squares += (r - r0[k]) * (r - r0[k])
+                if !(abs(r - r0[k]) <= 0.25 * r0[k]) { intact = false }
+            }
+            if intact { whole += 1 }
+        }
+        rmsDeviation = (squares / Double(max(1, m * graph.bonds.count))).squareRoot()
+        wholeFraction = Double(whole) / Double(max(1, m))
+        samples = m
+    }
+}
