@@ -42,9 +42,15 @@ final class NeuralAlanineCLITests: XCTestCase {
         XCTAssertEqual((configuration["nodeTypes"] as? [Int]).map { Set($0).count }, 22, "one type per atom by default")
         XCTAssertEqual((configuration["dataFile"] as? [String: Any])?["energyEvaluations"] as? Int, dataCost)
         XCTAssertEqual(try json(path("m.json"))["energy_evaluations"] as? Int, dataCost, "the data's cost starts the budget")
-        let untyped = try run(["train"] + small + ["--data", path("data.nc"), "--atom-types", "none", "--out", path("u.ckpt")])
+        // The plugin's bonds give the EDM model its bond graph by default (harmonic prior, edge classes).
+        XCTAssertTrue(train.stdout.contains("bond graph: 21 bonds"), train.stdout)
+        let graph = try XCTUnwrap(configuration["bondGraph"] as? [String: Any])
+        XCTAssertEqual((graph["bonds"] as? [[Int]])?.count, 21)
+        let untyped = try run(["train"] + small + ["--data", path("data.nc"), "--atom-types", "none", "--no-bond-graph",
+                                                   "--out", path("u.ckpt")])
         XCTAssertEqual(untyped.status, 0, untyped.stderr)
         XCTAssertNil((try json(path("u.ckpt"))["configuration"] as? [String: Any])?["nodeTypes"])
+        XCTAssertNil((try json(path("u.ckpt"))["configuration"] as? [String: Any])?["bondGraph"])
 
         let sample = try run(["sample", "--model", path("m.ckpt"), "--samples", "12", "--correct-steps", "4",
                               "--weights", "exact", "--time-steps", "6", "--raw-out", path("raw.nc"), "--out", path("c.nc"), "--json", path("c.json")])
@@ -55,6 +61,9 @@ final class NeuralAlanineCLITests: XCTestCase {
         XCTAssertNotEqual(Set(try raw.values(of: "log_weight")), [0], "raw draws keep their weights")
         XCTAssertEqual(try AmberNetCDFReader(path: path("c.nc")).frameCount, 12)
         XCTAssertNotNil(try json(path("c.json"))["mirrored"] as? Int)
+        let bonds = try XCTUnwrap(json(path("c.json"))["bonds"] as? [String: Any], "the bond check of the drawn samples")
+        XCTAssertEqual(bonds["samples"] as? Int, 12)
+        XCTAssertNotNil(bonds["whole_fraction"] as? Double)
         // φ/ψ of the raw draws: weighted by their log_weight by default, each frame once with --unweighted.
         let weighted = try run(["ramachandran", path("raw.nc"), "--reference", path("data.nc"), "--plugin", "alanine",
                                 "--bins", "12", "--json", path("w.json")])
