@@ -11,18 +11,26 @@ final class PluginLoaderTests: XCTestCase {
         #include <stdlib.h>
         static ensemble_system *create(const char *p, char *e, size_t c) { (void)p; (void)e; (void)c; return malloc(1); }
         static void destroy(ensemble_system *s) { free(s); }
-        static int32_t count(const ensemble_system *s) { (void)s; return 1; }
+        static int32_t count(const ensemble_system *s) { (void)s; return 3; }
         static int32_t dim(const ensemble_system *s) { (void)s; return 3; }
         static int32_t evaluate(const ensemble_system *s, int64_t b, const double *x, double *u, double *g, char *e, size_t c) {
             (void)s; (void)x; (void)g; (void)e; (void)c; for (int64_t i = 0; i < b; i++) u[i] = 0; return 0; }
+        #ifdef WITH_BONDS
+        static int32_t bonds(const ensemble_system *s, int32_t *pairs, int32_t capacity) {
+            (void)s; static const int32_t b[4] = {0, 1, 2, 1};
+            for (int32_t k = 0; k < 4 && k < 2 * capacity; k++) pairs[k] = b[k];
+            return 2; }
+        #endif
         static ensemble_plugin table = {
         #ifdef WRONG_ABI
             .abi_version = 99,
         #else
             .abi_version = ENSEMBLE_PLUGIN_ABI_VERSION,
         #endif
-        #ifdef SMALL_STRUCT
+        #if defined(SMALL_STRUCT)
             .struct_size = 16,
+        #elif defined(V10_STRUCT)
+            .struct_size = offsetof(ensemble_plugin, bonds),
         #else
             .struct_size = sizeof(ensemble_plugin),
         #endif
@@ -37,6 +45,9 @@ final class PluginLoaderTests: XCTestCase {
             .create = create, .destroy = destroy, .particle_count = count, .dimension = dim,
         #ifndef NO_EVALUATE
             .evaluate = evaluate,
+        #endif
+        #ifdef WITH_BONDS
+            .bonds = bonds,
         #endif
         };
         #ifndef NO_ENTRY
@@ -119,6 +130,23 @@ final class PluginLoaderTests: XCTestCase {
         }
         XCTAssertTrue(reasons["libtext.so"]?.contains("not a loadable shared library") == true, "\(reasons)")
         XCTAssertEqual(discovery.failures.count, cases.count) // 7 broken + the text file
+    }
+
+    /// Bonds (ABI minor 1): reported as sorted index pairs; a plugin built against the 1.0 table
+    /// (struct_size before `bonds`) still loads, and the host never reads past its table, even
+    /// when the field after it holds a function.
+    func testBondsAreReadOnlyWhereTheTableHasThem() throws {
+        let directory = TestPaths.temporaryDirectory("bonds")
+        let source = directory.appendingPathComponent("bonds.c")
+        try Self.brokenSource.write(to: source, atomically: true, encoding: .utf8)
+        let with = try compileCPlugin(source: source, name: "withbonds", in: directory, defines: ["PLUGIN_NAME=\"b\"", "WITH_BONDS"])
+        let old = try compileCPlugin(source: source, name: "oldtable", in: directory,
+                                     defines: ["PLUGIN_NAME=\"o\"", "WITH_BONDS", "V10_STRUCT"])
+        let plain = try compileCPlugin(source: source, name: "nobonds", in: directory, defines: ["PLUGIN_NAME=\"p\""])
+        let bonds = try XCTUnwrap(PluginLoader.load(path: with.path).makeSystem().bonds())
+        XCTAssertEqual(bonds.map { [$0.0, $0.1] }, [[0, 1], [1, 2]])
+        XCTAssertNil(try PluginLoader.load(path: old.path).makeSystem().bonds())
+        XCTAssertNil(try PluginLoader.load(path: plain.path).makeSystem().bonds())
     }
 
     func testUnknownPluginListsTheKnownOnes() throws {

@@ -68,7 +68,8 @@ private let table: UnsafeMutablePointer<ensemble_plugin> = {
             return 0
         },
         atom: nil,
-        initial_positions: nil))
+        initial_positions: nil,
+        bonds: nil))
     return t
 }()
 
