@@ -131,7 +131,7 @@ public struct DenoisingScoreMatching: TrainingMethod {
         // ladders' hot frames are dropped: validation is at the target).
         let conditioned = context.model.isTemperatureConditioned, betas = settings.betas
         var hot: [(x: [Double], u: [Double], logBeta: Double)] = []
-        _ = try MCMCRunner(settings: settings).run(
+        _ = try ChainRunner(settings: settings).run(
             system: system, space: space, start: start,
             record: { x, u in
                 var y = x

@@ -106,7 +106,7 @@ public struct PathTraining: TrainingMethod {
         for shard in shards.mine {
             var rng = SeededGenerator(seed: SeededGenerator.derivedSeed(
                 model.configuration.seed, 0x5348_4152_44, UInt64(context.step), UInt64(shard)))  // "SHARD"
-            let size = MCMCRunner.block(context.configuration.batch, parts: shards.count, part: shard).count
+            let size = ChainRunner.block(context.configuration.batch, parts: shards.count, part: shard).count
             let paths = try model.samplePIS(batch: size, system: context.system, rng: &rng, exploration: exploration)
             joined = joined.map { $0.appending(paths) } ?? paths
         }
