@@ -14,7 +14,7 @@ public struct ObjectiveValue {
 /// The path objectives (one file each: `TrajectoryBalance.swift`, `LogVariance.swift`).
 public enum PathObjective {}
 
-/// The path methods (tb, logvar; SAMPLERS.md): a batch of trajectories — on-policy PIS paths
+/// The path methods (tb, logvar; docs/samplers.md): a batch of trajectories — on-policy PIS paths
 /// on even steps, on odd steps (with `useBuffer`) paths of the reference's backward process
 /// from prioritised buffer samples — and a path objective of their log-ratios. Local search
 /// (MALA on buffer samples) follows the update every `localSearchEvery` steps.
