@@ -112,24 +112,34 @@ public struct AcceptanceCounter: Sendable {
 
 // MARK: - Composition
 
+/// A kernel made of two on the same walkers: the state, the plugin, the step-size rule and
+/// the Metropolis flag are the first's.
+public protocol ComposedKernel: MCMCKernel where State == First.State {
+    associatedtype First: MCMCKernel
+    var first: First { get }
+}
+
+extension ComposedKernel {
+    public var system: EnergySystem { first.system }
+    public var stepSizeRule: StepSizeRule { first.stepSizeRule }
+    public var isMetropolized: Bool { first.isMetropolized }
+    public func initialize(_ positions: [Double]) throws -> State { try first.initialize(positions) }
+    public func prepare(_ state: inout State, betas: [Double], rng: inout SeededGenerator) throws {
+        try first.prepare(&state, betas: betas, rng: &rng)
+    }
+}
+
 /// `first` then `second` on the same walkers each step (openmmtools' `SequenceMove`), e.g. MALA
 /// then an independence move. Both get the same step sizes; the step-size rule and the
 /// acceptances returned are the first's (its step size adapts), the clock ticks for both.
-public struct SequenceKernel<First: MCMCKernel, Second: MCMCKernel>: MCMCKernel where First.State == Second.State {
+public struct SequenceKernel<First: MCMCKernel, Second: MCMCKernel>: ComposedKernel where First.State == Second.State {
     public var first: First
     public var second: Second
     public init(_ first: First, _ second: Second) {
         self.first = first
         self.second = second
     }
-    public var system: EnergySystem { first.system }
-    public var stepSizeRule: StepSizeRule { first.stepSizeRule }
-    public var isMetropolized: Bool { first.isMetropolized }
     public var ticksPerStep: Int { first.ticksPerStep + second.ticksPerStep }
-    public func initialize(_ positions: [Double]) throws -> First.State { try first.initialize(positions) }
-    public func prepare(_ state: inout First.State, betas: [Double], rng: inout SeededGenerator) throws {
-        try first.prepare(&state, betas: betas, rng: &rng)
-    }
     public func step(_ state: inout First.State, stepSizes: [Double], betas: [Double],
                      rng: inout SeededGenerator) throws -> [Bool] {
         let accepted = try first.step(&state, stepSizes: stepSizes, betas: betas, rng: &rng)
@@ -140,7 +150,7 @@ public struct SequenceKernel<First: MCMCKernel, Second: MCMCKernel>: MCMCKernel 
 
 /// Each step one of two kernels, `first` with probability `probability` (one uniform draw for the
 /// batch; openmmtools' `WeightedMove`). A mixture of π-invariant kernels is π-invariant.
-public struct MixtureKernel<First: MCMCKernel, Second: MCMCKernel>: MCMCKernel where First.State == Second.State {
+public struct MixtureKernel<First: MCMCKernel, Second: MCMCKernel>: ComposedKernel where First.State == Second.State {
     public var first: First
     public var second: Second
     public var probability: Double
@@ -150,14 +160,7 @@ public struct MixtureKernel<First: MCMCKernel, Second: MCMCKernel>: MCMCKernel w
         self.second = second
         self.probability = probability
     }
-    public var system: EnergySystem { first.system }
-    public var stepSizeRule: StepSizeRule { first.stepSizeRule }
-    public var isMetropolized: Bool { first.isMetropolized }
     public var ticksPerStep: Int { first.ticksPerStep }
-    public func initialize(_ positions: [Double]) throws -> First.State { try first.initialize(positions) }
-    public func prepare(_ state: inout First.State, betas: [Double], rng: inout SeededGenerator) throws {
-        try first.prepare(&state, betas: betas, rng: &rng)
-    }
     public func step(_ state: inout First.State, stepSizes: [Double], betas: [Double],
                      rng: inout SeededGenerator) throws -> [Bool] {
         rng.uniform() < probability
