@@ -36,21 +36,6 @@ public struct Adam<Scalar: TensorScalar> {
         secondMoment = [Scalar](repeating: 0, count: parameterCount)
     }
 
-    /// Restores the optimizer state from a checkpoint (moments, EMA and step
-    /// count as read from `firstMoment`, `secondMoment`, `ema`, `stepCount`).
-    /// - Throws: `EquivariantError.shapeMismatch` when a count differs.
-    public mutating func restore(firstMoment m: [Scalar], secondMoment v: [Scalar], ema e: [Scalar], stepCount t: Int) throws {
-        guard m.count == firstMoment.count, v.count == secondMoment.count,
-              e.isEmpty || e.count == firstMoment.count, t >= 0 else {
-            throw EquivariantError.shapeMismatch(
-                "Adam state: moments \(m.count)/\(v.count), EMA \(e.count), step \(t); expected \(firstMoment.count)")
-        }
-        firstMoment = m
-        secondMoment = v
-        ema = e
-        stepCount = t
-    }
-
     /// One update of `parameters` from `gradients` (same count).
     /// - Returns: the gradient's global L2 norm before clipping.
     @_specialize(exported: true, where Scalar == Float)

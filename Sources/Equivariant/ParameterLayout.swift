@@ -13,7 +13,7 @@ public struct ParameterLayout: Equatable, Sendable {
     /// Offsets of one E_GCL layer (`nodeMLP` fields are nil for the last
     /// layer: its node update would not reach the coordinate output).
     public struct Layer: Equatable, Sendable {
-        /// radial / edgeMessage, first linear split per DESIGN.md:
+        /// radial / edgeMessage, first linear split per docs/equivariant.md (the engine):
         /// W·[h_i, h_j, d²_ij, a_ij] = (h·W_src)_i + (h·W_dst)_j + w_r d²_ij + w_a a_ij.
         /// `edgeNode` is [H, 2H] = [W_src | W_dst].
         public var edgeNode: Int, edgeRadial: Int, edgeAttribute: Int, edgeBias1: Int

@@ -146,13 +146,6 @@ public struct Space: Codable, Equatable, Sendable {
         if let box { Self.wrap(&positions, box: box) }
     }
 
-    /// Adds `delta` (same layout as `positions`) and wraps the result.
-    public func shift<S: BinaryFloatingPoint>(_ positions: inout [S], by delta: [S]) {
-        precondition(positions.count == delta.count)
-        for i in positions.indices { positions[i] += delta[i] }
-        wrap(&positions)
-    }
-
     /// Projects a batch of *directions* [batch, n, d] (noise, gradients, scores) onto the
     /// tangent space (centre of mass fixed: subtract the particle mean; otherwise identity).
     public func project(_ x: inout [Double]) {

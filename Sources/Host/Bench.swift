@@ -109,11 +109,13 @@ extension Ensemble {
                              title, batch, Double(batch) / withGradient, withGradient * 1e3))
                 print(String(format: "%@ energy only,     batch %d: %.0f configurations/s",
                              title, batch, Double(batch) / energyOnly))
-                let ensemble = try LangevinEnsemble(system: system, start: start, betas: [1], ladders: chains,
-                                                    seed: 1, initialStepSize: 1e-4,
-                                                    space: Space.forMCMC(system, at: start, fixCentreOfMass: system.box == nil))
+                var kernel = MALAKernel(space: Space.forMCMC(system, at: start, fixCentreOfMass: system.box == nil), system: system)
+                kernel.strict = true
+                var walkers = try kernel.initialize((0..<chains).flatMap { _ in start.map { $0 + 0.01 * rng.normal() } })
                 let steps = 200
-                let seconds = try best(max(1, repeats / 2)) { for _ in 0..<steps { try ensemble.advance() } }
+                let seconds = try best(max(1, repeats / 2)) {
+                    for _ in 0..<steps { try kernel.step(&walkers, stepSize: 1e-4, rng: &rng) }
+                }
                 print(String(format: "%@ MALA, %d chains: %.0f steps/s (%.0f chain-steps/s)",
                              title, chains, Double(steps) / seconds, Double(steps * chains) / seconds))
                 results.append(Measurement(

@@ -9,19 +9,21 @@ extension Ensemble.Sample {
                  system: EnergySystem, rng: inout SeededGenerator) throws -> CorrectionReport {
         var settings = CorrectionSettings(steps: correctSteps)
         settings.resampleThreshold = correctThreshold
-        settings.leapfrogSteps = correctLeapfrog
         settings.globalMoves = correctGlobal
         settings.annealSteps = correctAnneal
         settings.stepSizePerSample = correctStepSize == .perSample
         if correctGlobal > 0 && !model.configuration.method.usesVEProcess {
             throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
         }
-        let kernel = MALAKernel(space: model.space, system: system)
+        let mala = MALAKernel(space: model.space, system: system)
+        let kernel: any MCMCKernel = correctLeapfrog > 0
+            ? HMCKernel(space: model.space, system: system, leapfrogSteps: correctLeapfrog) : mala
+        if correctLeapfrog > 0 { settings.initialStepSize = HMCKernel.stepSize(equivalentToMALA: settings.initialStepSize) }
         let progress = ProgressBar(label: "correcting", total: correctSteps)
         let result: (positions: [Double], energies: [Double], report: CorrectionReport)
         do {
             result = try SMCCorrection(settings: settings, kernel: kernel,
-                                       independence: correctGlobal > 0 ? IndependenceKernel(model: model, kernel: kernel) : nil)
+                                       global: correctGlobal > 0 ? IndependenceKernel(model: model, kernel: mala) : nil)
                 .run(positions: x, energies: u, logWeights: logWeights, rng: &rng,
                      progress: { done, _ in progress.update(done) })
         } catch {
@@ -45,7 +47,7 @@ extension Ensemble.Sample {
         if !r.annealingBetas.isEmpty {
             let shown = r.annealingBetas.count <= 12 ? r.annealingBetas : Array(r.annealingBetas.prefix(6)) + Array(r.annealingBetas.suffix(6))
             print("annealed start: \(r.annealingBetas.count) temperatures, β = " + shown.map { String(format: "%.3f", $0) }.joined(separator: ", ")
-                  + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correctAnneal) MALA steps at each")
+                  + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correctAnneal) \(correctLeapfrog > 0 ? "HMC" : "MALA") steps at each")
         }
         let moves = correctLeapfrog > 0 ? "HMC steps (\(correctLeapfrog) leapfrog each)" : "MALA steps"
         let size = r.stepSizeRange.map { String(format: "step size per sample %.3g–%.3g (population's %.3g)", $0[0], $0[1], r.stepSize) }

@@ -137,17 +137,19 @@ extension Ensemble.Sample {
         let series = ChainSeries(), angles = try? AngleSeries(system: system)
         let summary: MCMCSummary
         do {
-            summary = try DynamicsReplicaExchange(settings: settings, dynamics: dynamics).run(
-                system: system, topology: topology, start: start,
-                record: { x, u, time in
+            let kernel = try LangevinDynamicsKernel(system: system, topology: topology, settings: dynamics)
+            summary = try ChainRunner(settings: settings).run(
+                kernel: kernel, start: start,
+                record: { x, u, tick in
                     series.append(u)
                     angles?.append(x)
                     let stride = system.coordinateCount
                     for c in 0..<u.count {
-                        try output.append(Array(x[(c * stride)..<((c + 1) * stride)]), time: time, values: ["energy": u[c]])
+                        try output.append(Array(x[(c * stride)..<((c + 1) * stride)]), time: Double(tick) * dynamics.timeStep,
+                                          values: ["energy": u[c]])
                     }
-                    if Interrupt.isRequested { throw CancellationError() }
                 },
+                stop: { Interrupt.isRequested },
                 progress: { done, _ in progress.update(done) })
         } catch {
             progress.finish()

@@ -259,7 +259,7 @@ extension Ensemble {
             let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
             let summary: MCMCSummary
             do {
-                summary = try MCMCRunner(settings: settings).run(
+                summary = try ChainRunner(settings: settings).run(
                     system: energySystem, space: space, start: start,
                     communicator: world, distribution: distribution,
                     record: { x, u in
@@ -271,8 +271,8 @@ extension Ensemble {
                             try output!.append(Array(x[(c * stride)..<((c + 1) * stride)]),
                                                time: Double(burnIn + step * thin), values: ["energy": u[c]])
                         }
-                        if Interrupt.isRequested { throw CancellationError() }
                     },
+                    stop: { Interrupt.isRequested },
                     progress: { done, total in progress.update(done) })
             } catch {
                 progress.finish()
@@ -419,7 +419,7 @@ extension Ensemble.Sample {
         let (checkpoint, energySystem, diffusion) = try loadModel(path, world: world)
         var rng = SeededGenerator(seed: SeededGenerator.rankSeed(seed, rank: world.rank), stream: 7)
         let stride = energySystem.coordinateCount
-        let share = MCMCRunner.block(samples, parts: world.size, part: world.rank).count
+        let share = ChainRunner.block(samples, parts: world.size, part: world.rank).count
         // Rank 0 gathers every draw: positions, copies for the gather, the correction and the file.
         try MemoryLimit.check("--samples", samples, bytesPerUnit: Double(stride) * 8 * 4,
                               detail: "\(stride) coordinates × 8 bytes × 4 copies")

@@ -6,7 +6,7 @@ import PluginHost
 /// is handed for an MPI run (`attach`).
 ///
 /// The global batch B is cut into `shards` contiguous shards (sizes differ by at most one) and
-/// rank r takes the contiguous block of shards `MCMCRunner.block(shards, parts: ranks, part: r)`.
+/// rank r takes the contiguous block of shards `ChainRunner.block(shards, parts: ranks, part: r)`.
 /// On-policy trajectories of shard k at step s are drawn from their own stream
 /// (configuration seed, s, k), whichever rank runs them, so the same seed and shard count give
 /// the same batch with 1 rank (`--shards S`) or S ranks. The path objective is evaluated on
@@ -32,13 +32,13 @@ public final class DataParallelGroup: GradientReducer {
     }
 
     /// This rank's shards.
-    public var shardBlock: Range<Int> { MCMCRunner.block(shards, parts: communicator.size, part: communicator.rank) }
+    public var shardBlock: Range<Int> { ChainRunner.block(shards, parts: communicator.size, part: communicator.rank) }
 
     /// The items of the global `batch` this rank handles: its shards, in order.
     public func items(of batch: Int) -> Range<Int> {
         let block = shardBlock
-        return MCMCRunner.block(batch, parts: shards, part: block.lowerBound).lowerBound
-            ..< MCMCRunner.block(batch, parts: shards, part: block.upperBound - 1).upperBound
+        return ChainRunner.block(batch, parts: shards, part: block.lowerBound).lowerBound
+            ..< ChainRunner.block(batch, parts: shards, part: block.upperBound - 1).upperBound
     }
 
     /// Hands `trainer` (fresh or resumed) this group as its reducer: rank r > 0 draws its

@@ -75,8 +75,8 @@ final class EquivarianceTests: XCTestCase {
         for _ in 0..<3 {
             let shift = (0..<d).map { k in (rng.uniform() - 0.5) * 7 * box[k] }
             let delta = (0..<x.count).map { shift[$0 % d] }
-            var wrapped = x
-            space.shift(&wrapped, by: delta)
+            var wrapped = zip(x, delta).map(+)
+            space.wrap(&wrapped)
             for q in wrapped.indices { XCTAssert(wrapped[q] >= 0 && wrapped[q] < box[q % d]) }
             let unwrapped = zip(x, delta).map(+)
             XCTAssertLessThanOrEqual(maxAbsDiff(net.forward(positions: wrapped, times: t), v), 1e-10)

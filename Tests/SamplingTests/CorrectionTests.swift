@@ -111,11 +111,12 @@ final class CorrectionTests: XCTestCase {
             let x = space.noise(batch: n, rng: &rng).map { $0 * 2 / 2.0.squareRoot() }
             let u = try system.evaluate(x, batch: n, withGradients: false).energies
             var settings = CorrectionSettings(steps: 60)
-            settings.initialStepSize = 0.05
-            settings.leapfrogSteps = leapfrog
+            settings.initialStepSize = leapfrog > 0 ? HMCKernel.stepSize(equivalentToMALA: 0.05) : 0.05
             settings.stepSizePerSample = true
             settings.resampleThreshold = 2
-            let (_, _, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+            let kernel: any MCMCKernel = leapfrog > 0
+                ? HMCKernel(space: space, system: system, leapfrogSteps: leapfrog) : MALAKernel(space: space, system: system)
+            let (_, _, report) = try SMCCorrection(settings: settings, kernel: kernel)
                 .run(positions: x, energies: u, logWeights: [Double](repeating: 0, count: n), rng: &rng)
             print("per-sample steps, leapfrog \(leapfrog): ⟨u⟩ \(report.final.meanEnergy) ± \(report.final.energyError) (exact 3), range \(report.stepSizeRange ?? [])")
             XCTAssertEqual(report.final.meanEnergy, 3, accuracy: 4 * report.final.energyError)
@@ -131,9 +132,9 @@ final class CorrectionTests: XCTestCase {
         let x = space.noise(batch: n, rng: &rng).map { $0 * 2 / 2.0.squareRoot() }
         let u = try system.evaluate(x, batch: n, withGradients: false).energies
         var settings = CorrectionSettings(steps: 40)
-        settings.initialStepSize = 0.02
-        settings.leapfrogSteps = 5
-        let (_, _, report) = try SMCCorrection(settings: settings, kernel: MALAKernel(space: space, system: system))
+        settings.initialStepSize = HMCKernel.stepSize(equivalentToMALA: 0.02)
+        let (_, _, report) = try SMCCorrection(settings: settings,
+                                               kernel: HMCKernel(space: space, system: system, leapfrogSteps: 5))
             .run(positions: x, energies: u, logWeights: [Double](repeating: 0, count: n), rng: &rng)
         print("HMC correction: ⟨u⟩ \(report.final.meanEnergy) ± \(report.final.energyError) (exact 3), acceptance \(report.final.acceptance), step \(report.stepSize)")
         XCTAssertTrue(report.resampled, "equal weights are usable (ESS/N = 1)")

@@ -20,7 +20,7 @@ final class MCMCTests: XCTestCase {
     func secondMoment(settings: MCMCSettings, parameters: String) throws -> (Double, Double, MCMCSummary) {
         let system = try harmonicPlugin().makeSystem(parameters: parameters)
         var series: [Double] = []
-        let summary = try MCMCRunner(settings: settings).run(
+        let summary = try ChainRunner(settings: settings).run(
             system: system, space: .free(particles: system.particleCount, dimension: system.dimension),
             start: [Double](repeating: 0, count: system.coordinateCount),
             record: { x, _ in series.append(x.reduce(0) { $0 + $1 * $1 } / Double(x.count)) })
@@ -45,6 +45,31 @@ final class MCMCTests: XCTestCase {
         XCTAssertLessThan(abs(summary.energyMean - 6), 4 * summary.energyError + 0.02, "\(summary.energyMean)")
         XCTAssertEqual(summary.energyEvaluations, summary.gradientEvaluations)
         XCTAssertEqual(summary.energyEvaluations, 8 * (1 + 500 + 2000 * 5))
+    }
+
+    /// Any kernel runs in the one chain runner: HMC, MALA then HMC (`SequenceKernel`) and a
+    /// mixture of the two keep ⟨x²⟩ = kT/k, and the step size adapts toward the first kernel's target.
+    func testHMCAndComposedKernelsReproduceTheHarmonicSecondMoment() throws {
+        let system = try harmonicPlugin().makeSystem(parameters: "k=2 temperature=0.5 particles=4")
+        let space = Space.free(particles: system.particleCount, dimension: system.dimension)
+        let mala = MALAKernel(space: space, system: system)
+        let hmc = HMCKernel(space: space, system: system, leapfrogSteps: 3)
+        var settings = MCMCSettings()
+        settings.chains = 8
+        settings.burnIn = 2000
+        settings.thin = 4
+        settings.samples = 8 * 1000
+        let kernels: [any MCMCKernel] = [hmc, SequenceKernel(mala, hmc), MixtureKernel(mala, hmc, probability: 0.5)]
+        for kernel in kernels {
+            var series: [Double] = []
+            let summary = try ChainRunner(settings: settings).run(
+                kernel: kernel, start: [Double](repeating: 0, count: system.coordinateCount), jitter: 0.01,
+                record: { x, _, _ in series.append(x.reduce(0) { $0 + $1 * $1 } / Double(x.count)) })
+            let (mean, error) = Statistics.meanAndError(series)
+            XCTAssertLessThan(abs(mean - 0.25), 4 * error + 1e-3, "\(type(of: kernel)): ⟨x²⟩ = \(mean) ± \(error)")
+            XCTAssertEqual(summary.frames, 8000)
+            XCTAssertEqual(summary.acceptance[0], kernel.targetAcceptance!, accuracy: 0.1, "\(type(of: kernel))")
+        }
     }
 
     func testParallelTemperingReproducesTheHarmonicSecondMoment() throws {
@@ -72,7 +97,7 @@ final class MCMCTests: XCTestCase {
         let start = [0.0, 0, 2, 0]
         func fractionFar(_ settings: MCMCSettings) throws -> Double {
             var far = 0, total = 0
-            _ = try MCMCRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
+            _ = try ChainRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
                 record: { x, _ in
                     for c in 0..<(x.count / 4) {
                         let d = hypot(x[4 * c] - x[4 * c + 2], x[4 * c + 1] - x[4 * c + 3])
@@ -109,7 +134,7 @@ final class MCMCTests: XCTestCase {
         settings.seed = 42
         func frames() throws -> [Double] {
             var all: [Double] = []
-            _ = try MCMCRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
+            _ = try ChainRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
                                                        record: { x, _ in all += x })
             return all
         }

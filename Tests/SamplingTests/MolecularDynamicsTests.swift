@@ -131,7 +131,7 @@ final class MolecularDynamicsTests: XCTestCase {
 
     /// Replica exchange over dynamics records the T walker of every chain, with time in ps, and its
     /// exchanges are accepted at a rate between 0 and 1.
-    func testDynamicsReplicaExchangeRecordsTimeInPicoseconds() throws {
+    func testReplicaExchangeOverDynamicsRecordsTimeInPicoseconds() throws {
         let system = try harmonicSystem("k=2 temperature=0.5 particles=3")
         var settings = MCMCSettings()
         settings.chains = 2
@@ -144,12 +144,14 @@ final class MolecularDynamicsTests: XCTestCase {
         var dynamics = DynamicsSettings()
         dynamics.timeStep = 0.05
         var times: [Double] = []
-        let summary = try DynamicsReplicaExchange(settings: settings, dynamics: dynamics).run(
-            system: system, topology: MolecularTopology(masses: [1, 1, 1], temperature: 300), start: [Double](repeating: 0, count: 9),
-            record: { x, u, t in
+        let kernel = try LangevinDynamicsKernel(system: system, topology: MolecularTopology(masses: [1, 1, 1], temperature: 300),
+                                                settings: dynamics)
+        let summary = try ChainRunner(settings: settings).run(
+            kernel: kernel, start: [Double](repeating: 0, count: 9),
+            record: { x, u, tick in
                 XCTAssertEqual(x.count, 2 * 9)
                 XCTAssertEqual(u.count, 2)
-                times.append(t)
+                times.append(Double(tick) * dynamics.timeStep)
             })
         XCTAssertEqual(summary.frames, 10)
         XCTAssertEqual(times.count, 5)

@@ -109,7 +109,7 @@ final class ProbabilityFlowTests: XCTestCase {
         let walkers = 400
         var state = try kernel.initialize((0..<(walkers * 6)).map { _ in rng.normal() })
         var moved = 0
-        for _ in 0..<3 { moved += try global.step(&state, rng: &rng) }
+        for _ in 0..<3 { moved += try global.step(&state, stepSize: 0, rng: &rng) }
         let squares = (0..<walkers).map { b in (0..<6).reduce(0.0) { $0 + state.positions[b * 6 + $1] * state.positions[b * 6 + $1] } }
         let proposals = try m.generate(count: walkers, system: system, rng: &rng, probabilityFlow: true).samples
         let proposalSquares = (0..<walkers).map { b in (0..<6).reduce(0.0) { $0 + proposals[b * 6 + $1] * proposals[b * 6 + $1] } }

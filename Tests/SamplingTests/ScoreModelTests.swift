@@ -34,7 +34,7 @@ final class ScoreModelTests: XCTestCase {
         settings.seed = seed
         var out: [Double] = []
         let start = system.initialPositions() ?? (0..<system.coordinateCount).map { Double($0 % 5) - 2 }
-        _ = try MCMCRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
+        _ = try ChainRunner(settings: settings).run(system: system, space: Space.forMCMC(system, at: start, fixCentreOfMass: true), start: start,
                                                    record: { x, _ in out += x })
         let space = DiffusionSpace(particles: system.particleCount, dimension: system.dimension, kind: .centred)
         space.constrain(&out)

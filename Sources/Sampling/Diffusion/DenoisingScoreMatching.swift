@@ -1,7 +1,7 @@
 import Foundation
 import PluginHost
 
-/// Denoising score matching from tempered data (SAMPLERS.md; the "PT + generative model"
+/// Denoising score matching from tempered data (docs/samplers.md; the "PT + generative model"
 /// route of PTSD / PITA): the project's own parallel tempering makes `data.samples`
 /// configurations at the target on the first step (its evaluations count in the budget);
 /// each step regresses s_θ(x_t, t) on the exact target −ε/√h(t) of x_t = x_0 + √h(t) ε with
@@ -148,7 +148,7 @@ public struct DenoisingScoreMatching: TrainingMethod {
         // ladders' hot frames are dropped: validation is at the target).
         let conditioned = context.model.isTemperatureConditioned, betas = settings.betas
         var hot: [(x: [Double], u: [Double], logBeta: Double)] = []
-        _ = try MCMCRunner(settings: settings).run(
+        _ = try ChainRunner(settings: settings).run(
             system: system, space: space, start: start,
             record: { x, u in
                 var y = x

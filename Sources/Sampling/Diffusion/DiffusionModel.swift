@@ -30,7 +30,7 @@ public struct PathForward {
 /// The neural part of a diffusion sampler: the EGNN drift (PIS: f_θ; iDEM: the score
 /// s_θ), log Z_θ and the Langevin scale table, with the processes that use them.
 ///
-/// PIS process (SAMPLERS.md, Zhang & Chen 2022; Sendera et al. 2024), t_k = k/K:
+/// PIS process (docs/samplers.md, Zhang & Chen 2022; Sendera et al. 2024), t_k = k/K:
 ///     x_0 = 0,  x_{k+1} = x_k + f_θ(x_k, t_k) Δt + σ √Δt ε_k
 ///     log p_F(τ) = Σ_k log N(x_{k+1}; x_k + f_θ Δt, σ²Δt)
 ///     log p_B(τ | x_K) = Σ_{k≥1} log N(x_k; (t_k/t_{k+1}) x_{k+1}, σ²Δt t_k/t_{k+1})
@@ -395,7 +395,7 @@ public final class DiffusionModel {
     /// Reverse SDE (the "reverse diffusion" discretisation of Song et al. 2021: drift Δσ²_k s_θ,
     /// noise variance Δσ²_k = σ(t_k)² − σ(t_{k−1})², which equals Euler–Maruyama's g²Δt as K → ∞)
     /// from x_K ~ N(0, σ_max²) (periodic: x_K ~ U(box)) down to
-    /// t = 0, with the path-measure importance weight (SAMPLERS.md, iDEM):
+    /// t = 0, with the path-measure importance weight (docs/samplers.md, iDEM):
     ///     log w = −u(x_0) + Σ log q(x_{k+1}|x_k) − log p_prior(x_K) − Σ log p_θ(x_k|x_{k+1}),
     ///     q = N(x_k, σ(t_{k+1})² − σ(t_k)²),  p_θ = N(x_{k+1} + Δσ² s_θ, Δσ²) at t_{k+1}
     /// (wrapped Gaussians on the torus). The returned `states` run from noise to sample

@@ -2,7 +2,7 @@ import Foundation
 import PluginHost
 
 /// iDEM, iterated denoising energy matching (Akhound-Sadegh et al. 2024), as DEM computes it
-/// (SAMPLERS.md): the buffer starts with `initialBuffer` prior draws and gains `refillSamples`
+/// (docs/samplers.md): the buffer starts with `initialBuffer` prior draws and gains `refillSamples`
 /// reverse-SDE samples every `refillEvery` steps; each step regresses s_θ(x_t, t) on the
 /// Monte-Carlo score S_K(x_t, t) = Σ_j softmax_j(−u(y_j)) (−∇u(y_j)), y_j = x_t + √h(t) ε_j,
 /// with each particle's d-vector clipped at `scoreClip`, unweighted (λ = 1) and averaged

@@ -1,29 +1,31 @@
+import Equivariant
 import Foundation
 import PluginHost
 
 /// MALA local search on replay-buffer samples ("improved off-policy training",
 /// Sendera et al. 2024): each walker starts at its own configuration, targets π, and the
-/// step size h adapts toward acceptance ≈ 0.574 from step to step (kept across calls).
-///     y = x − h ∇u(x) + √(2h) ε,  accept with min(1, exp(−u(y) + u(x) + log q(x|y) − log q(y|x))).
-/// (`LangevinEnsemble` starts every walker from one configuration; this needs many starts.)
+/// step size h adapts toward the kernel's target acceptance from step to step (gain ½, kept
+/// across calls): `MALAKernel` and `StepSizeAdapter`.
 public enum LocalSearch {
     /// - Parameters:
     ///   - x: [batch, n·d] start configurations, updated in place.
     ///   - stepSize: h, adapted in place.
     /// - Returns: final energies and the mean acceptance.
     public static func mala(_ x: inout [Double], batch: Int, steps: Int, stepSize: inout Double,
-                            space: DiffusionSpace, system: EnergySystem,
+                            space: Space, system: EnergySystem,
                             rng: inout SeededGenerator) throws -> (energies: [Double], acceptance: Double) {
         let kernel = MALAKernel(space: space, system: system)
         var state = try kernel.initialize(x)
-        var accepted = 0
+        var adapter = StepSizeAdapter(target: kernel.targetAcceptance!, stepSizes: [stepSize])
+        var counter = AcceptanceCounter(groups: 1)
         for _ in 0..<steps {
-            let acceptedNow = try kernel.step(&state, stepSize: stepSize, rng: &rng)
-            accepted += acceptedNow
-            stepSize *= exp(0.5 * (Double(acceptedNow) / Double(batch) - 0.574))
+            let moved = try kernel.step(&state, stepSizes: [Double](repeating: adapter.stepSizes[0], count: batch),
+                                        betas: [Double](repeating: 1, count: batch), rng: &rng)
+            let acceptedNow = counter.count(moved)[0]
+            adapter.adapt(acceptance: [Double(acceptedNow) / Double(batch)], gain: 0.5)
         }
+        stepSize = adapter.stepSizes[0]
         x = state.positions
-        let u = state.energies
-        return (u, Double(accepted) / Double(max(1, steps * batch)))
+        return (state.energies, counter.overall)
     }
 }

@@ -14,7 +14,7 @@ public struct ObjectiveValue {
 /// The path objectives (one file each: `TrajectoryBalance.swift`, `LogVariance.swift`).
 public enum PathObjective {}
 
-/// The path methods (tb, logvar; SAMPLERS.md): a batch of trajectories — on-policy PIS paths
+/// The path methods (tb, logvar; docs/samplers.md): a batch of trajectories — on-policy PIS paths
 /// on even steps, on odd steps (with `useBuffer`) paths of the reference's backward process
 /// from prioritised buffer samples — and a path objective of their log-ratios. Local search
 /// (MALA on buffer samples) follows the update every `localSearchEvery` steps.
@@ -106,7 +106,7 @@ public struct PathTraining: TrainingMethod {
         for shard in shards.mine {
             var rng = SeededGenerator(seed: SeededGenerator.derivedSeed(
                 model.configuration.seed, 0x5348_4152_44, UInt64(context.step), UInt64(shard)))  // "SHARD"
-            let size = MCMCRunner.block(context.configuration.batch, parts: shards.count, part: shard).count
+            let size = ChainRunner.block(context.configuration.batch, parts: shards.count, part: shard).count
             let paths = try model.samplePIS(batch: size, system: context.system, rng: &rng, exploration: exploration)
             joined = joined.map { $0.appending(paths) } ?? paths
         }

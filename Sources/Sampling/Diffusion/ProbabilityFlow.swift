@@ -2,7 +2,7 @@ import Foundation
 import PluginHost
 
 /// Samples with an exact density: the probability-flow ODE of the VE process,
-/// dx/dt = −½ g(t)² s_θ(x, t) (SAMPLERS.md), discretised by Euler steps from t_K = 1 down to 0,
+/// dx/dt = −½ g(t)² s_θ(x, t) (docs/samplers.md), discretised by Euler steps from t_K = 1 down to 0,
 ///
 ///     x_{k−1} = x_k + ½ Δσ²_k s_θ(x_k, t_k),   Δσ²_k = σ(t_k)² − σ(t_{k−1})²,
 ///

@@ -2,7 +2,7 @@ import Foundation
 
 /// Limited-memory BFGS with a backtracking (Armijo) line search.
 ///
-/// Used to find local minima (e.g. the LJ-13 / LJ-55 global minima from a
+/// The tests use it to find local minima (e.g. the LJ-13 / LJ-55 global minima from a
 /// near-minimum start). Stops when the gradient's max-norm falls below
 /// `gradientTolerance` or after `maxIterations`.
 public struct LBFGSMinimizer {

@@ -1,23 +1,21 @@
 import Foundation
 import PluginHost
 
-/// How a trained sampler's draws are corrected (SMC with MCMC rejuvenation, SAMPLERS.md).
+/// How a trained sampler's draws are corrected (SMC with MCMC rejuvenation, docs/samplers.md).
 public struct CorrectionSettings: Codable, Sendable {
-    /// Metropolis-adjusted MALA steps per sample at the target (M).
+    /// Kernel steps per sample at the target (M).
     public var steps: Int
     /// Resample by the importance weights when ESS/N reaches this; below it the weights are
     /// not usable and every finite-energy sample enters the MCMC as it is.
     public var resampleThreshold = 0.1
-    /// Initial step size (MALA: h; HMC: ε), adapted toward the kernel's target acceptance
-    /// during the first M/4 steps, then frozen, so the last 3M/4 steps are an exact
-    /// π-invariant kernel.
+    /// Initial step size (MALA: h; HMC: ε, e.g. `HMCKernel.stepSize(equivalentToMALA:)`), adapted
+    /// toward the kernel's target acceptance during the first M/4 steps (and the annealed
+    /// start's), then frozen, so the last 3M/4 steps are an exact π-invariant kernel.
     public var initialStepSize = 1e-3
-    /// Leapfrog steps L per proposal: 0 runs MALA; L ≥ 1 runs HMC (L gradient evaluations per step).
-    public var leapfrogSteps = 0
     /// Independence-Metropolis moves with the model's probability flow as the proposal
     /// (`IndependenceKernel`), spread evenly over the steps after adaptation; 0 = none.
     public var globalMoves = 0
-    /// MALA steps per stage of the annealed start (`annealedStart`); 0 = no annealing: the
+    /// Kernel steps per stage of the annealed start (`annealedStart`); 0 = no annealing: the
     /// population starts at the target as resampled (or kept) above.
     public var annealSteps = 0
     /// One step size per sample, each adapted by its own acceptances during the first M/4
@@ -68,18 +66,21 @@ public struct CorrectionReport: Codable, Sendable {
 }
 
 /// Exact correction of any trained sampler: samples → resampling by importance weights where
-/// they are usable → M Metropolis-adjusted MALA (or HMC) steps at the target from every sample.
-/// Exact as N and M grow (the MCMC kernel leaves π invariant once its step size is frozen).
+/// they are usable → M steps of an MCMC kernel at the target (MALA, HMC …) from every sample,
+/// optionally with global moves (`IndependenceKernel`) spread over the steps after adaptation.
+/// Exact as N and M grow (the kernel leaves π invariant once its step size is frozen).
 public struct SMCCorrection {
     public var settings: CorrectionSettings
-    public var kernel: MALAKernel
-    /// The global move, needed when `settings.globalMoves > 0`.
-    public var independence: IndependenceKernel?
+    /// Moves the population (its step size adapts toward the kernel's target acceptance); it
+    /// also moves the annealed start through π_β.
+    public var kernel: any MCMCKernel
+    /// The global move, needed when `settings.globalMoves > 0`; its state must be the kernel's.
+    public var global: (any MCMCKernel)?
 
-    public init(settings: CorrectionSettings, kernel: MALAKernel, independence: IndependenceKernel? = nil) {
+    public init(settings: CorrectionSettings, kernel: any MCMCKernel, global: (any MCMCKernel)? = nil) {
         self.settings = settings
         self.kernel = kernel
-        self.independence = independence
+        self.global = global
     }
 
     /// - Parameters: positions [N, n·d], their energies and log-weights.
@@ -87,58 +88,62 @@ public struct SMCCorrection {
     public func run(positions: [Double], energies: [Double], logWeights: [Double], rng: inout SeededGenerator,
                     progress: (Int, Int) -> Void = { _, _ in }) throws
         -> (positions: [Double], energies: [Double], report: CorrectionReport) {
+        try run(kernel, positions: positions, energies: energies, logWeights: logWeights, rng: &rng, progress: progress)
+    }
+
+    private func run<Kernel: MCMCKernel>(_ kernel: Kernel, positions: [Double], energies: [Double], logWeights: [Double],
+                                         rng: inout SeededGenerator, progress: (Int, Int) -> Void) throws
+        -> (positions: [Double], energies: [Double], report: CorrectionReport) {
         let clock = ContinuousClock.now
         let system = kernel.system
         let energyStart = system.energyEvaluations, gradientStart = system.gradientEvaluations
         let count = energies.count
-        if settings.globalMoves > 0 && independence == nil {
+        if settings.globalMoves > 0 && global == nil {
             throw SamplingError(step: 0, reason: "global moves need the model's independence kernel")
         }
+        guard let target = kernel.targetAcceptance else {
+            throw SamplingError(step: 0, reason: "the correction adapts its kernel's step size: give a kernel that has a target acceptance")
+        }
         let start = settings.annealSteps > 0
-            ? try annealedStart(positions: positions, energies: energies, logWeights: logWeights, rng: &rng)
+            ? try annealedStart(kernel, target: target, positions: positions, energies: energies, logWeights: logWeights, rng: &rng)
             : try weightedStart(positions: positions, energies: energies, logWeights: logWeights, rng: &rng)
         var state = try kernel.initialize(start.positions)
-        var h = (settings.leapfrogSteps == 0 ? start.stepSize : nil) ?? (settings.leapfrogSteps > 0 ? (2 * settings.initialStepSize).squareRoot() : settings.initialStepSize)
-        let hmc = settings.leapfrogSteps > 0
-            ? HMCKernel(space: kernel.space, system: system, leapfrogSteps: settings.leapfrogSteps) : nil
-        let target = hmc == nil ? 0.574 : 0.7
+        let ones = [Double](repeating: 1, count: count)
+        // One step size for the population, and with `stepSizePerSample` one per sample too.
+        var population = StepSizeAdapter(target: target, stepSizes: [start.stepSize ?? settings.initialStepSize])
+        var perSample = StepSizeAdapter(target: target, stepSizes: [Double](repeating: population.stepSizes[0], count: count))
         let adaptation = max(1, settings.steps / 4), half = settings.steps / 2
         var halfway = Self.summary(state.energies, steps: 0, acceptance: .nan)
         var halfwayEnergies = state.energies
-        var accepted = 0, counted = 0, globalAccepted = 0, globalMade = 0
+        var counter = AcceptanceCounter(groups: 1), globalCounter = AcceptanceCounter(groups: 1), globalMade = 0
         let globalEvery = max(1, (settings.steps - adaptation) / max(1, settings.globalMoves))
-        var perSample = [Double](repeating: h, count: count)
         for t in 0..<settings.steps {
-            let a: Int
-            if settings.stepSizePerSample {
-                let moved = try hmc?.step(&state, stepSizes: perSample, rng: &rng)
-                    ?? kernel.step(&state, stepSizes: perSample, betas: [Double](repeating: kernel.beta, count: count), rng: &rng)
-                a = moved.filter { $0 }.count
-                if t < adaptation { for b in 0..<count { perSample[b] *= exp((moved[b] ? 1 : 0) - target) } }
-            } else {
-                a = try hmc?.step(&state, stepSize: h, rng: &rng) ?? kernel.step(&state, stepSize: h, rng: &rng)
-            }
-            if let independence, globalMade < settings.globalMoves, t >= adaptation, (t + 1 - adaptation) % globalEvery == 0 {
-                globalAccepted += try independence.step(&state, rng: &rng)
+            let h = settings.stepSizePerSample ? perSample.stepSizes : [Double](repeating: population.stepSizes[0], count: count)
+            let moved = try kernel.step(&state, stepSizes: h, betas: ones, rng: &rng)
+            if settings.stepSizePerSample && t < adaptation { perSample.adapt(acceptance: moved.map { $0 ? 1 : 0 }) }
+            if let global, globalMade < settings.globalMoves, t >= adaptation, (t + 1 - adaptation) % globalEvery == 0 {
+                for ok in try Self.step(global, &state, rng: &rng) { globalCounter.count(ok) }
                 globalMade += 1
             }
             if t < adaptation {
-                h *= exp(Double(a) / Double(count) - target)
+                population.adapt(acceptance: [Double(moved.filter { $0 }.count) / Double(count)])
                 // A sample's own step only ever shrinks below the population's: one sample's
                 // acceptances are too few to tune a longer step safely.
-                if settings.stepSizePerSample { for b in 0..<count { perSample[b] = min(perSample[b], h) } }
+                if settings.stepSizePerSample {
+                    for b in 0..<count { perSample.stepSizes[b] = min(perSample.stepSizes[b], population.stepSizes[0]) }
+                }
             } else {
-                accepted += a
-                counted += count
+                for ok in moved { counter.count(ok) }
             }
             if t + 1 == half {
-                halfway = Self.summary(state.energies, steps: half, acceptance: Double(accepted) / Double(max(1, counted)))
+                halfway = Self.summary(state.energies, steps: half, acceptance: counter.overall)
                 halfwayEnergies = state.energies
             }
             progress(t + 1, settings.steps)
         }
-        let final = Self.summary(state.energies, steps: settings.steps, acceptance: Double(accepted) / Double(max(1, counted)))
-        let range = settings.stepSizePerSample ? [perSample.min() ?? h, perSample.max() ?? h] : nil
+        let h = population.stepSizes[0]
+        let final = Self.summary(state.energies, steps: settings.steps, acceptance: counter.overall)
+        let range = settings.stepSizePerSample ? [perSample.stepSizes.min() ?? h, perSample.stepSizes.max() ?? h] : nil
         let finiteHalf = halfwayEnergies.filter(\.isFinite), finiteFinal = state.energies.filter(\.isFinite)
         let between = finiteHalf.isEmpty || finiteFinal.isEmpty ? Double.nan
             : Metrics.wasserstein1D(finiteHalf, finiteFinal).w2
@@ -150,9 +155,21 @@ public struct SMCCorrection {
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
             seconds: (ContinuousClock.now - clock).inSeconds, globalMoves: globalMade,
-            globalAcceptance: globalMade > 0 ? Double(globalAccepted) / Double(globalMade * count) : nil,
+            globalAcceptance: globalMade > 0 ? globalCounter.overall : nil,
             annealingBetas: start.betas)
         return (state.positions, state.energies, report)
+    }
+
+    /// One move of `kernel` (the global move) on the rejuvenation kernel's state, at β = 1.
+    private static func step<Global: MCMCKernel, State: WalkerState>(_ kernel: Global, _ state: inout State,
+                                                                  rng: inout SeededGenerator) throws -> [Bool] {
+        guard var moved = state as? Global.State else {
+            throw SamplingError(step: 0, reason: "the global move's state (\(Global.State.self)) is not the kernel's (\(State.self))")
+        }
+        let ones = [Double](repeating: 1, count: moved.walkers)
+        let accepted = try kernel.step(&moved, stepSizes: ones, betas: ones, rng: &rng)
+        state = moved as! State
+        return accepted
     }
 
     /// The population the MCMC starts from, and how it was made.
@@ -161,7 +178,7 @@ public struct SMCCorrection {
         var resampled: Bool
         var replaced = 0
         var betas: [Double] = []
-        /// The MALA step size the annealing ended with (nil: `initialStepSize`).
+        /// The step size the annealing ended with (nil: `initialStepSize`).
         var stepSize: Double? = nil
     }
 
@@ -188,12 +205,12 @@ public struct SMCCorrection {
     ///     log w_β = log w + (1 − β) u      (log w = −u − log q, the sampler's weights),
     ///
     /// are best (`initialBeta`); every next β the largest whose incremental weights exp(−(β' − β) u)
-    /// keep ESS/N ≥ ½. After each choice: resample, then `annealSteps` MALA steps at π_β.
+    /// keep ESS/N ≥ ½. After each choice: resample, then `annealSteps` kernel steps at π_β.
     /// Samples too hot for the target (a sampler that has not learned the deepest wells) cool
     /// gradually instead of being resampled onto a handful of ancestors. Ends at β = 1, where
     /// the ordinary M steps follow.
-    func annealedStart(positions: [Double], energies: [Double], logWeights: [Double],
-                       rng: inout SeededGenerator) throws -> Start {
+    func annealedStart<Kernel: MCMCKernel>(_ kernel: Kernel, target: Double, positions: [Double], energies: [Double],
+                                           logWeights: [Double], rng: inout SeededGenerator) throws -> Start {
         let count = energies.count
         guard energies.contains(where: \.isFinite) else {
             throw SamplingError(step: 0, reason: "no sample has a finite energy to correct")
@@ -204,18 +221,17 @@ public struct SMCCorrection {
         // w_β = w·exp((1 − β)u) is the incremental form with Δβ = β − 1 on the base log w.
         var beta = Self.initialBeta { tempered(energies, logWeights, $0 - 1) }
         var logW = tempered(energies, logWeights, beta - 1)
-        var x = positions, betas = [beta], h = settings.initialStepSize
-        var stage = kernel
+        var x = positions, betas = [beta]
+        var adapter = StepSizeAdapter(target: target, stepSizes: [settings.initialStepSize])
         while true {
             x = gather(x, ImportanceWeights(logWeights: logW).resample(count: count, rng: &rng))
-            stage.beta = beta
-            var state = try stage.initialize(x)
+            var state = try kernel.initialize(x)
             for _ in 0..<settings.annealSteps {
-                let a = try stage.step(&state, stepSize: h, rng: &rng)
-                h *= exp(Double(a) / Double(count) - 0.574)
+                let a = try kernel.step(&state, stepSize: adapter.stepSizes[0], beta: beta, rng: &rng)
+                adapter.adapt(acceptance: [Double(a) / Double(count)])
             }
             x = state.positions
-            if beta >= 1 { return Start(positions: x, resampled: true, betas: betas, stepSize: h) }
+            if beta >= 1 { return Start(positions: x, resampled: true, betas: betas, stepSize: adapter.stepSizes[0]) }
             let u = state.energies, zero = [Double](repeating: 0, count: count), from = beta
             beta = betas.count >= 200 ? 1 : Self.largestBeta(from: from) { tempered(u, zero, $0 - from) }
             logW = tempered(u, zero, beta - from)
@@ -254,7 +270,7 @@ public struct SMCCorrection {
     }
 
     func gather(_ positions: [Double], _ order: [Int]) -> [Double] {
-        SampleBatch.rows(positions, stride: kernel.space.coordinateCount, order)
+        SampleBatch.rows(positions, stride: kernel.system.coordinateCount, order)
     }
 
     static func summary(_ u: [Double], steps: Int, acceptance: Double) -> PopulationSummary {

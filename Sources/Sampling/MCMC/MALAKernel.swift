@@ -1,37 +1,64 @@
+import Equivariant
 import Foundation
 import PluginHost
 
-/// Metropolis-adjusted Langevin moves of a batch of independent walkers at the target, as a
-/// value (jax-md's `(init_fn, step_fn)`): `initialize` evaluates the walkers, `step` moves
-/// them once. Local search of the off-policy samplers and the exact correction of trained
-/// samplers both run this one kernel.
+/// Metropolis-adjusted Langevin moves of a batch of independent walkers, an `MCMCKernel`:
+/// `initialize` evaluates the walkers, `step` moves them once. MALA chains and parallel
+/// tempering (`ChainRunner`), local search of the off-policy samplers and the exact correction
+/// of trained samplers all run this one kernel.
 ///
 ///     y = x − hβ ∇u(x) + √(2h) ε,   accept with min(1, exp(−β u(y) + β u(x) + log q(x|y) − log q(y|x))),
-///     q(y|x) = N(y; x − hβ∇u(x), 2h)   (SAMPLERS.md; β = 1 at the target)
+///     q(y|x) = N(y; x − hβ∇u(x), 2h)   (docs/samplers.md; β = 1 at the target)
 ///
 /// Directions (noise, gradients) are projected onto the space, start positions are constrained
 /// (centred and/or wrapped), proposals wrapped (x is on the space and every direction is
 /// projected, so only the torus needs mapping back), and displacements in q are the space's
 /// (minimum images on a torus). Parallel tempering steps its whole ladder with one call,
 /// each walker at its own h and β (`step(_:stepSizes:betas:rng:)`).
-public struct MALAKernel {
-    public let space: DiffusionSpace
+public struct MALAKernel: MCMCKernel {
+    public let space: Space
     public let system: EnergySystem
-    /// Inverse temperature β of the target π_β ∝ exp(−β u) (1: the target itself; the annealed
-    /// correction moves through β < 1). Energies in the state stay u.
-    public var beta = 1.0
+    /// Step sizes adapt toward the acceptance 0.574, optimal for MALA in high dimension
+    /// (Roberts & Rosenthal 1998).
+    public var stepSizeRule: StepSizeRule { .adapted(target: 0.574) }
     /// Whether a configuration the plugin refuses stops the run (MCMC chains, whose every
     /// state came from the plugin) instead of being marked u = +∞ and rejected (the correction
     /// and local search, whose walkers start at drawn configurations that may be broken).
     public var strict = false
 
-    public struct State {
+    /// The walkers of MALA, HMC and the independence kernel: positions, energies and gradients.
+    public struct State: WalkerState {
         /// [walkers, n·d]
         public var positions: [Double]
         public var energies: [Double]
         /// ∇u, projected.
         var gradients: [Double]
         public var walkers: Int { energies.count }
+
+        public mutating func swapWalkers(_ a: Int, _ b: Int, betas: (a: Double, b: Double)) {
+            let n = positions.count / walkers
+            energies.swapAt(a, b)
+            for k in 0..<n {
+                positions.swapAt(a * n + k, b * n + k)
+                gradients.swapAt(a * n + k, b * n + k)
+            }
+        }
+
+        /// [positions (n·d), gradients (n·d), energy]
+        public func packedWalker(_ w: Int) -> [Double] {
+            let n = positions.count / walkers
+            return Array(positions[(w * n)..<((w + 1) * n)]) + Array(gradients[(w * n)..<((w + 1) * n)]) + [energies[w]]
+        }
+
+        public mutating func setWalker(_ w: Int, _ packed: ArraySlice<Double>, from: Double, beta: Double) {
+            let n = positions.count / walkers, base = packed.startIndex
+            precondition(packed.count == 2 * n + 1)
+            for k in 0..<n {
+                positions[w * n + k] = packed[base + k]
+                gradients[w * n + k] = packed[base + n + k]
+            }
+            energies[w] = packed[base + 2 * n]
+        }
 
         /// Walker b moves to its proposal (y, u, ∇u of the whole batch).
         mutating func accept(_ b: Int, positions y: [Double], energies u: [Double], gradients g: [Double]) {
@@ -44,7 +71,7 @@ public struct MALAKernel {
         }
     }
 
-    public init(space: DiffusionSpace, system: EnergySystem) {
+    public init(space: Space, system: EnergySystem) {
         self.space = space
         self.system = system
     }
@@ -63,14 +90,6 @@ public struct MALAKernel {
     private func evaluate(_ x: [Double], batch: Int) throws -> (energies: [Double], gradients: [Double]) {
         strict ? try system.evaluate(x, batch: batch, withGradients: true)
             : try system.evaluateMarkingFailures(x, batch: batch)
-    }
-
-    /// One move of every walker with step size h at the kernel's β; returns how many were accepted.
-    @discardableResult
-    public func step(_ state: inout State, stepSize h: Double, rng: inout SeededGenerator) throws -> Int {
-        let batch = state.walkers
-        return try step(&state, stepSizes: [Double](repeating: h, count: batch),
-                        betas: [Double](repeating: beta, count: batch), rng: &rng).filter { $0 }.count
     }
 
     /// One move of every walker b with its own step size h_b, targeting exp(−β_b u) (a
@@ -112,7 +131,7 @@ extension MALAKernel {
         for j in range { y[j] += -hb * g[j] + scale * e[j] }
     }
 
-    /// log of one walker's Metropolis–Hastings ratio for x → y over `range` (SAMPLERS.md):
+    /// log of one walker's Metropolis–Hastings ratio for x → y over `range` (docs/samplers.md):
     /// −β(u(y) − u(x)) + log q(x|y) − log q(y|x), q(b|a) = N(b; a − hβ∇u(a), 2h); `residual`
     /// turns a coordinate difference (and its index within the walker) into a displacement.
     @inline(__always)
@@ -128,65 +147,6 @@ extension MALAKernel {
             backward += r * r
         }
         return -beta * (uy - ux) - (backward - forward) / (4 * h)
-    }
-}
-
-/// Hamiltonian Monte Carlo moves of a batch of independent walkers at the target (unit mass,
-/// L leapfrog steps of size ε per proposal, accepted with min(1, exp(H₀ − H₁)), H = u + |p|²/2);
-/// momenta live in the space's tangent space (projected), positions are constrained after every
-/// drift. Same value form and state as `MALAKernel`; each proposal costs L gradient evaluations.
-public struct HMCKernel {
-    public let space: DiffusionSpace
-    public let system: EnergySystem
-    public let leapfrogSteps: Int
-
-    public init(space: DiffusionSpace, system: EnergySystem, leapfrogSteps: Int) {
-        precondition(leapfrogSteps >= 1)
-        self.space = space
-        self.system = system
-        self.leapfrogSteps = leapfrogSteps
-    }
-
-    /// One proposal per walker with step size ε; returns how many were accepted.
-    @discardableResult
-    public func step(_ state: inout MALAKernel.State, stepSize eps: Double, rng: inout SeededGenerator) throws -> Int {
-        try step(&state, stepSizes: [Double](repeating: eps, count: state.walkers), rng: &rng).filter { $0 }.count
-    }
-
-    /// One proposal per walker b with its own step size ε_b; returns which walkers moved. A
-    /// configuration the plugin refuses on the way (`evaluateMarkingFailures`: u = +∞, zero
-    /// gradient) rejects that walker's proposal: the rule depends only on the points the
-    /// trajectory visits, which its reversal visits too, so detailed balance holds.
-    public func step(_ state: inout MALAKernel.State, stepSizes: [Double], rng: inout SeededGenerator) throws -> [Bool] {
-        let stride = space.coordinateCount, batch = state.walkers
-        precondition(stepSizes.count == batch)
-        let eps = (0..<(batch * stride)).map { stepSizes[$0 / stride] }
-        var p = space.noise(batch: batch, rng: &rng)
-        var kinetic0 = [Double](repeating: 0, count: batch)
-        for b in 0..<batch { for i in 0..<stride { kinetic0[b] += 0.5 * p[b * stride + i] * p[b * stride + i] } }
-        var x = state.positions, g = state.gradients, u = state.energies
-        var refused = [Bool](repeating: false, count: batch)
-        for j in p.indices { p[j] -= 0.5 * eps[j] * g[j] }
-        for l in 0..<leapfrogSteps {
-            for j in x.indices { x[j] += eps[j] * p[j] }
-            space.constrain(&x)
-            (u, g) = try system.evaluateMarkingFailures(x, batch: batch)
-            for b in 0..<batch where !u[b].isFinite { refused[b] = true }
-            space.project(&g)
-            let scale = l == leapfrogSteps - 1 ? 0.5 : 1
-            for j in p.indices { p[j] -= scale * eps[j] * g[j] }
-        }
-        var moved = [Bool](repeating: false, count: batch)
-        for b in 0..<batch {
-            var kinetic = 0.0
-            for i in 0..<stride { kinetic += 0.5 * p[b * stride + i] * p[b * stride + i] }
-            let logAlpha = state.energies[b] + kinetic0[b] - u[b] - kinetic
-            if !refused[b] && log(rng.uniform()) < logAlpha {
-                moved[b] = true
-                state.accept(b, positions: x, energies: u, gradients: g)
-            }
-        }
-        return moved
     }
 }
 

@@ -82,20 +82,28 @@ public struct MolecularTopology: Equatable, Sendable {
 /// O(½LΔt). It leaves the (constrained) Boltzmann distribution exactly invariant; plain `step`
 /// has an O(Δt²) bias in exchange for never rejecting.
 ///
+/// As an `MCMCKernel` (`ChainRunner`: Langevin dynamics and REMD, GHMC and its replica
+/// exchange) one `step` is one BAOAB step, or with `metropolized` one GHMC `trajectory` of
+/// `trajectorySteps` MD steps (its clock ticks: `ticksPerStep`); the time step is fixed.
+///
 /// Non-periodic systems only (3D, lengths in Å).
-public struct LangevinDynamicsKernel {
+public struct LangevinDynamicsKernel: MCMCKernel {
     public let system: EnergySystem
     public let topology: MolecularTopology
     /// Δt in ps.
     public let timeStep: Double
     /// γ in 1/ps (0: Hamiltonian dynamics).
     public let friction: Double
+    /// Generalised HMC (exact) instead of plain BAOAB Langevin dynamics.
+    public var metropolized = false
+    /// GHMC: velocity Verlet steps per Metropolis test.
+    public var trajectorySteps = 10
     /// Relative tolerance of SHAKE (|r² − d²| ≤ tol·d²) and RATTLE (|v_ij·r_ij| ≤ tol·d/Δt).
     public var constraintTolerance = 1e-12
     private let inverseMass: [Double]
     private let sqrtInverseMass: [Double]
 
-    public struct State {
+    public struct State: WalkerState {
         /// [walkers, n·3] Å, and Å/ps.
         public var positions: [Double]
         public var velocities: [Double]
@@ -105,7 +113,43 @@ public struct LangevinDynamicsKernel {
         /// Thermostat temperature of each walker as a multiple of the target's.
         public var temperatureScales: [Double]
         public var walkers: Int { temperatureScales.count }
+
+        /// Swaps positions, gradients and energies, and the velocities rescaled to the new
+        /// thermostat temperature (by √(T_new/T_old)).
+        public mutating func swapWalkers(_ a: Int, _ b: Int, betas: (a: Double, b: Double)) {
+            let n = positions.count / walkers
+            let ratio = (betas.a / betas.b).squareRoot()  // √(T_b/T_a)
+            energies.swapAt(a, b)
+            for k in 0..<n {
+                positions.swapAt(a * n + k, b * n + k)
+                gradients.swapAt(a * n + k, b * n + k)
+                let va = velocities[a * n + k], vb = velocities[b * n + k]
+                velocities[a * n + k] = vb / ratio
+                velocities[b * n + k] = va * ratio
+            }
+        }
+
+        /// [positions, gradients, velocities (n·3 each), energy]
+        public func packedWalker(_ w: Int) -> [Double] {
+            let n = positions.count / walkers, range = (w * n)..<((w + 1) * n)
+            return Array(positions[range]) + Array(gradients[range]) + Array(velocities[range]) + [energies[w]]
+        }
+
+        public mutating func setWalker(_ w: Int, _ packed: ArraySlice<Double>, from: Double, beta: Double) {
+            let n = positions.count / walkers, base = packed.startIndex, ratio = (beta / from).squareRoot()
+            precondition(packed.count == 3 * n + 1)
+            for k in 0..<n {
+                positions[w * n + k] = packed[base + k]
+                gradients[w * n + k] = packed[base + n + k]
+                velocities[w * n + k] = packed[base + 2 * n + k] / ratio
+            }
+            energies[w] = packed[base + 3 * n]
+        }
     }
+
+    public var stepSizeRule: StepSizeRule { .fixed(timeStep) }
+    public var isMetropolized: Bool { metropolized }
+    public var ticksPerStep: Int { metropolized ? trajectorySteps : 1 }
 
     public init(system: EnergySystem, topology: MolecularTopology, timeStep: Double, friction: Double) throws {
         guard system.box == nil, system.dimension == 3 else {
@@ -120,23 +164,61 @@ public struct LangevinDynamicsKernel {
         sqrtInverseMass = inverseMass.map { $0.squareRoot() }
     }
 
+    /// The kernel of a dynamics run: Δt, γ and GHMC or not from `settings`.
+    public init(system: EnergySystem, topology: MolecularTopology, settings: DynamicsSettings) throws {
+        try self.init(system: system, topology: topology, timeStep: settings.timeStep, friction: settings.friction)
+        metropolized = settings.metropolized
+        trajectorySteps = settings.trajectorySteps
+    }
+
     var stride: Int { system.coordinateCount }
 
     /// Walkers at `positions` [walkers·n·3] (constrained first), with Maxwell velocities at
     /// kT·`temperatureScales[w]` projected onto the constraints' tangent space.
     public func initialize(_ positions: [Double], temperatureScales: [Double], rng: inout SeededGenerator) throws -> State {
-        let walkers = temperatureScales.count
+        var state = try initialize(positions)
+        try thermalize(&state, temperatureScales: temperatureScales, rng: &rng)
+        return state
+    }
+
+    /// Walkers at `positions` [walkers·n·3], constrained and evaluated, at rest (`prepare` draws
+    /// their velocities).
+    public func initialize(_ positions: [Double]) throws -> State {
+        let walkers = positions.count / stride
         precondition(positions.count == walkers * stride)
         var state = State(positions: positions, velocities: [Double](repeating: 0, count: positions.count),
-                          energies: [], gradients: [], temperatureScales: temperatureScales)
+                          energies: [], gradients: [], temperatureScales: [Double](repeating: 1, count: walkers))
         for w in 0..<walkers {
             let reference = Array(positions[(w * stride)..<((w + 1) * stride)])
             try shake(&state.positions, &state.velocities, walker: w, reference: reference, referenceOffset: 0, interval: 1)
         }
         state.velocities = [Double](repeating: 0, count: positions.count)
-        try thermostat(&state, decay: 0, rng: &rng)
         try evaluate(&state)
         return state
+    }
+
+    /// Each walker's thermostat at kT/β_w, and Maxwell velocities at that temperature projected
+    /// onto the constraints' tangent space.
+    public func prepare(_ state: inout State, betas: [Double], rng: inout SeededGenerator) throws {
+        try thermalize(&state, temperatureScales: betas.map { 1 / $0 }, rng: &rng)
+    }
+
+    func thermalize(_ state: inout State, temperatureScales: [Double], rng: inout SeededGenerator) throws {
+        precondition(temperatureScales.count == state.walkers)
+        state.temperatureScales = temperatureScales
+        for k in state.velocities.indices { state.velocities[k] = 0 }
+        try thermostat(&state, decay: 0, rng: &rng)
+    }
+
+    /// One BAOAB step, or with `metropolized` one GHMC trajectory, of every walker at its
+    /// thermostat temperature (`prepare`; step sizes unused: Δt is `timeStep`). Returns which
+    /// walkers' trajectories were accepted (all, unmetropolized).
+    public func step(_ state: inout State, stepSizes: [Double], betas: [Double], rng: inout SeededGenerator) throws -> [Bool] {
+        guard metropolized else {
+            try step(&state, rng: &rng)
+            return [Bool](repeating: true, count: state.walkers)
+        }
+        return try trajectory(&state, steps: trajectorySteps, rng: &rng)
     }
 
     /// One step of every walker (one gradient evaluation of the batch) in the leapfrog form of
