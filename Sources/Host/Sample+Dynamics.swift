@@ -131,7 +131,8 @@ extension Ensemble.Sample {
         try checkMemory(system: system, temperatures: settings.replicas)
         let output = try TrajectoryOutput(
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
-            title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite)
+            title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite,
+            sampler: method.rawValue, chains: settings.chains)
         let progress = ProgressBar(label: "sampling", total: settings.burnIn + settings.productionSteps)
         system.interruption = { Interrupt.isRequested }  // one rank: Ctrl-C ends burn-in too
         let series = ChainSeries(), angles = try? AngleSeries(system: system)

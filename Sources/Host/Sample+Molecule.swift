@@ -35,7 +35,7 @@ extension Ensemble.Sample {
         let output = try TrajectoryOutput(
             path: path, system: system, variables: ["energy", "log_weight"], units: ["energy": "kT", "log_weight": "1"],
             title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters)\(titleSuffix)",
-            overwrite: overwrite)
+            overwrite: overwrite, sampler: "model \(method)", chains: 1)
         do {
             for (frame, i) in order.enumerated() {
                 try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),

@@ -244,7 +244,7 @@ extension Ensemble {
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
-                overwrite: overwrite)
+                overwrite: overwrite, sampler: mcmcSampler.rawValue, chains: chains)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             // One rank: Ctrl-C also ends burn-in, at the next energy evaluation (under mpirun the
             // ranks stop together at the next recorded step).
