@@ -40,6 +40,18 @@ struct RamachandranReport: Codable {
     var referenceChains: Int = 1
     var referenceChainsSource: String = "default"
 
+    /// Peptides with more than one φ/ψ pair: each residue's basin populations, named ("ALA2"), of
+    /// both sets, with errors for unweighted samples. (The histograms, KL and TV are the first
+    /// residue's.)
+    var residues: [Residue]?
+
+    struct Residue: Codable {
+        var residue: String
+        var basins: [String: Double]
+        var referenceBasins: [String: Double]
+        var basinErrors: BasinReport?
+    }
+
     struct Prefix: Codable {
         var frames: Int
         var tv: Double
@@ -60,12 +72,20 @@ struct RamachandranReport: Codable {
         guard let atoms = system.atoms(), system.dimension == 3 else {
             throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
         }
-        let indices = try ramachandranIndices(names: atoms.map(\.name), residueNumbers: atoms.map(\.residueNumber))
+        let residues = try ramachandranResidues(names: atoms.map(\.name), residueNumbers: atoms.map(\.residueNumber),
+                                                residueNames: atoms.map(\.residue))
+        let indices = residues[0].indices
+        var perResidue: [String: [[(phi: Double, psi: Double)]]] = [:]  // path → per residue (peptides)
         func angles(_ path: String, chains given: Int?, option: String)
             throws -> ([(phi: Double, psi: Double)], [Double]?, chains: Int, source: String) {
             let set = try SampleSet(path: path, system: system)
             let result = ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count,
                                             indices: indices)
+            if residues.count > 1 {
+                perResidue[path] = residues.map {
+                    ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count, indices: $0.indices)
+                }
+            }
             let (chains, source) = try resolveChains(given: given, recorded: set.recordedChains, frames: set.count,
                                                      path: path, option: option)
             return (result, useWeights ? set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights } : nil,
@@ -89,6 +109,13 @@ struct RamachandranReport: Codable {
             binEdgesDegrees: (0...bins).map { -180 + 360 * Double($0) / Double(bins) },
             histogram: model.probabilities, referenceHistogram: target.probabilities)
         (report.chains, report.chainsSource) = (chains, chainsSource)
+        if residues.count > 1, let sampled = perResidue[samples], let referenced = perResidue[reference] {
+            report.residues = residues.indices.map { r in
+                Residue(residue: residues[r].label, basins: basins(sampled[r], weights),
+                        referenceBasins: basins(referenced[r], nil),
+                        basinErrors: weights == nil ? BasinReport(chains: interleaved(sampled[r], chains: chains)) : nil)
+            }
+        }
         (report.referenceChains, report.referenceChainsSource) = (referenceChains, referenceSource)
         if weights == nil {
             report.iidFloorTV = iidFloor(sampleAngles, referenceAngles, bins: bins)
@@ -190,7 +217,7 @@ struct RamachandranReport: Codable {
             RamachandranBasin.allCases.map { String(format: "%@ %.3f", $0.rawValue, p[$0.rawValue] ?? 0) }.joined(separator: ", ")
         }
         return """
-            Ramachandran (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−180°, 180°]²
+            Ramachandran\(residues.map { " of \($0[0].residue) (the first of \($0.count) residues)" } ?? "") (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−180°, 180°]²
               samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""), \(chains) chain\(chains == 1 ? "" : "s") \(chainsSource == "default" ? "(none recorded in the file; --chains sets it)" : "(" + chainsSource + ")"))
               reference: \(reference) (\(referenceFrames) frames, \(referenceChains) chain\(referenceChains == 1 ? "" : "s") \(referenceChainsSource == "default" ? "(none recorded in the file; --reference-chains sets it)" : "(" + referenceChainsSource + ")"))
               KL(reference ‖ samples) = \(String(format: "%.4f", kl)) nats (floor 1e-10)
@@ -198,6 +225,7 @@ struct RamachandranReport: Codable {
             \((prefixes ?? []).map { String(format: "  first %d frames: TV = %.4f", $0.frames, $0.tv) }.joined(separator: "\n"))
               basin populations, samples:   \(populations(basins))
               basin populations, reference: \(populations(referenceBasins))
+            \((residues ?? []).map { "  \($0.residue): samples \(populations($0.basins)); reference \(populations($0.referenceBasins))" }.joined(separator: "\n"))
             \(basinErrors.map { "samples " + $0.printed() } ?? "")
             \(referenceBasinErrors.map { "reference " + $0.printed() } ?? "")
             """

@@ -125,7 +125,7 @@ extension Ensemble.Sample {
     /// Langevin dynamics or GHMC (with replica exchange when --replicas ≥ 2); `time` in ps.
     func runDynamics(system: EnergySystem, world: Communicator) throws {
         let method = sampler ?? .langevin
-        let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
+        let start = try startPositions(system)
         let topology = try molecularTopology(system, start: start)
         let (settings, dynamics) = dynamicsSettings()
         try checkMemory(system: system, temperatures: settings.replicas)

@@ -234,7 +234,7 @@ extension Ensemble {
                 return try runDynamics(system: energySystem, world: world)
             }
             try checkMemory(system: energySystem, temperatures: mcmcSampler == .pt ? replicas : 1)
-            let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
+            let start = try startPositions(energySystem)
             let fixed: Bool? = switch centreOfMass { case .on: true; case .off: false; case .auto: nil }
             let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
             let pt = mcmcSampler == .pt
