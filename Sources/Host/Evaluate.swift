@@ -42,9 +42,9 @@ struct SampleSet {
             }
             let raw = try reader.allCoordinates()
             count = reader.frameCount
-            try SampleSet.checkCompatible(reader, coordinates: raw, system: system)
+            let unit = Self.lengthUnit(of: reader, system: system)
+            try SampleSet.checkCompatible(reader, coordinates: raw, system: system, unit: unit)
             var x = [Double](repeating: 0, count: count * n * d)
-            let unit = system.lengthUnitAngstrom
             for f in 0..<count { for i in 0..<n { for k in 0..<d {
                 x[(f * n + i) * d + k] = raw[(f * n + i) * 3 + k] / unit
             } } }
@@ -85,11 +85,21 @@ struct SampleSet {
         if !TrajectoryProvenance.sameParameters(recorded, system.parameters) {
             return "\(path) was written with plugin \(described(plugin, recorded)), but is read here with different parameters, \(described(system.plugin.name, system.parameters)): energies and metrics refer to another system unless the difference is only in defaults spelled out"
         }
-        if let unit = provenance.lengthUnitAngstrom, abs(unit - system.lengthUnitAngstrom) > 1e-9 * max(unit, 1) {
-            return String(format: "%@ was written with %.6g Å per length unit, but plugin %@ uses %.6g Å: coordinates are converted with the plugin's unit (files written before a unit correction hold the same plugin-unit positions scaled differently)",
-                          path, unit, described(plugin, recorded), system.lengthUnitAngstrom)
-        }
         return nil
+    }
+
+    /// Å per plugin length unit of the file's coordinates: the unit it records (so a file keeps
+    /// its meaning when a plugin's unit changes), else — for a Lennard-Jones file `ensemble` wrote
+    /// before it recorded units — the 3.405 Å the plugin then used whatever σ (issue 23 made the
+    /// lj13/lj55 unit r_m = 3.822 Å), else the plugin's unit.
+    static func lengthUnit(of reader: AmberNetCDFReader, system: EnergySystem) -> Double {
+        if let unit = reader.provenance.lengthUnitAngstrom { return unit }
+        if reader.provenance.plugin == nil, system.plugin.name == "lennard-jones",
+           reader.globalAttributes["program"] == .text("ensemble"),
+           reader.title.contains("lennard-jones"), !reader.title.contains("length_unit=") {
+            return 3.405
+        }
+        return system.lengthUnitAngstrom
     }
 
     /// Refuses, with a message that says which formats are read, a path that is a directory,

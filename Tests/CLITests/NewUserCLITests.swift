@@ -90,4 +90,44 @@ final class NewUserCLITests: XCTestCase {
             XCTAssertEqual(basins.values.reduce(0, +), 1, accuracy: 1e-9)
         }
     }
+
+    /// The lj13/lj55 unit is now r_m = 3.822 Å (issue 23). Files keep their meaning: a new file
+    /// records its unit; an older `ensemble` Lennard-Jones file (3.405 Å per unit, no recorded
+    /// unit) is still read at 3.405 Å. Both give the energies stored in them.
+    func testLennardJonesFilesOfEitherUnitReadTheSame() throws {
+        let directory = TestPaths.temporaryDirectory("lj-unit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lj13 = ["--plugin", "lennard-jones", "--param", "preset=lj13"]
+        let new = directory.appendingPathComponent("new.nc").path
+        let r = try run(["sample"] + lj13 + ["--samples", "12", "--burn-in", "50", "--threads", "1", "--out", new])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let reader = try AmberNetCDFReader(path: new)
+        XCTAssertEqual(try XCTUnwrap(reader.provenance.lengthUnitAngstrom), 3.405 * pow(2, 1.0 / 6), accuracy: 1e-9)
+        let stored = try reader.values(of: "energy")
+        // Nearest neighbours sit near argon's r_m in the file's Å, not 11 % closer.
+        let x = try reader.coordinates(frame: 0)
+        var nearest = Double.infinity
+        for i in 0..<13 { for j in 0..<i {
+            let d = (0..<3).map { x[3 * i + $0] - x[3 * j + $0] }
+            nearest = min(nearest, (d.map { $0 * $0 }.reduce(0, +)).squareRoot())
+        } }
+        XCTAssertGreaterThan(nearest, 3.3, "closest pair \(nearest) Å")
+
+        let old = directory.appendingPathComponent("old.nc").path
+        let writer = try AmberNetCDFWriter(path: old, atomCount: 13, periodic: false, perFrameVariables: ["energy"],
+                                           title: "ensemble sample mala lennard-jones preset=lj13")
+        let scale = 3.405 / (3.405 * pow(2, 1.0 / 6))
+        for f in 0..<reader.frameCount {
+            try writer.append(coordinates: try reader.coordinates(frame: f).map { $0 * scale }, time: Double(f),
+                              values: ["energy": stored[f]])
+        }
+        try writer.close()
+        for path in [new, old] {
+            let energy = try run(["energy"] + lj13 + [path])
+            XCTAssertEqual(energy.status, 0, energy.stderr)
+            let values = energy.stdout.split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: ",")[1]) }
+            XCTAssertEqual(values.count, stored.count)
+            for (a, b) in zip(values, stored) { XCTAssertEqual(a, b, accuracy: 1e-3 * max(1, abs(b)), path) }
+        }
+    }
 }
