@@ -4,20 +4,16 @@ import Sampling
 
 extension Ensemble.Sample {
     /// Where the chains start: the plugin's start configuration, else every particle at the
-    /// origin — refused for a molecule (its atoms would overlap; issue 23: MALA and PT exited 0
-    /// with u ≈ 10³³) and wherever the origin's energy is not finite.
+    /// origin — refused for a molecule, whose atoms would overlap (issue 23: MALA and PT exited 0
+    /// with u ≈ 10³³). Other systems keep the origin; a non-finite energy there stops the run with
+    /// the sampler's own message.
     func startPositions(_ system: EnergySystem) throws -> [Double] {
         if let start = system.initialPositions() { return start }
-        let name = "'\(system.plugin.name)'\(system.parameters.isEmpty ? "" : " (\(system.parameters))")"
-        let origin = [Double](repeating: 0, count: system.coordinateCount)
         if Self.isMolecule(system) {
+            let name = "'\(system.plugin.name)'\(system.parameters.isEmpty ? "" : " (\(system.parameters))")"
             throw FailureMessage("plugin \(name) gives no start coordinates for its molecule, and every atom at the origin would overlap: give the plugin a start structure (for alanine: --param start=FILE.inpcrd, or an .inpcrd/.rst7/.crd beside the prmtop)")
         }
-        let u: Double = (try? system.evaluate(origin, batch: 1, withGradients: false).energies.first) ?? .nan
-        guard u.isFinite, abs(u) < 1e10 else {
-            throw FailureMessage("plugin \(name) gives no start coordinates, and the fallback (every particle at the origin) has energy u = \(u): the plugin must provide initial_positions (see docs/plugins.md)")
-        }
-        return origin
+        return [Double](repeating: 0, count: system.coordinateCount)
     }
 
     /// The handedness of a molecule's start structure (nil: not a molecule, no tetrahedral

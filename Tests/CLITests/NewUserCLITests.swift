@@ -130,4 +130,158 @@ final class NewUserCLITests: XCTestCase {
             for (a, b) in zip(values, stored) { XCTAssertEqual(a, b, accuracy: 1e-3 * max(1, abs(b)), path) }
         }
     }
+
+    // MARK: the poor list
+
+    /// `--samples -5` said "Missing value for '--samples'"; now the option's own check answers.
+    func testNegativeNumbersReachTheirOptionsCheck() throws {
+        let directory = TestPaths.temporaryDirectory("negative")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("x.nc").path
+        for (option, value, expected) in [("--samples", "-5", "--samples must be a positive integer, got -5"),
+                                          ("--chains", "-2", "--chains must be a positive integer, got -2"),
+                                          ("--step-size", "-1", "--step-size must be > 0"),
+                                          ("--step-size", "-1e-3", "--step-size must be > 0")] {
+            var arguments = ["sample", "--plugin", "double-well", "--samples", "5", "--out", out]
+            if option == "--samples" { arguments[4] = value } else { arguments += [option, value] }
+            let r = try run(arguments)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(expected), "\(option) \(value): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Missing value"), r.stderr)
+        }
+        let train = try run(["train", "--plugin", "double-well", "--method", "tb", "--batch", "-3", "--out",
+                             directory.appendingPathComponent("m.ckpt").path])
+        XCTAssertNotEqual(train.status, 0)
+        XCTAssertFalse(train.stderr.contains("Missing value"), train.stderr)
+    }
+
+    /// `ensemble sampel --plugin …` answered "Unknown option '--plugin'".
+    func testAMisspelledCommandSuggestsTheNearest() throws {
+        let r = try run(["sampel", "--plugin", "double-well", "--samples", "5", "--out", "x.nc"])
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("unknown command 'sampel'; did you mean 'sample'?"), r.stderr)
+        let far = try run(["frobnicate"])
+        XCTAssertNotEqual(far.status, 0)
+        XCTAssertTrue(far.stderr.contains("unknown command 'frobnicate'. Commands: plugins, energy, sample"), far.stderr)
+        XCTAssertEqual(try run(["plugins"]).status, 0)
+    }
+
+    /// Options a run would not use were ignored in silence; now each is an error naming it.
+    func testOptionsARunWouldNotUseAreErrors() throws {
+        let directory = TestPaths.temporaryDirectory("unused-options")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("x.nc").path
+        let model = directory.appendingPathComponent("tb.ckpt").path
+        let train = try run(["train", "--plugin", "double-well", "--method", "tb", "--steps", "2", "--hidden", "8",
+                             "--layers", "1", "--batch", "8", "--time-steps", "8", "--threads", "1", "--out", model])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let dw = ["sample", "--plugin", "double-well", "--samples", "5", "--burn-in", "5", "--threads", "1", "--out", out]
+        let drawn = ["sample", "--model", model, "--samples", "5", "--threads", "1", "--out", out]
+        let cases: [([String], String)] = [
+            (drawn + ["--sampler", "pt"], "--sampler applies to MCMC and dynamics runs (--plugin), not to draws from a trained sampler"),
+            (drawn + ["--thin", "5"], "--thin applies to MCMC"),
+            (drawn + ["--chains", "3"], "--chains applies to MCMC"),
+            (drawn + ["--process", "ode"], "--process applies to score models (idem, dsm); this is a tb model"),
+            (drawn + ["--correct-leapfrog", "5"], "--correct-leapfrog sets the HMC moves of the correction: it needs --correct-steps"),
+            (dw + ["--correct-leapfrog", "5"], "--correct-leapfrog applies to draws from a trained sampler (--model MODEL.ckpt) only"),
+            (dw + ["--sampler", "mala", "--replicas", "4"], "--replicas applies to tempering"),
+            (dw + ["--sampler", "mala", "--timestep", "2"], "--timestep applies to the dynamics samplers (--sampler langevin or ghmc), not to mala"),
+            (dw + ["--timestep", "2"], "--timestep applies to the dynamics samplers (--sampler langevin or ghmc), not to mala (the default"),
+            (dw + ["--sampler", "pt", "--friction", "5"], "--friction applies to the dynamics samplers"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try run(arguments)
+            XCTAssertNotEqual(r.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(expected), "\(arguments.joined(separator: " ")): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Usage: ensemble <subcommand>"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), arguments.joined(separator: " "))
+        }
+        // The same runs without the option work.
+        XCTAssertEqual(try run(drawn).status, 0)
+    }
+
+    /// A garbage, empty or truncated checkpoint gave "DecodingError.dataCorrupted …".
+    func testDamagedCheckpointsAreNamedAsSuch() throws {
+        let directory = TestPaths.temporaryDirectory("bad-checkpoints")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = directory.appendingPathComponent("tb.ckpt").path
+        let train = try run(["train", "--plugin", "double-well", "--method", "tb", "--steps", "2", "--hidden", "8",
+                             "--layers", "1", "--batch", "8", "--time-steps", "8", "--threads", "1", "--out", model])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: model))
+        let files: [(String, Data, String)] = [
+            ("empty.ckpt", Data(), "is empty (0 bytes), not a checkpoint"),
+            ("garbage.ckpt", Data((0..<500).map { UInt8(truncatingIfNeeded: $0 &* 37) }), "is not a checkpoint: ensemble checkpoints are JSON files"),
+            ("truncated.ckpt", whole.prefix(whole.count / 2), "is truncated: its JSON stops after"),
+            ("other.ckpt", Data(#"{"hello": 1}"#.utf8), "is not a valid checkpoint: it is JSON but not an ensemble diffusion checkpoint ('format' is missing"),
+        ]
+        for (name, data, expected) in files {
+            let path = directory.appendingPathComponent(name).path
+            try data.write(to: URL(fileURLWithPath: path))
+            for arguments in [["sample", "--model", path, "--samples", "5", "--out", directory.appendingPathComponent("x.nc").path],
+                              ["plot-training", path, "--plot", directory.appendingPathComponent("x.svg").path]] {
+                let r = try run(arguments)
+                XCTAssertNotEqual(r.status, 0, name)
+                XCTAssertFalse(r.stderr.contains("DecodingError"), "\(arguments[0]) \(name): \(r.stderr)")
+                if arguments[0] == "sample" { XCTAssertTrue(r.stderr.contains(expected), "\(name): \(r.stderr)") }
+            }
+        }
+    }
+
+    /// A .dcd or a directory given as a trajectory gave netCDF's "Unknown file format".
+    func testOtherFormatsAndDirectoriesSayWhatIsRead() throws {
+        let directory = TestPaths.temporaryDirectory("formats")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dcd = directory.appendingPathComponent("x.dcd").path
+        try Data((0..<400).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: dcd))
+        let folder = directory.appendingPathComponent("frames").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (path, expected) in [(dcd, "x.dcd is a .dcd file: ensemble reads AMBER NetCDF trajectories"),
+                                 (folder, "frames is a directory, not a trajectory: ensemble reads AMBER NetCDF")] {
+            for arguments in [["energy", "--plugin", "double-well", path],
+                              ["evaluate", path, "--reference", path, "--plugin", "double-well"]] {
+                let r = try run(arguments)
+                XCTAssertNotEqual(r.status, 0)
+                XCTAssertTrue(r.stderr.contains(expected), "\(arguments[0]) \(path): \(r.stderr)")
+                XCTAssertFalse(r.stderr.contains("Unknown file format"), r.stderr)
+            }
+        }
+    }
+
+    /// `--out DIR` advised --overwrite, which then failed; `--json` into a missing directory failed
+    /// only after the whole run. Both are refused before any work, with or without --overwrite.
+    func testOutputsThatCannotBeWrittenAreRefusedFirst() throws {
+        let directory = TestPaths.temporaryDirectory("outputs-first")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder = directory.appendingPathComponent("d.nc").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for extra in [[], ["--overwrite"]] {
+            let r = try run(["sample", "--plugin", "double-well", "--samples", "5", "--out", folder] + extra)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("is a directory: give the path of a file"), r.stderr)
+        }
+        let out = directory.appendingPathComponent("x.nc").path
+        let r = try run(["sample", "--plugin", "double-well", "--samples", "5", "--out", out,
+                         "--json", directory.appendingPathComponent("missing/x.json").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("does not exist"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "the run started")
+    }
+
+    /// A trained sampler whose draws are mostly broken exited 0 without a word (ESS/N 0.0023,
+    /// 55 % at u > 0); it now warns and points at --correct-steps.
+    func testBrokenModelDrawsWarnAndPointAtTheCorrection() throws {
+        let directory = TestPaths.temporaryDirectory("broken-draws")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = directory.appendingPathComponent("tb.ckpt").path
+        let train = try run(["train", "--plugin", "lennard-jones", "--param", "preset=lj13", "--method", "tb", "--steps", "2",
+                             "--hidden", "8", "--layers", "1", "--batch", "8", "--time-steps", "8", "--threads", "1",
+                             "--out", model])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let r = try run(["sample", "--model", model, "--samples", "40", "--threads", "1",
+                         "--out", directory.appendingPathComponent("x.nc").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: this model's draws are mostly broken"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--correct-steps"), r.stderr)
+    }
 }
