@@ -32,6 +32,9 @@ struct SampleSet {
             count = array.values.count / (n * d)
             logWeights = nil
             energies = nil
+            if warn, let message = Self.unitWarning(positions, count: count, path: path, system: system) {
+                FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+            }
         } else {
             let reader = try AmberNetCDFReader(path: path)
             guard reader.atomCount == n else {
@@ -56,6 +59,30 @@ struct SampleSet {
                 FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
             }
         }
+    }
+
+    /// A .npy carries no unit and is read in the plugin's: the warning when its nearest-neighbour
+    /// distances are more than twice (or less than half) those of the plugin's start structure,
+    /// and the plugin's unit is not 1 Å — most likely a file in Å given to a plugin in reduced
+    /// units (issue 23: energy W2 147 without a hint). Looks at up to 20 frames.
+    static func unitWarning(_ positions: [Double], count: Int, path: String, system: EnergySystem) -> String? {
+        let unit = system.lengthUnitAngstrom, n = system.particleCount, d = system.dimension
+        guard abs(unit - 1) > 1e-6, n >= 2, count > 0, let start = system.initialPositions() else { return nil }
+        func nearest(_ x: ArraySlice<Double>) -> Double {
+            var best = Double.infinity
+            let o = x.startIndex
+            for i in 0..<n { for j in 0..<i {
+                var r2 = 0.0
+                for k in 0..<d { let t = x[o + i * d + k] - x[o + j * d + k]; r2 += t * t }
+                best = min(best, r2)
+            } }
+            return best.squareRoot()
+        }
+        let frames = (0..<min(count, 20)).map { nearest(positions[($0 * n * d)..<(($0 + 1) * n * d)]) }.sorted()
+        let typical = frames[frames.count / 2], reference = nearest(start[...])
+        guard reference > 0, typical.isFinite, typical > 2 * reference || typical < reference / 2 else { return nil }
+        return String(format: "%@: its closest pairs are %.3g apart (median of %d frames), %.2g× those of the start structure of plugin '%@' (%.3g). A .npy is read in the plugin's length unit (1 unit = %.4g Å): if this file is in Å, divide it by %.4g first",
+                      path, typical, frames.count, typical / reference, system.plugin.name, reference, unit, unit)
     }
 
     /// "4 chains (frames interleaved), sampler mala, plugin 'lennard-jones' (preset=lj13)", from

@@ -284,4 +284,40 @@ final class NewUserCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("warning: this model's draws are mostly broken"), r.stderr)
         XCTAssertTrue(r.stderr.contains("--correct-steps"), r.stderr)
     }
+
+    /// A .npy in Å given to a plugin in reduced units gave energy W2 147 without a hint; now a
+    /// warning names the likely unit mix-up. A file in the plugin's unit gets none.
+    func testNpyInAngstromWarns() throws {
+        let directory = TestPaths.temporaryDirectory("npy-unit")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lj13 = ["--plugin", "lennard-jones", "--param", "preset=lj13"]
+        let nc = directory.appendingPathComponent("lj.nc").path
+        XCTAssertEqual(try run(["sample"] + lj13 + ["--samples", "20", "--burn-in", "50", "--threads", "1", "--out", nc]).status, 0)
+        let reader = try AmberNetCDFReader(path: nc)
+        let angstrom = try reader.allCoordinates(), unit = try XCTUnwrap(reader.provenance.lengthUnitAngstrom)
+        let inAngstrom = directory.appendingPathComponent("a.npy").path, inUnits = directory.appendingPathComponent("u.npy").path
+        try NumPyArray(shape: [20, 39], values: angstrom).write(to: inAngstrom)
+        try NumPyArray(shape: [20, 39], values: angstrom.map { $0 / unit }).write(to: inUnits)
+        let wrong = try run(["energy"] + lj13 + [inAngstrom])
+        XCTAssertEqual(wrong.status, 0, wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("warning: \(inAngstrom): its closest pairs are") && wrong.stderr.contains("if this file is in Å, divide it by 3.822"),
+                      wrong.stderr)
+        let right = try run(["energy"] + lj13 + [inUnits])
+        XCTAssertFalse(right.stderr.contains("warning"), right.stderr)
+    }
+
+    /// A segfaulting plugin under `bench` printed a raw backtrace; it is now the one line `sample` gives.
+    func testSegfaultUnderBenchIsOneLine() throws {
+        let directory = TestPaths.temporaryDirectory("bench-segv")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var text = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/examples/harmonic.c"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "u[b] = 0.5 * scale * sum;", with: "u[b] = 0.5 * scale * sum; *(volatile int *)0 = 1;")
+        let source = directory.appendingPathComponent("segv.c")
+        try text.write(to: source, atomically: true, encoding: .utf8)
+        let library = try compileCPlugin(source: source, name: "segv", in: directory)
+        let r = try run(["bench", "--plugin-dir", directory.path, "--plugin", "harmonic", "--batch", "4"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("Error: SIGSEGV (segmentation fault) in plugin 'harmonic' (\(library.path))"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+    }
 }
