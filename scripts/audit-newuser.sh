@@ -191,7 +191,7 @@ expect error poor "--step-size -1" "--step-size must be > 0" -- "$E" sample "${D
 expect error poor "--sampler with --model" "--sampler applies to MCMC" -- "$E" sample --model tb.ckpt --samples 5 --sampler pt --out n.nc
 expect error poor "--thin with --model" "--thin applies to MCMC" -- "$E" sample --model tb.ckpt --samples 5 --thin 3 --out n.nc
 expect error poor "--chains with --model" "--chains applies to MCMC" -- "$E" sample --model tb.ckpt --samples 5 --chains 3 --out n.nc
-expect error poor "--process ode on a path model" "--process applies to score models" -- "$E" sample --model tb.ckpt --samples 5 --process ode --out n.nc
+expect error poor "--process ode on a path model" "--process ode applies to score models" -- "$E" sample --model tb.ckpt --samples 5 --process ode --out n.nc
 expect error poor "--timestep with MALA" "--timestep applies to the dynamics samplers" -- "$E" sample "${DW[@]}" --sampler mala --timestep 2 --samples 5 --out n.nc
 expect error poor "--replicas with MALA" "--replicas applies to tempering" -- "$E" sample "${DW[@]}" --sampler mala --replicas 4 --samples 5 --out n.nc
 expect error poor "--correct-leapfrog without a correction" "--correct-leapfrog .*needs --correct-steps" -- "$E" sample --model tb.ckpt --samples 5 --correct-leapfrog 4 --out n.nc

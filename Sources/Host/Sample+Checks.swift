@@ -68,14 +68,15 @@ extension Ensemble.Sample {
         }
     }
 
-    /// --process and --integrator need a score model (idem, dsm): a path model (tb, logvar) has
-    /// one process and its own time grid. Called once the checkpoint is read.
+    /// --process ode and --integrator need a score model (idem, dsm): a path model (tb, logvar)
+    /// draws by its stochastic process on its own time grid (--process sde says just that, and is
+    /// accepted). Called once the checkpoint is read.
     func checkDrawOptions(method: DiffusionMethod) throws {
         guard !method.usesVEProcess else { return }
-        let unused = [("--process", process != nil), ("--integrator", integrator != nil), ("--weights", weights != .none)]
+        let unused = [("--process ode", process == .ode), ("--integrator", integrator != nil), ("--weights", weights != .none)]
             .filter(\.1).map(\.0)
         guard unused.isEmpty else {
-            throw FailureMessage("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to score models (idem, dsm); this is a \(method.rawValue) model, which draws by its own process on its training time grid: leave \(unused.count == 1 ? "it" : "them") out")
+            throw FailureMessage("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to score models (idem, dsm); this is a \(method.rawValue) model, which draws by its own stochastic process (sde) on its training time grid: leave \(unused.count == 1 ? "it" : "them") out")
         }
     }
 }

@@ -181,7 +181,7 @@ final class NewUserCLITests: XCTestCase {
             (drawn + ["--sampler", "pt"], "--sampler applies to MCMC and dynamics runs (--plugin), not to draws from a trained sampler"),
             (drawn + ["--thin", "5"], "--thin applies to MCMC"),
             (drawn + ["--chains", "3"], "--chains applies to MCMC"),
-            (drawn + ["--process", "ode"], "--process applies to score models (idem, dsm); this is a tb model"),
+            (drawn + ["--process", "ode"], "--process ode applies to score models (idem, dsm); this is a tb model"),
             (drawn + ["--correct-leapfrog", "5"], "--correct-leapfrog sets the HMC moves of the correction: it needs --correct-steps"),
             (dw + ["--correct-leapfrog", "5"], "--correct-leapfrog applies to draws from a trained sampler (--model MODEL.ckpt) only"),
             (dw + ["--sampler", "mala", "--replicas", "4"], "--replicas applies to tempering"),
@@ -196,8 +196,9 @@ final class NewUserCLITests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("Usage: ensemble <subcommand>"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), arguments.joined(separator: " "))
         }
-        // The same runs without the option work.
+        // The same runs without the option work, and --process sde (what a path model does) is accepted.
         XCTAssertEqual(try run(drawn).status, 0)
+        XCTAssertEqual(try run(drawn + ["--process", "sde", "--overwrite"]).status, 0)
     }
 
     /// A garbage, empty or truncated checkpoint gave "DecodingError.dataCorrupted …".
