@@ -92,12 +92,15 @@ public struct BasinReport: Codable, Equatable, Sendable {
         }
     }
 
-    /// One line per basin for the `sample` summary.
-    public func printed() -> String {
+    /// One line per basin for the `sample` summary; `residue` (e.g. "ALA2") names the residue
+    /// of a peptide with more than one φ/ψ pair.
+    public func printed(residue: String? = nil) -> String {
         let lines = basins.map {
             String(format: "  %-6@ %.4f ± %.4f  (ESS %.0f, split-R̂ %.3f, entered %d times)", $0.name as NSString,
                    $0.population, $0.error, $0.convergence.effectiveSampleSize, $0.convergence.splitRHat, $0.entries)
         }
-        return (["basin populations (φ/ψ; ± one standard error from the indicator's ESS):"] + lines).joined(separator: "\n")
+        let header = residue.map { "basin populations of \($0) (its φ/ψ; ± one standard error from the indicator's ESS):" }
+            ?? "basin populations (φ/ψ; ± one standard error from the indicator's ESS):"
+        return ([header] + lines).joined(separator: "\n")
     }
 }

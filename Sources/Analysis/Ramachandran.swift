@@ -52,6 +52,40 @@ public func ramachandranIndices(names: [String], residueNumbers: [Int]) throws -
         "no residue with N, CA, C between a residue with C and one with N: cannot define φ/ψ")
 }
 
+/// One residue's backbone dihedrals: its label (residue name and number, e.g. "ALA2") and the
+/// φ/ψ atom indices.
+public struct RamachandranResidue: Sendable {
+    public var label: String
+    public var phi: [Int]
+    public var psi: [Int]
+    public var indices: RamachandranIndices { (phi: phi, psi: psi) }
+}
+
+/// Every residue with a φ/ψ pair (atoms N, CA and C, a previous residue with C and a next one
+/// with N), in residue order: one for alanine dipeptide (ACE-ALA-NME), two for ACE-ALA-ALA-NME, …
+/// - Parameters:
+///   - residueNames: the residue name of each atom (e.g. "ALA"), for the labels; nil: "residue N".
+/// - Throws: `RamachandranError` when there is none.
+public func ramachandranResidues(names: [String], residueNumbers: [Int], residueNames: [String]? = nil) throws
+    -> [RamachandranResidue] {
+    precondition(names.count == residueNumbers.count, "names and residueNumbers differ in length")
+    func find(_ name: String, _ residue: Int) -> Int? {
+        names.indices.first { names[$0] == name && residueNumbers[$0] == residue }
+    }
+    var result: [RamachandranResidue] = []
+    for residue in Array(Set(residueNumbers)).sorted() {
+        guard let n = find("N", residue), let ca = find("CA", residue), let c = find("C", residue),
+              let cPrevious = find("C", residue - 1), let nNext = find("N", residue + 1) else { continue }
+        let label = residueNames.map { "\($0[ca].trimmingCharacters(in: .whitespaces))\(residue)" } ?? "residue \(residue)"
+        result.append(RamachandranResidue(label: label, phi: [cPrevious, n, ca, c], psi: [n, ca, c, nNext]))
+    }
+    guard !result.isEmpty else {
+        throw RamachandranError(description:
+            "no residue with N, CA, C between a residue with C and one with N: cannot define φ/ψ")
+    }
+    return result
+}
+
 /// (φ, ψ) of every frame, radians in (−π, π].
 /// - Parameters:
 ///   - positions: [frames][atoms][3] (any length unit).

@@ -92,7 +92,9 @@ extension Ensemble {
             print("threads: \(threads), batch: \(batch)")
             var results: [Measurement] = []
             for (name, parameterString, title) in cases {
-                let system = try discovery.pluginWarningOfShadows(named: name).makeSystem(parameters: parameterString)
+                let chosen = try discovery.pluginWarningOfShadows(named: name)
+                FatalSignals.watch(plugin: chosen)  // a crash in it is one line naming it, as under sample
+                let system = try chosen.makeSystem(parameters: parameterString)
                 system.threads = threads
                 // The batch's positions, gradients and their copies; each MALA chain ~10 arrays.
                 try MemoryLimit.check("--batch", batch, bytesPerUnit: Double(system.coordinateCount) * 8 * 4,

@@ -43,6 +43,9 @@ extension Ensemble {
                 start += count
             }
             FileHandle.standardOutput.write(Data(output.utf8))
+            if let line = set.provenanceLine {
+                FileHandle.standardError.write(Data("# \(trajectory): \(line)\(set.recordedChains.map { $0 > 1 ? "; frame f belongs to chain f mod \($0)" : "" } ?? "")\n".utf8))
+            }
             FileHandle.standardError.write(Data(
                 "# \(energySystem.energyEvaluations) energy evaluations, \(energySystem.gradientEvaluations) gradient evaluations\n".utf8))
         }

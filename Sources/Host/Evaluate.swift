@@ -13,8 +13,15 @@ struct SampleSet {
     var logWeights: [Double]?
     /// The per-frame `energy` variable of a NetCDF file (as `ensemble` writes it), if any.
     var energies: [Double]?
+    /// What made a NetCDF file (chains, plugin, parameters, sampler), when `ensemble` recorded it.
+    var provenance: TrajectoryProvenance?
+    /// The chains the frames are interleaved from, as recorded in the file (nil: not recorded, or .npy).
+    var recordedChains: Int? { provenance?.chains }
 
-    init(path: String, system: EnergySystem) throws {
+    /// - Parameter warn: print a warning on stderr when the file was written by another plugin or
+    ///   with other parameters than `system`'s (`provenanceWarning`).
+    init(path: String, system: EnergySystem, warn: Bool = true) throws {
+        try Self.checkReadable(path)
         let n = system.particleCount, d = system.dimension
         if path.hasSuffix(".npy") {
             let array = try NumPyArray(contentsOf: path)
@@ -25,22 +32,124 @@ struct SampleSet {
             count = array.values.count / (n * d)
             logWeights = nil
             energies = nil
+            if warn, let message = Self.unitWarning(positions, count: count, path: path, system: system) {
+                FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+            }
         } else {
             let reader = try AmberNetCDFReader(path: path)
             guard reader.atomCount == n else {
-                throw FailureMessage("\(path) has \(reader.atomCount) atoms, the plugin system has \(n)")
+                let recorded = reader.provenance.plugin.map { plugin in
+                    " (it was written with plugin '\(plugin)'\((reader.provenance.pluginParameters ?? "").isEmpty ? "" : " and --param \(reader.provenance.pluginParameters!.split(separator: ";").joined(separator: " --param "))"))"
+                } ?? ""
+                throw FailureMessage("\(path) has \(reader.atomCount) atoms, the plugin system has \(n) (plugin '\(system.plugin.name)'\(system.parameters.isEmpty ? "" : ", \(system.parameters)"))\(recorded)")
             }
             let raw = try reader.allCoordinates()
             count = reader.frameCount
-            try SampleSet.checkCompatible(reader, coordinates: raw, system: system)
+            let unit = Self.lengthUnit(of: reader, system: system)
+            try SampleSet.checkCompatible(reader, coordinates: raw, system: system, unit: unit)
             var x = [Double](repeating: 0, count: count * n * d)
-            let unit = system.lengthUnitAngstrom
             for f in 0..<count { for i in 0..<n { for k in 0..<d {
                 x[(f * n + i) * d + k] = raw[(f * n + i) * 3 + k] / unit
             } } }
             positions = x
             logWeights = reader.perFrameVariableNames.contains("log_weight") ? try reader.values(of: "log_weight") : nil
             energies = reader.perFrameVariableNames.contains("energy") ? try reader.values(of: "energy") : nil
+            provenance = reader.provenance
+            if warn, let message = Self.provenanceWarning(reader.provenance, path: path, system: system) {
+                FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+            }
+        }
+    }
+
+    /// A .npy carries no unit and is read in the plugin's: the warning when its nearest-neighbour
+    /// distances are more than twice (or less than half) those of the plugin's start structure,
+    /// and the plugin's unit is not 1 Å — most likely a file in Å given to a plugin in reduced
+    /// units (issue 23: energy W2 147 without a hint). Looks at up to 20 frames.
+    static func unitWarning(_ positions: [Double], count: Int, path: String, system: EnergySystem) -> String? {
+        let unit = system.lengthUnitAngstrom, n = system.particleCount, d = system.dimension
+        guard abs(unit - 1) > 1e-6, n >= 2, count > 0, let start = system.initialPositions() else { return nil }
+        func nearest(_ x: ArraySlice<Double>) -> Double {
+            var best = Double.infinity
+            let o = x.startIndex
+            for i in 0..<n { for j in 0..<i {
+                var r2 = 0.0
+                for k in 0..<d { let t = x[o + i * d + k] - x[o + j * d + k]; r2 += t * t }
+                best = min(best, r2)
+            } }
+            return best.squareRoot()
+        }
+        let frames = (0..<min(count, 20)).map { nearest(positions[($0 * n * d)..<(($0 + 1) * n * d)]) }.sorted()
+        let typical = frames[frames.count / 2], reference = nearest(start[...])
+        guard reference > 0, typical.isFinite, typical > 2 * reference || typical < reference / 2 else { return nil }
+        return String(format: "%@: its closest pairs are %.3g apart (median of %d frames), %.2g× those of the start structure of plugin '%@' (%.3g). A .npy is read in the plugin's length unit (1 unit = %.4g Å): if this file is in Å, divide it by %.4g first",
+                      path, typical, frames.count, typical / reference, system.plugin.name, reference, unit, unit)
+    }
+
+    /// "4 chains (frames interleaved), sampler mala, plugin 'lennard-jones' (preset=lj13)", from
+    /// the file's provenance (nil when it records none).
+    var provenanceLine: String? {
+        guard let p = provenance, p.chains != nil || p.plugin != nil else { return nil }
+        var parts: [String] = []
+        if let c = p.chains { parts.append(c == 1 ? "1 chain" : "\(c) chains (frames interleaved)") }
+        if let s = p.sampler { parts.append("sampler \(s)") }
+        if let plugin = p.plugin {
+            parts.append("plugin '\(plugin)'" + ((p.pluginParameters ?? "").isEmpty ? "" : " (\(p.pluginParameters!))"))
+        }
+        return "recorded: " + parts.joined(separator: ", ")
+    }
+
+    /// The warning for a trajectory recorded with another plugin, other parameters or another
+    /// length unit than `system` (nil when they agree or the file records nothing).
+    static func provenanceWarning(_ provenance: TrajectoryProvenance, path: String, system: EnergySystem) -> String? {
+        guard let plugin = provenance.plugin else { return nil }
+        let recorded = provenance.pluginParameters ?? ""
+        func described(_ name: String, _ parameters: String) -> String {
+            "'\(name)'" + (parameters.isEmpty ? " (no parameters)" : " (\(parameters))")
+        }
+        if plugin != system.plugin.name {
+            return "\(path) was written with plugin \(described(plugin, recorded)), but is read here with plugin \(described(system.plugin.name, system.parameters)): its energies and metrics refer to another system. Give --plugin \(plugin)\(recorded.isEmpty ? "" : " and its --param values") unless that is what you mean"
+        }
+        if !TrajectoryProvenance.sameParameters(recorded, system.parameters) {
+            return "\(path) was written with plugin \(described(plugin, recorded)), but is read here with different parameters, \(described(system.plugin.name, system.parameters)): energies and metrics refer to another system unless the difference is only in defaults spelled out"
+        }
+        return nil
+    }
+
+    /// Å per plugin length unit of the file's coordinates: the unit it records (so a file keeps
+    /// its meaning when a plugin's unit changes), else — for a Lennard-Jones file `ensemble` wrote
+    /// before it recorded units — the 3.405 Å the plugin then used whatever σ (issue 23 made the
+    /// lj13/lj55 unit r_m = 3.822 Å), else the plugin's unit.
+    static func lengthUnit(of reader: AmberNetCDFReader, system: EnergySystem) -> Double {
+        if let unit = reader.provenance.lengthUnitAngstrom { return unit }
+        if reader.provenance.plugin == nil, system.plugin.name == "lennard-jones",
+           reader.globalAttributes["program"] == .text("ensemble"),
+           reader.title.contains("lennard-jones"), !reader.title.contains("length_unit=") {
+            return 3.405
+        }
+        return system.lengthUnitAngstrom
+    }
+
+    /// Refuses, with a message that says which formats are read, a path that is a directory,
+    /// another trajectory format (.dcd, .xtc, .trr, .pdb, …) or a file that is not netCDF.
+    static func checkReadable(_ path: String) throws {
+        let formats = "ensemble reads AMBER NetCDF trajectories (.nc, as `ensemble sample` and cpptraj write them) and NumPy .npy arrays (frames × particles·dimension, in the plugin's length unit)"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FailureMessage("\(path) does not exist")
+        }
+        if isDirectory.boolValue { throw FailureMessage("\(path) is a directory, not a trajectory: \(formats)") }
+        if path.hasSuffix(".npy") { return }
+        let foreign = ["dcd", "xtc", "trr", "pdb", "xyz", "mdcrd", "crd", "gro", "h5", "lh5", "dtr", "trj", "binpos", "rst7", "inpcrd"]
+        let suffix = URL(fileURLWithPath: path).pathExtension.lowercased()
+        // netCDF-3 files start with "CDF", netCDF-4 (HDF5) ones with "\u{89}HDF".
+        let head = FileHandle(forReadingAtPath: path).map { handle -> Data in
+            defer { try? handle.close() }
+            return handle.readData(ofLength: 4)
+        } ?? Data()
+        let isNetCDF = head.starts(with: Array("CDF".utf8)) || head.starts(with: [0x89] + Array("HDF".utf8))
+        if !isNetCDF {
+            let kind = foreign.contains(suffix) ? "a .\(suffix) file" : head.isEmpty ? "an empty file" : "not a netCDF file"
+            throw FailureMessage("\(path) is \(kind): \(formats). Convert other formats first, e.g. cpptraj: `trajout out.nc netcdf`, or mdtraj: `mdconvert in.\(suffix.isEmpty ? "dcd" : suffix) -o out.nc`")
         }
     }
 
@@ -164,10 +273,15 @@ extension Ensemble {
                 results += [("ramachandran_kl", report.kl), ("ramachandran_tv", report.tv)]
             }
             let elapsed = ContinuousClock.now - clock
+            if let chains = generatedSet.recordedChains { results.append(("chains", Double(chains))) }
+            if let chains = referenceSet.recordedChains { results.append(("reference_chains", Double(chains))) }
             results += [("energy_evaluations", Double(energySystem.energyEvaluations)),
                         ("gradient_evaluations", Double(energySystem.gradientEvaluations)),
                         ("wall_seconds", elapsed.inSeconds)]
             print("metrics of \(samples) vs \(reference) (n = \(count) each\(doCentre ? ", centred" : "")):")
+            for (name, set) in [("samples", generatedSet), ("reference", referenceSet)] {
+                if let line = set.provenanceLine { print("  \(name): \(line)") }
+            }
             for (key, value) in results { print("  \(key): \(formatMetric(value))") }
             if let json {
                 let body = results.map { "  \"\($0.0)\": \($0.1.isFinite ? formatMetric($0.1) : "null")" }.joined(separator: ",\n")

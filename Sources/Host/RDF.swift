@@ -12,6 +12,8 @@ struct RDFReport: Codable {
         /// Importance-weighted (self-normalised `log_weight`) or plain frames.
         var weighted: Bool
         var ess: Double?
+        /// The chains the frames are interleaved from, as recorded in the file (nil: not recorded).
+        var chains: Int? = nil
         /// Mean of u/n × `energyScale` (e.g. kT/ε to get U/(nε)) and its standard error.
         var energyPerParticle: Double
         var energyPerParticleError: Double
@@ -30,7 +32,8 @@ struct RDFReport: Codable {
 
     func printed() -> String {
         func line(_ name: String, _ s: Set) -> String {
-            String(format: "  %@: %@ (%d frames%@), energy per particle %.4f ± %.4f", name, s.path, s.frames,
+            String(format: "  %@: %@ (%d frames%@%@), energy per particle %.4f ± %.4f", name, s.path, s.frames,
+                   s.chains.map { ", \($0) chain\($0 == 1 ? "" : "s") recorded" } ?? "",
                    s.weighted ? String(format: ", weighted, ESS %.1f", s.ess ?? .nan) : "",
                    s.energyPerParticle, s.energyPerParticleError)
         }
@@ -117,6 +120,7 @@ extension Ensemble {
                                                      maxRadius: maxRadius, weights: weights)
                 return RDFReport.Set(path: path, frames: set.count, weighted: weights != nil,
                                      ess: logWeights.map { ImportanceWeights(logWeights: $0).effectiveSampleSize },
+                                     chains: set.recordedChains,
                                      energyPerParticle: e.mean, energyPerParticleError: e.error, rdf: rdf)
             }
             let generated = try analyse(samples, allowWeights: !unweighted)

@@ -33,6 +33,24 @@ struct RamachandranReport: Codable {
     /// the frames split into `chains` / `referenceChains` interleaved chains.
     var basinErrors: BasinReport?
     var referenceBasinErrors: BasinReport?
+    /// The chains the samples' and the reference's frames were split into for the basin errors,
+    /// and where that number came from: "--chains", "recorded in the file" or "default".
+    var chains: Int = 1
+    var chainsSource: String = "default"
+    var referenceChains: Int = 1
+    var referenceChainsSource: String = "default"
+
+    /// Peptides with more than one φ/ψ pair: each residue's basin populations, named ("ALA2"), of
+    /// both sets, with errors for unweighted samples. (The histograms, KL and TV are the first
+    /// residue's.)
+    var residues: [Residue]?
+
+    struct Residue: Codable {
+        var residue: String
+        var basins: [String: Double]
+        var referenceBasins: [String: Double]
+        var basinErrors: BasinReport?
+    }
 
     struct Prefix: Codable {
         var frames: Int
@@ -45,21 +63,37 @@ struct RamachandranReport: Codable {
     ///     φ = C–N–CA–C and ψ = N–CA–C–N.
     ///   - plot: when given, one SVG with samples, reference and their difference side by side
     ///     (degrees; the two densities on one shared log colour scale), KL, TV and basin populations.
+    ///   - chains, referenceChains: the chains each file's frames are interleaved from; nil: the
+    ///     count recorded in the file (`TrajectoryProvenance`), else 1. A given count that differs
+    ///     from the recorded one is used, with a warning.
     static func compute(samples: String, reference: String, system: EnergySystem, bins: Int = 60,
-                        plot: String?, prefixes: Bool = false, chains: Int = 1, referenceChains: Int = 1,
+                        plot: String?, prefixes: Bool = false, chains: Int? = nil, referenceChains: Int? = nil,
                         useWeights: Bool = true) throws -> RamachandranReport {
         guard let atoms = system.atoms(), system.dimension == 3 else {
             throw FailureMessage("\(system.plugin.name) gives no 3-D topology: φ/ψ need atom names")
         }
-        let indices = try ramachandranIndices(names: atoms.map(\.name), residueNumbers: atoms.map(\.residueNumber))
-        func angles(_ path: String) throws -> ([(phi: Double, psi: Double)], [Double]?) {
+        let residues = try ramachandranResidues(names: atoms.map(\.name), residueNumbers: atoms.map(\.residueNumber),
+                                                residueNames: atoms.map(\.residue))
+        let indices = residues[0].indices
+        var perResidue: [String: [[(phi: Double, psi: Double)]]] = [:]  // path → per residue (peptides)
+        func angles(_ path: String, chains given: Int?, option: String)
+            throws -> ([(phi: Double, psi: Double)], [Double]?, chains: Int, source: String) {
             let set = try SampleSet(path: path, system: system)
             let result = ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count,
                                             indices: indices)
-            return (result, useWeights ? set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights } : nil)
+            if residues.count > 1 {
+                perResidue[path] = residues.map {
+                    ramachandranAngles(positions: set.positions, frames: set.count, atoms: atoms.count, indices: $0.indices)
+                }
+            }
+            let (chains, source) = try resolveChains(given: given, recorded: set.recordedChains, frames: set.count,
+                                                     path: path, option: option)
+            return (result, useWeights ? set.logWeights.map { ImportanceWeights(logWeights: $0).normalizedWeights } : nil,
+                    chains, source)
         }
-        let (sampleAngles, weights) = try angles(samples)
-        let (referenceAngles, _) = try angles(reference)
+        let (sampleAngles, weights, chains, chainsSource) = try angles(samples, chains: chains, option: "--chains")
+        let (referenceAngles, _, referenceChains, referenceSource) = try angles(reference, chains: referenceChains,
+                                                                               option: "--reference-chains")
         let model = RamachandranHistogram(angles: sampleAngles, weights: weights, bins: bins)
         let target = RamachandranHistogram(angles: referenceAngles, bins: bins)
         let degrees = 180 / Double.pi
@@ -74,6 +108,15 @@ struct RamachandranReport: Codable {
             basins: basins(sampleAngles, weights), referenceBasins: basins(referenceAngles, nil),
             binEdgesDegrees: (0...bins).map { -180 + 360 * Double($0) / Double(bins) },
             histogram: model.probabilities, referenceHistogram: target.probabilities)
+        (report.chains, report.chainsSource) = (chains, chainsSource)
+        if residues.count > 1, let sampled = perResidue[samples], let referenced = perResidue[reference] {
+            report.residues = residues.indices.map { r in
+                Residue(residue: residues[r].label, basins: basins(sampled[r], weights),
+                        referenceBasins: basins(referenced[r], nil),
+                        basinErrors: weights == nil ? BasinReport(chains: interleaved(sampled[r], chains: chains)) : nil)
+            }
+        }
+        (report.referenceChains, report.referenceChainsSource) = (referenceChains, referenceSource)
         if weights == nil {
             report.iidFloorTV = iidFloor(sampleAngles, referenceAngles, bins: bins)
             report.basinErrors = BasinReport(chains: interleaved(sampleAngles, chains: chains))
@@ -93,6 +136,22 @@ struct RamachandranReport: Codable {
             try SVGPlot.write(report.figure(samples: samples, reference: reference), to: plot)
         }
         return report
+    }
+
+    /// The chains to split a file's frames into: `given` (an option), else the count recorded in
+    /// the file, else 1. Warns (stderr) when a given count differs from the recorded one; refuses
+    /// more chains than half the frames (each chain needs two frames for its split-R̂).
+    static func resolveChains(given: Int?, recorded: Int?, frames: Int, path: String, option: String)
+        throws -> (chains: Int, source: String) {
+        let (chains, source): (Int, String) = given.map { ($0, option) } ?? recorded.map { ($0, "recorded in the file") } ?? (1, "default")
+        if let given, let recorded, given != recorded {
+            FileHandle.standardError.write(Data(
+                "warning: \(option) \(given) differs from the \(recorded) chains recorded in \(path): its frames are split into \(given) interleaved chains as asked, which mixes chains in the split-R̂, ESS and basin entries (leave \(option) out to use the recorded count)\n".utf8))
+        }
+        if frames > 0 && chains > frames / 2 {
+            throw FailureMessage("\(option) \(chains) (\(source)) is more than half the \(frames) frames of \(path): every chain needs at least 2 frames for its split-R̂")
+        }
+        return (chains, source)
     }
 
     /// Frames written chain-interleaved (frame f belongs to chain f mod `chains`), in degrees, per chain.
@@ -158,14 +217,15 @@ struct RamachandranReport: Codable {
             RamachandranBasin.allCases.map { String(format: "%@ %.3f", $0.rawValue, p[$0.rawValue] ?? 0) }.joined(separator: ", ")
         }
         return """
-            Ramachandran (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−180°, 180°]²
-              samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""))
-              reference: \(reference) (\(referenceFrames) frames)
+            Ramachandran\(residues.map { " of \($0[0].residue) (the first of \($0.count) residues)" } ?? "") (φ = C–N–CA–C, ψ = N–CA–C–N), \(bins)×\(bins) bins over (−180°, 180°]²
+              samples:   \(samples) (\(frames) frames\(weighted ? ", importance-weighted" : ""), \(chains) chain\(chains == 1 ? "" : "s") \(chainsSource == "default" ? "(none recorded in the file; --chains sets it)" : "(" + chainsSource + ")"))
+              reference: \(reference) (\(referenceFrames) frames, \(referenceChains) chain\(referenceChains == 1 ? "" : "s") \(referenceChainsSource == "default" ? "(none recorded in the file; --reference-chains sets it)" : "(" + referenceChainsSource + ")"))
               KL(reference ‖ samples) = \(String(format: "%.4f", kl)) nats (floor 1e-10)
               TV = \(String(format: "%.4f", tv))\(iidFloorTV.map { String(format: "  (i.i.d. floor %.4f: pooled frames split at random)", $0) } ?? "")
             \((prefixes ?? []).map { String(format: "  first %d frames: TV = %.4f", $0.frames, $0.tv) }.joined(separator: "\n"))
               basin populations, samples:   \(populations(basins))
               basin populations, reference: \(populations(referenceBasins))
+            \((residues ?? []).map { "  \($0.residue): samples \(populations($0.basins)); reference \(populations($0.referenceBasins))" }.joined(separator: "\n"))
             \(basinErrors.map { "samples " + $0.printed() } ?? "")
             \(referenceBasinErrors.map { "reference " + $0.printed() } ?? "")
             """
@@ -202,10 +262,10 @@ extension Ensemble {
         var plot: String?
         @Option(help: "Write the numbers as JSON.")
         var json: String?
-        @Option(help: "Chains the samples' frames are interleaved from (as `sample` writes them), for the basin errors.")
-        var chains: Int = 1
-        @Option(help: "Chains the reference's frames are interleaved from.")
-        var referenceChains: Int = 1
+        @Option(help: "Chains the samples' frames are interleaved from (as `sample` writes them), for the basin errors (default: the count recorded in the file, else 1).")
+        var chains: Int?
+        @Option(help: "Chains the reference's frames are interleaved from (default: the count recorded in the file, else 1).")
+        var referenceChains: Int?
         @Flag(help: "Also the TV of the first N, N/√2, N/2, … (≥ 100) sample frames against the reference.")
         var prefixes = false
         @Flag(help: "Count every sample frame once even when it has a log_weight (a sampler's raw draws, whose weights may be unusable).")
@@ -214,7 +274,7 @@ extension Ensemble {
         var overwrite = false
 
         func validate() throws {
-            guard bins > 0, chains > 0, referenceChains > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
+            guard bins > 0, chains ?? 1 > 0, referenceChains ?? 1 > 0 else { throw ValidationError("--bins, --chains and --reference-chains must be positive") }
             var files = OutputFiles()
             files.output("--plot", plot)
             files.output("--json", json)

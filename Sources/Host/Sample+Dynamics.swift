@@ -125,13 +125,14 @@ extension Ensemble.Sample {
     /// Langevin dynamics or GHMC (with replica exchange when --replicas ≥ 2); `time` in ps.
     func runDynamics(system: EnergySystem, world: Communicator) throws {
         let method = sampler ?? .langevin
-        let start = system.initialPositions() ?? [Double](repeating: 0, count: system.coordinateCount)
+        let start = try startPositions(system)
         let topology = try molecularTopology(system, start: start)
         let (settings, dynamics) = dynamicsSettings()
         try checkMemory(system: system, temperatures: settings.replicas)
         let output = try TrajectoryOutput(
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
-            title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite)
+            title: "ensemble sample \(method.rawValue) \(system.plugin.name) \(system.parameters)", overwrite: overwrite,
+            sampler: method.rawValue, chains: settings.chains)
         let progress = ProgressBar(label: "sampling", total: settings.burnIn + settings.productionSteps)
         system.interruption = { Interrupt.isRequested }  // one rank: Ctrl-C ends burn-in too
         let series = ChainSeries(), angles = try? AngleSeries(system: system)

@@ -3,6 +3,19 @@ import PluginHost
 import Sampling
 
 extension Ensemble.Sample {
+    /// Where the chains start: the plugin's start configuration, else every particle at the
+    /// origin — refused for a molecule, whose atoms would overlap (issue 23: MALA and PT exited 0
+    /// with u ≈ 10³³). Other systems keep the origin; a non-finite energy there stops the run with
+    /// the sampler's own message.
+    func startPositions(_ system: EnergySystem) throws -> [Double] {
+        if let start = system.initialPositions() { return start }
+        if Self.isMolecule(system) {
+            let name = "'\(system.plugin.name)'\(system.parameters.isEmpty ? "" : " (\(system.parameters))")"
+            throw FailureMessage("plugin \(name) gives no start coordinates for its molecule, and every atom at the origin would overlap: give the plugin a start structure (for alanine: --param start=FILE.inpcrd, or an .inpcrd/.rst7/.crd beside the prmtop)")
+        }
+        return [Double](repeating: 0, count: system.coordinateCount)
+    }
+
     /// The handedness of a molecule's start structure (nil: not a molecule, no tetrahedral
     /// centre, or --keep-mirror-images).
     func mirrorFold(_ system: EnergySystem) -> MirrorFold? {
@@ -35,7 +48,7 @@ extension Ensemble.Sample {
         let output = try TrajectoryOutput(
             path: path, system: system, variables: ["energy", "log_weight"], units: ["energy": "kT", "log_weight": "1"],
             title: "ensemble sample --model \(method) \(system.plugin.name) \(system.parameters)\(titleSuffix)",
-            overwrite: overwrite)
+            overwrite: overwrite, sampler: "model \(method)", chains: 1)
         do {
             for (frame, i) in order.enumerated() {
                 try output.append(Array(x[(i * stride)..<((i + 1) * stride)]), time: Double(frame),

@@ -187,6 +187,7 @@ extension Ensemble {
             }
             guard stepSize > 0 else { throw ValidationError("--step-size must be > 0") }
             try validateDynamics()
+            try validateOptionsAreUsed()
             let ranks = Communicator.world.size
             if model == nil && ranks > 1 {
                 if distribution == .replicas {
@@ -239,8 +240,9 @@ extension Ensemble {
             if sampler == .langevin || sampler == .ghmc || (sampler == nil && Self.isMolecule(energySystem)) {
                 return try runDynamics(system: energySystem, world: world)
             }
+            if sampler == nil { try checkDynamicsOptionsUnused(sampler: "mala (the default for a system without hydrogen)", validating: false) }
             try checkMemory(system: energySystem, temperatures: mcmcSampler == .pt ? replicas : 1)
-            let start = energySystem.initialPositions() ?? [Double](repeating: 0, count: energySystem.coordinateCount)
+            let start = try startPositions(energySystem)
             let fixed: Bool? = switch centreOfMass { case .on: true; case .off: false; case .auto: nil }
             let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
             let pt = mcmcSampler == .pt
@@ -250,7 +252,7 @@ extension Ensemble {
             let output = !world.isRoot ? nil : try TrajectoryOutput(
                 path: out, system: energySystem, variables: ["energy"], units: ["energy": "kT"],
                 title: "ensemble sample \(mcmcSampler.rawValue) \(energySystem.plugin.name) \(energySystem.parameters)",
-                overwrite: overwrite)
+                overwrite: overwrite, sampler: mcmcSampler.rawValue, chains: chains)
             let progress = ProgressBar(label: "sampling", total: burnIn + settings.productionSteps)
             // One rank: Ctrl-C also ends burn-in, at the next energy evaluation (under mpirun the
             // ranks stop together at the next recorded step).
@@ -314,8 +316,12 @@ extension Ensemble {
                 output.discard()
                 throw FailureMessage("\(error)\nno frame was written; \(out) was removed")
             }
-            try? output.close()
-            throw FailureMessage("\(error)\n\(output.frames) frames were written to \(out) before the error")
+            // Count only what reached the disk: a close that fails (a full disk) keeps the frames
+            // up to the last sync (issue 23 reported 369 frames where 360 were readable).
+            let closed = (try? output.close()) != nil
+            let kept = closed ? output.frames : output.writer.syncedFrameCount
+            throw FailureMessage("\(error)\n\(kept) frames were written to \(out) before the error" + (kept < output.frames
+                ? " (\(output.frames - kept) more were appended but could not be flushed to disk)" : ""))
         }
 
         func printSummary(_ s: MCMCSummary, system: EnergySystem, project: Bool, ranks: Int) {
@@ -346,6 +352,7 @@ extension Ensemble.Sample {
         -> (checkpoint: DiffusionCheckpoint, system: EnergySystem, model: DiffusionModel) {
         var checkpoint: DiffusionCheckpoint
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
+        try checkDrawOptions(method: checkpoint.configuration.method)
         if let timeSteps, !usesNoiseLevelGrid(checkpoint.configuration) {
             guard checkpoint.configuration.method.usesVEProcess else {
                 throw FailureMessage("--time-steps applies to score models (idem, dsm); a \(checkpoint.configuration.method.rawValue) model's drift is tied to its \(checkpoint.configuration.timeSteps) training steps")
@@ -506,6 +513,10 @@ extension Ensemble.Sample {
                      rawEnergies.reduce(0, +) / Double(max(1, rawEnergies.count)), weights.reweightedMean(rawEnergies),
                      100 * Double(rawEnergies.filter { !($0 <= 0) }.count) / Double(max(1, rawEnergies.count))))
         print("energy evaluations: \(evaluations[0]), gradient evaluations: \(evaluations[1])\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
+        if let warning = brokenDrawsWarning(energies: rawEnergies, essFraction: weighted ? weights.effectiveSampleFraction : nil,
+                                            system: energySystem) {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
         if let correction { try report(correction) }
         print(String(format: "training budget of the model: %d energy, %d gradient evaluations, %.1f s",
                      checkpoint.state.energyEvaluations, checkpoint.state.gradientEvaluations, checkpoint.state.trainingSeconds))

@@ -16,24 +16,43 @@ final class ChainSeries {
 
 /// The (φ, ψ) of every recorded frame in degrees, one series per chain, for a molecule with a
 /// backbone (atom names N, CA, C of consecutive residues); `init` throws for any other system.
+/// A peptide larger than the dipeptide has one φ/ψ pair per inner residue (`residues`); `chains`
+/// holds the first residue's.
 final class AngleSeries {
-    let indices: RamachandranIndices
+    let residues: [RamachandranResidue]
     let atoms: Int
-    private(set) var chains: [[(phi: Double, psi: Double)]] = []
+    /// Per residue, per chain, the (φ, ψ) of its frames.
+    private(set) var residueChains: [[[(phi: Double, psi: Double)]]]
+    var chains: [[(phi: Double, psi: Double)]] { residueChains[0] }
 
     init(system: EnergySystem) throws {
         guard let table = system.atoms(), system.dimension == 3 else { throw FailureMessage("no atom table") }
-        indices = try ramachandranIndices(names: table.map(\.name), residueNumbers: table.map(\.residueNumber))
+        residues = try ramachandranResidues(names: table.map(\.name), residueNumbers: table.map(\.residueNumber),
+                                            residueNames: table.map(\.residue))
         atoms = system.particleCount
+        residueChains = residues.map { _ in [] }
     }
 
     /// One recorded step: frames [k·n·3] of chains 0..<k.
     func append(_ positions: [Double]) {
         let frames = positions.count / (3 * atoms)
-        let angles = ramachandranAngles(positions: positions, frames: frames, atoms: atoms, indices: indices)
-        if chains.count < frames { chains += Array(repeating: [], count: frames - chains.count) }
-        for (c, a) in angles.enumerated() { chains[c].append((phi: a.phi * 180 / .pi, psi: a.psi * 180 / .pi)) }
+        for (r, residue) in residues.enumerated() {
+            let angles = ramachandranAngles(positions: positions, frames: frames, atoms: atoms, indices: residue.indices)
+            if residueChains[r].count < frames { residueChains[r] += Array(repeating: [], count: frames - residueChains[r].count) }
+            for (c, a) in angles.enumerated() { residueChains[r][c].append((phi: a.phi * 180 / .pi, psi: a.psi * 180 / .pi)) }
+        }
     }
+
+    /// Basin populations with errors per residue, named (one for the dipeptide).
+    func residueReports() -> [ResidueBasinReport] {
+        zip(residues, residueChains).map { ResidueBasinReport(residue: $0.label, basins: BasinReport(chains: $1)) }
+    }
+}
+
+/// One residue's basin populations, named ("ALA2").
+struct ResidueBasinReport: Codable {
+    var residue: String
+    var basins: BasinReport
 }
 
 /// What `ensemble sample` prints for an MCMC run, as JSON (`--json`, snake_case keys).
@@ -59,8 +78,11 @@ struct MCMCSampleReport: Codable {
     /// PT temperatures as multiples of the plugin's kT.
     var temperatures: [Double]?
     var convergence: ConvergenceDiagnostics.Report
-    /// Molecules: Ramachandran basin populations with errors and their convergence.
+    /// Molecules: Ramachandran basin populations with errors and their convergence (the first
+    /// residue's φ/ψ; the only one of alanine dipeptide).
     var basins: BasinReport?
+    /// Peptides with more than one φ/ψ pair: every residue's basins, named (e.g. "ALA2", "ALA3").
+    var residueBasins: [ResidueBasinReport]? = nil
     /// Energy and (molecules) basin populations converged.
     var converged: Bool
     /// langevin/ghmc: the dynamics settings and the simulated time per chain.
@@ -137,8 +159,8 @@ extension ConvergenceDiagnostics.Report {
 extension BasinReport {
     /// The basin lines and, when a basin is not converged, what that means for the user.
     /// - Parameter dynamics: whether the run already used the dynamics sampler (else it is advised).
-    func printedWithVerdict(dynamics: Bool) -> String {
-        printed() + notes.map { "\nnote: " + $0 }.joined() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
+    func printedWithVerdict(dynamics: Bool, residue: String? = nil) -> String {
+        printed(residue: residue) + notes.map { "\nnote: " + $0 }.joined() + (converged ? "" : "\nNOT CONVERGED (basins): " + problems.joined(separator: "; ")
             + ". The chains do not agree on how often each conformation is visited: run longer (more --samples)"
             + (dynamics ? "." : ", or use the dynamics sampler (--sampler langevin, the default for molecules)."))
     }
@@ -166,8 +188,12 @@ extension Ensemble.Sample {
                     ranks: Int, sampler: Sampler, settings: MCMCSettings, dynamics: DynamicsSettings?) throws {
         let diagnostics = ConvergenceDiagnostics.diagnose(series.chains)
         print(diagnostics.printed())
-        let basins = angles.map { BasinReport(chains: $0.chains) }
-        if let basins { print(basins.printedWithVerdict(dynamics: dynamics != nil)) }
+        let residues = angles?.residueReports() ?? []
+        let basins = residues.first?.basins
+        for r in residues {
+            print(r.basins.printedWithVerdict(dynamics: dynamics != nil, residue: residues.count > 1 ? r.residue : nil))
+        }
+        let basinsConverged = residues.allSatisfy { $0.basins.converged }
         guard let json else { return }
         let tempered = settings.replicas > 1
         let report = MCMCSampleReport(
@@ -177,7 +203,8 @@ extension Ensemble.Sample {
             energyError: s.energyError, acceptance: s.acceptance, stepSizes: s.stepSizes, zeroCentreOfMassMoves: project,
             exchangeAcceptance: tempered ? s.exchangeAcceptance : nil,
             temperatures: tempered ? settings.betas.map { 1 / $0 } : nil,
-            convergence: diagnostics, basins: basins, converged: diagnostics.converged && (basins?.converged ?? true),
+            convergence: diagnostics, basins: basins, residueBasins: residues.count > 1 ? residues : nil,
+            converged: diagnostics.converged && basinsConverged,
             dynamics: dynamics,
             picosecondsPerChain: dynamics.map { Double(settings.burnIn + settings.productionSteps) * $0.timeStep },
             energyEvaluations: s.energyEvaluations,

@@ -9,12 +9,14 @@ extension SampleSet {
     /// - non-zero z for a 2-D plugin;
     /// - frames that hold no data: all coordinates exactly zero (what netCDF returns for records
     ///   past the end of a truncated file) or the netCDF float fill value (records never written).
-    /// - Parameter coordinates: every frame, Å, [frame][atom][3].
+    /// - Parameters:
+    ///   - coordinates: every frame, Å, [frame][atom][3].
+    ///   - unit: Å per plugin length unit of the file (`lengthUnit(of:system:)`).
     /// - Throws: `FailureMessage` naming the file, what it holds and what the plugin expects.
-    static func checkCompatible(_ reader: AmberNetCDFReader, coordinates: [Double], system: EnergySystem) throws {
+    static func checkCompatible(_ reader: AmberNetCDFReader, coordinates: [Double], system: EnergySystem,
+                                unit: Double) throws {
         let path = reader.path, n = reader.atomCount, frames = reader.frameCount
         let name = "'\(system.plugin.name)'\(system.parameters.isEmpty ? "" : " (\(system.parameters))")"
-        let unit = system.lengthUnitAngstrom
         func edges(_ values: [Double]) -> String { values.map { String(format: "%.6g", $0) }.joined(separator: " × ") + " Å" }
         if frames > 0 {
             let cell = try reader.cell(frame: 0)

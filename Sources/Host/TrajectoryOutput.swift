@@ -28,8 +28,11 @@ final class TrajectoryOutput {
     ///   - path: the .nc file; the topology goes to the same path with .pdb.
     ///   - variables: per-frame Double variables (e.g. "energy", "log_weight").
     ///   - overwrite: replace an existing trajectory or topology; without it either is an error.
+    ///   - sampler: what drew the frames ("mala", "pt", "langevin", "ghmc", "model dsm", …) and
+    ///   - chains: how many chains they are interleaved from (1 for independent draws), recorded
+    ///     with the plugin and its parameters as the file's provenance (`TrajectoryProvenance`).
     init(path: String, system: EnergySystem, variables: [String], units: [String: String] = [:],
-         title: String, overwrite: Bool) throws {
+         title: String, overwrite: Bool, sampler: String, chains: Int) throws {
         self.system = system
         self.path = path
         pdbPath = topologyPath(of: path)
@@ -42,7 +45,10 @@ final class TrajectoryOutput {
         writer = try AmberNetCDFWriter(
             path: writingPath, atomCount: system.particleCount, periodic: system.box != nil,
             perFrameVariables: variables, variableUnits: units, title: title, overwrite: replacing,
-            syncEvery: 10, program: "ensemble", programVersion: "0.1.0")
+            syncEvery: 10, program: "ensemble", programVersion: "0.1.0",
+            globalAttributes: TrajectoryProvenance(
+                chains: chains, plugin: system.plugin.name, pluginParameters: system.parameters, sampler: sampler,
+                lengthUnitAngstrom: system.lengthUnitAngstrom).attributes)
         FatalSignals.watch(output: writingPath, topology: writingPDBPath, replacing: replacing ? path : nil)
     }
 

@@ -32,7 +32,8 @@ public enum PluginError: Error, CustomStringConvertible, Equatable {
         case let .unknownPlugin(name, known):
             let list = known.isEmpty ? "none found: use --plugin-dir or ENSEMBLE_PLUGIN_PATH" : known.joined(separator: ", ")
             return "unknown plugin '\(name)' (known: \(list))"
-        case let .createFailed(plugin, message): return "\(plugin): \(message)"
+        case let .createFailed(plugin, message):  // a plugin that names itself is not named twice
+            return message.hasPrefix("\(plugin): ") ? message : "\(plugin): \(message)"
         case let .invalidSystem(plugin, message): return "\(plugin): \(message)"
         }
     }

@@ -22,6 +22,9 @@ public final class AmberNetCDFReader {
     public let isPeriodic: Bool
     /// Global `title` attribute ("" if absent).
     public let title: String
+    /// Every global attribute of text, integer or floating-point type (single values; the first
+    /// value of a numeric array), e.g. `ensemble_chains` = .integer(4).
+    public let globalAttributes: [String: AmberNetCDFWriter.Attribute]
     /// Names of the extra numeric variables with dimensions exactly (frame), e.g. "energy", "log_weight";
     /// `time` is not listed (see `times()`).
     public let perFrameVariableNames: [String]
@@ -84,6 +87,7 @@ public final class AmberNetCDFReader {
             cellAnglesID = variable("cell_angles")
             isPeriodic = cellLengthsID != nil && cellAnglesID != nil
             title = textAttribute(id, NC_GLOBAL, "title") ?? ""
+            globalAttributes = Self.readGlobalAttributes(id)
 
             var frameDim: Int32 = 0
             try check(nc_inq_dimid(id, "frame", &frameDim), "nc_inq_dimid(frame)", path: path)
@@ -115,6 +119,34 @@ public final class AmberNetCDFReader {
     }
 
     deinit { nc_close(ncid) }
+
+    private static func readGlobalAttributes(_ id: Int32) -> [String: AmberNetCDFWriter.Attribute] {
+        var count: Int32 = 0
+        guard nc_inq_natts(id, &count) == NC_NOERR else { return [:] }
+        var result: [String: AmberNetCDFWriter.Attribute] = [:]
+        for a in 0..<count {
+            var nameBuffer = [CChar](repeating: 0, count: Int(NC_MAX_NAME) + 1)
+            guard nc_inq_attname(id, NC_GLOBAL, a, &nameBuffer) == NC_NOERR else { continue }
+            let name = String(cString: nameBuffer)
+            var xtype: nc_type = 0, length = 0
+            guard nc_inq_att(id, NC_GLOBAL, name, &xtype, &length) == NC_NOERR else { continue }
+            switch xtype {
+            case NC_CHAR:
+                if let text = textAttribute(id, NC_GLOBAL, name) { result[name] = .text(text) }
+            case NC_BYTE, NC_SHORT, NC_INT, NC_UBYTE, NC_USHORT, NC_UINT, NC_INT64, NC_UINT64:
+                guard length >= 1 else { continue }
+                var values = [Int64](repeating: 0, count: length)
+                if nc_get_att_longlong(id, NC_GLOBAL, name, &values) == NC_NOERR { result[name] = .integer(Int(values[0])) }
+            case NC_FLOAT, NC_DOUBLE:
+                guard length >= 1 else { continue }
+                var values = [Double](repeating: 0, count: length)
+                if nc_get_att_double(id, NC_GLOBAL, name, &values) == NC_NOERR { result[name] = .double(values[0]) }
+            default:
+                continue
+            }
+        }
+        return result
+    }
 
     private func checkFrame(_ frame: Int) throws {
         guard (0..<frameCount).contains(frame) else {

@@ -11,7 +11,9 @@ import Foundation
 /// and when periodic `cell_spatial` = "abc", `cell_angular` = "alpha","beta ","gamma",
 /// `cell_lengths` double [frame, 3] in Å, `cell_angles` double [frame, 3] in degrees.
 /// Each name in `perFrameVariables` becomes a double [frame] variable (readers that
-/// do not know it ignore it).
+/// do not know it ignore it). `globalAttributes` adds global attributes (text, integer or
+/// double), e.g. the provenance `ensemble` records (`ensemble_chains`, `ensemble_plugin`, …);
+/// AMBER readers ignore attributes they do not know.
 ///
 /// The header's record count is flushed (`nc_sync`) every `syncEvery` frames and on
 /// `close()`, so a process killed at any moment leaves a file that readers open
@@ -32,6 +34,18 @@ public final class AmberNetCDFWriter {
     public static let reservedNames: Set<String> = [
         "spatial", "coordinates", "time", "cell_spatial", "cell_angular", "cell_lengths",
         "cell_angles", "velocities", "forces", "label", "frame", "atom",
+    ]
+
+    /// The value of an extra global attribute.
+    public enum Attribute: Equatable, Sendable {
+        case text(String)
+        case integer(Int)
+        case double(Double)
+    }
+
+    /// Global attributes the writer sets itself; `globalAttributes` may not reuse them.
+    public static let reservedAttributes: Set<String> = [
+        "title", "application", "program", "programVersion", "Conventions", "ConventionVersion",
     ]
 
     public let path: String
@@ -66,11 +80,13 @@ public final class AmberNetCDFWriter {
     ///   - syncEvery: frames between `nc_sync` calls (≥ 1).
     ///   - program: global `program` attribute.
     ///   - programVersion: global `programVersion` attribute.
+    ///   - globalAttributes: extra global attributes (names of letters, digits and _, not reserved).
     /// - Throws: `TrajectoryError.fileExists`, `.notWritable`, `.invalidArgument`, `.netCDF`.
     public init(path: String, atomCount: Int, periodic: Bool, perFrameVariables: [String] = [],
                 variableUnits: [String: String] = [:], title: String = "ensemble trajectory",
                 overwrite: Bool = false, syncEvery: Int = 10,
-                program: String = "ensemble", programVersion: String = "0.1") throws {
+                program: String = "ensemble", programVersion: String = "0.1",
+                globalAttributes: [String: Attribute] = [:]) throws {
         guard atomCount >= 1 else { throw TrajectoryError.invalidArgument("atomCount must be ≥ 1, got \(atomCount)") }
         guard syncEvery >= 1 else { throw TrajectoryError.invalidArgument("syncEvery must be ≥ 1, got \(syncEvery)") }
         for name in perFrameVariables {
@@ -80,6 +96,15 @@ public final class AmberNetCDFWriter {
             }
             guard !Self.reservedNames.contains(name) else {
                 throw TrajectoryError.invalidArgument("per-frame variable name '\(name)' is reserved by AMBER NetCDF")
+            }
+        }
+        for name in globalAttributes.keys {
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }),
+                  name.first!.isLetter || name.first! == "_" else {
+                throw TrajectoryError.invalidArgument("global attribute name '\(name)' must be letters, digits and _")
+            }
+            guard !Self.reservedAttributes.contains(name) else {
+                throw TrajectoryError.invalidArgument("global attribute name '\(name)' is set by the writer itself")
             }
         }
         guard Set(perFrameVariables).count == perFrameVariables.count else {
@@ -114,7 +139,8 @@ public final class AmberNetCDFWriter {
         ncid = id
         isOpen = true
         do {
-            try defineHeader(title: title, program: program, programVersion: programVersion, units: variableUnits)
+            try defineHeader(title: title, program: program, programVersion: programVersion, units: variableUnits,
+                             attributes: globalAttributes)
         } catch {
             nc_close(ncid)
             isOpen = false
@@ -128,7 +154,7 @@ public final class AmberNetCDFWriter {
     }
 
     private func defineHeader(title: String, program: String, programVersion: String,
-                              units: [String: String]) throws {
+                              units: [String: String], attributes: [String: Attribute]) throws {
         var frameDim: Int32 = 0, spatialDim: Int32 = 0, atomDim: Int32 = 0
         try check(nc_def_dim(ncid, "frame", NC_UNLIMITED, &frameDim), "nc_def_dim(frame)", path: path)
         try check(nc_def_dim(ncid, "spatial", 3, &spatialDim), "nc_def_dim(spatial)", path: path)
@@ -140,6 +166,21 @@ public final class AmberNetCDFWriter {
         try putTextAttribute(ncid, NC_GLOBAL, "programVersion", programVersion, path: path)
         try putTextAttribute(ncid, NC_GLOBAL, "Conventions", "AMBER", path: path)
         try putTextAttribute(ncid, NC_GLOBAL, "ConventionVersion", "1.0", path: path)
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .text(let text):
+                try putTextAttribute(ncid, NC_GLOBAL, name, text, path: path)
+            case .integer(let integer):
+                guard let value = Int32(exactly: integer) else {
+                    throw TrajectoryError.invalidArgument("global attribute \(name) = \(integer) does not fit a netCDF int")
+                }
+                var v = value
+                try check(nc_put_att_int(ncid, NC_GLOBAL, name, NC_INT, 1, &v), "nc_put_att_int(\(name))", path: path)
+            case .double(let double):
+                var v = double
+                try check(nc_put_att_double(ncid, NC_GLOBAL, name, NC_DOUBLE, 1, &v), "nc_put_att_double(\(name))", path: path)
+            }
+        }
 
         var spatialID: Int32 = 0
         try check(nc_def_var(ncid, "spatial", NC_CHAR, 1, [spatialDim], &spatialID), "nc_def_var(spatial)", path: path)

@@ -31,6 +31,36 @@ final class AlaninePluginHostTests: XCTestCase {
         XCTAssertTrue(try system.isTranslationInvariant(at: x))
     }
 
+    /// Issue 23: a prmtop without start coordinates started every atom at the origin (MALA and PT
+    /// exited 0 with u ≈ 10³³). Start coordinates now come from start=, else an .inpcrd, .rst7 or
+    /// .crd beside the prmtop; failing that, creating the system is an error that names the files
+    /// looked for and the parameter.
+    func testStartCoordinatesBesideThePrmtopOrAClearError() throws {
+        try requireBuilt(TestPaths.plugin("Alanine"))
+        let plugin = try PluginLoader.load(path: TestPaths.plugin("Alanine").path)
+        let data = TestPaths.repositoryRoot.appendingPathComponent("data")
+        let shipped = try XCTUnwrap(plugin.makeSystem(parameters: "solvent=vacuum").initialPositions())
+        let directory = TestPaths.temporaryDirectory("alanine-start")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let prmtop = directory.appendingPathComponent("my.prmtop").path
+        try FileManager.default.copyItem(atPath: data.appendingPathComponent("alanine-dipeptide-ff96.prmtop").path, toPath: prmtop)
+        XCTAssertThrowsError(try plugin.makeSystem(parameters: "prmtop=\(prmtop)")) { error in
+            let message = "\(error)"
+            for expected in ["no start coordinates for prmtop=\(prmtop)", "my.inpcrd", "my.rst7", "my.crd", "start=PATH"] {
+                XCTAssertTrue(message.contains(expected), "missing '\(expected)' in: \(message)")
+            }
+            XCTAssertFalse(message.contains("alanine: alanine:"), message)
+        }
+        let inpcrd = data.appendingPathComponent("alanine-dipeptide-ff96.inpcrd").path
+        XCTAssertEqual(try plugin.makeSystem(parameters: "prmtop=\(prmtop);start=\(inpcrd)").initialPositions(), shipped)
+        for ext in ["crd", "rst7", "inpcrd"] {  // each found alone
+            let beside = directory.appendingPathComponent("my.\(ext)").path
+            try FileManager.default.copyItem(atPath: inpcrd, toPath: beside)
+            XCTAssertEqual(try plugin.makeSystem(parameters: "prmtop=\(prmtop)").initialPositions(), shipped, ext)
+            try FileManager.default.removeItem(atPath: beside)
+        }
+    }
+
     func testCreateErrorsReachTheHost() throws {
         try requireBuilt(TestPaths.plugin("Alanine"))
         let plugin = try PluginLoader.load(path: TestPaths.plugin("Alanine").path)

@@ -45,8 +45,9 @@ final class AlanineTopologyTests: XCTestCase {
         XCTAssertEqual(x[3 * 8 + 1], 4.6139253, accuracy: 1e-7)
     }
 
-    /// A prmtop without an .inpcrd beside it (and no start=) gives a system without a start
-    /// structure: initial_positions reports "not available".
+    /// A prmtop with no start coordinates (no start=, no .inpcrd, .rst7 or .crd beside it) is an
+    /// error naming the files looked for and start= (issue 23: it used to give a system without a
+    /// start structure, and the host started every atom at the origin).
     func testPrmtopWithoutStartStructure() throws {
         let dir = TestPaths.temporaryDirectory("alanine-nostart")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -54,9 +55,11 @@ final class AlanineTopologyTests: XCTestCase {
         try FileManager.default.copyItem(
             at: TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff96.prmtop"), to: copy)
         let plugin = try AlaninePlugin.load()
-        let system = try plugin.make("prmtop=\(copy.path)")
-        var x = [Double](repeating: 0, count: 66)
-        XCTAssertNotEqual(plugin.table.pointee.initial_positions!(system.system, &x), 0)
+        XCTAssertThrowsError(try plugin.make("prmtop=\(copy.path)")) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("dipeptide.inpcrd") && message.contains("dipeptide.crd")
+                          && message.contains("start=PATH"), message)
+        }
     }
 
     func testFF14SBLoads() throws {

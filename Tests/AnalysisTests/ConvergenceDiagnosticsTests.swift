@@ -116,3 +116,23 @@ final class BasinReportTests: XCTestCase {
         XCTAssertEqual(bad.basins.first { $0.name == "αL" }!.population, 0)
     }
 }
+
+/// Issue 23: a peptide larger than the dipeptide has one φ/ψ pair per inner residue, named.
+final class RamachandranResidueTests: XCTestCase {
+    func testEveryInnerResidueIsFoundAndNamed() throws {
+        // ACE(1): C; ALA(2): N CA C; GLY(3): N CA C; NME(4): N.
+        let names = ["C", "N", "CA", "C", "N", "CA", "C", "N"]
+        let numbers = [1, 2, 2, 2, 3, 3, 3, 4]
+        let residueNames = ["ACE", "ALA", "ALA", "ALA", "GLY", "GLY", "GLY", "NME"]
+        let residues = try ramachandranResidues(names: names, residueNumbers: numbers, residueNames: residueNames)
+        XCTAssertEqual(residues.map(\.label), ["ALA2", "GLY3"])
+        XCTAssertEqual(residues[0].phi, [0, 1, 2, 3])
+        XCTAssertEqual(residues[0].psi, [1, 2, 3, 4])
+        XCTAssertEqual(residues[1].phi, [3, 4, 5, 6])
+        XCTAssertEqual(residues[1].psi, [4, 5, 6, 7])
+        let first = try ramachandranIndices(names: names, residueNumbers: numbers)
+        XCTAssertEqual(first.phi, residues[0].phi)
+        XCTAssertEqual(try ramachandranResidues(names: names, residueNumbers: numbers).map(\.label), ["residue 2", "residue 3"])
+        XCTAssertThrowsError(try ramachandranResidues(names: ["N", "CA"], residueNumbers: [1, 1]))
+    }
+}

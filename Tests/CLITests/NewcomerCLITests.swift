@@ -370,7 +370,7 @@ final class NewcomerCLITests: XCTestCase {
             XCTAssertTrue(energy.contains(expected), "missing \(expected)")
         }
         let distances = try String(contentsOfFile: prefix + "-distances.svg", encoding: .utf8)
-        for expected in ["distance r (plugin length unit, 1 unit = 3.405 Å)", "distance TV = ", "coordinate W2: aligned ",
+        for expected in ["distance r (plugin length unit, 1 unit = 3.822 Å)", "distance TV = ", "coordinate W2: aligned ",
                          "range clipped to the 0.5–99.5 % quantiles"] {
             XCTAssertTrue(distances.contains(expected), "missing \(expected)")
         }

@@ -134,6 +134,49 @@ final class ShippedPluginTests: XCTestCase {
         XCTAssertTrue(try system.isTranslationInvariant(at: x))
     }
 
+    /// Issue 23: the lj13/lj55 presets use the benchmark's r_m = 1, so one of their units is
+    /// r_m = 2^(1/6)σ = 3.822 Å for argon, not σ = 3.405 Å. Whatever the parameters, the pair
+    /// minimum lands at argon's r_m in the written Å (VMD draws the cluster at its real size).
+    func testLengthUnitPutsThePairMinimumAtArgonsRm() throws {
+        let plugin = try load("LennardJones")
+        let argonRm = pow(2, 1.0 / 6) * 3.405  // 3.8220 Å
+        // Two particles of the preset's pair potential (ε = 2, σ = 2^(−1/6)), and of the defaults (σ = 1).
+        for (parameters, preset) in [("particles=2 epsilon=2 sigma=\(pow(2, -1.0 / 6)) oscillator=0", "preset=lj13"),
+                                     ("particles=2 oscillator=0", "particles=13")] {
+            let pair = try plugin.makeSystem(parameters: parameters)
+            // Golden-section search of u(r) for the minimum.
+            var (a, b) = (0.5, 2.5)
+            let g = (5.0.squareRoot() - 1) / 2
+            for _ in 0..<200 {
+                let c = b - g * (b - a), d = a + g * (b - a)
+                if try pair.energy([0, 0, 0, c, 0, 0]) < pair.energy([0, 0, 0, d, 0, 0]) { b = d } else { a = c }
+            }
+            let minimum = (a + b) / 2
+            XCTAssertEqual(minimum * pair.lengthUnitAngstrom, argonRm, accuracy: 1e-6, parameters)
+            let cluster = try plugin.makeSystem(parameters: preset)
+            XCTAssertEqual(cluster.lengthUnitAngstrom, pair.lengthUnitAngstrom, accuracy: 1e-12, preset)
+        }
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=lj13").lengthUnitAngstrom, 3.822, accuracy: 5e-4)
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=lj55").lengthUnitAngstrom, 3.822, accuracy: 5e-4)
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=fcc256").lengthUnitAngstrom, 3.405)
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=lj13 length_unit=2").lengthUnitAngstrom, 2)
+    }
+
+    /// Issue 23: preset=lj13 particles=20 silently sampled 20 atoms; a parameter that contradicts
+    /// the preset is an error, one that repeats it is fine.
+    func testPresetConflictsAreErrors() throws {
+        let plugin = try load("LennardJones")
+        for (parameters, expected) in [("preset=lj13 particles=20", "preset=lj13 sets particles=13; particles=20 contradicts it"),
+                                       ("preset=lj55 epsilon=1", "preset=lj55 sets epsilon=2; epsilon=1 contradicts it"),
+                                       ("preset=fcc256 density=1", "preset=fcc256 sets density=1.28; density=1 contradicts it")] {
+            XCTAssertThrowsError(try plugin.makeSystem(parameters: parameters), parameters) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(parameters): \(error)")
+            }
+        }
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=lj13 particles=13").particleCount, 13)
+        XCTAssertEqual(try plugin.makeSystem(parameters: "preset=lj13 temperature=2").particleCount, 13)
+    }
+
     func testInitialPositionsAreOverlapFree() throws {
         for (product, parameters) in [("LennardJones", "preset=lj55"), ("LennardJones", "particles=30 dimension=2 oscillator=0"),
                                       ("DoubleWell", "")] {

@@ -30,6 +30,36 @@ final class AmberNetCDFRoundTripTests: XCTestCase {
     }
 
     func testFreeSpaceRoundTrip() throws { try check(periodic: false) }
+
+    /// Issue 23: chains, plugin, parameters, sampler and length unit come back from the global
+    /// attributes; a file without them (an older or foreign one) has none, and reserved or
+    /// malformed attribute names are refused.
+    func testProvenanceRoundTrip() throws {
+        let fixture = TrajectoryFixture(periodic: false)
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        try fixture.write()
+        let reader = try AmberNetCDFReader(path: fixture.ncPath)
+        XCTAssertEqual(reader.provenance, TrajectoryFixture.provenance)
+        XCTAssertEqual(reader.globalAttributes["ensemble_chains"], .integer(3))
+        XCTAssertEqual(reader.globalAttributes["Conventions"], .text("AMBER"))
+
+        let bare = fixture.directory.appendingPathComponent("bare.nc").path
+        let writer = try AmberNetCDFWriter(path: bare, atomCount: 1, periodic: false)
+        try writer.close()
+        XCTAssertEqual(try AmberNetCDFReader(path: bare).provenance, TrajectoryProvenance())
+        let empty = TrajectoryProvenance(chains: 1, plugin: "double-well", pluginParameters: "", sampler: "mala")
+        XCTAssertNil(empty.attributes["ensemble_plugin_parameters"], "no zero-length attribute")
+        XCTAssertEqual(TrajectoryProvenance(attributes: empty.attributes).pluginParameters, "")
+
+        for name in ["title", "Conventions", "bad name", ""] {
+            XCTAssertThrowsError(try AmberNetCDFWriter(
+                path: fixture.directory.appendingPathComponent("x\(name.count).nc").path, atomCount: 1, periodic: false,
+                globalAttributes: [name: .text("x")]), name)
+        }
+        XCTAssertTrue(TrajectoryProvenance.sameParameters("a=1; b=x", "b=x;a=1.0;"))
+        XCTAssertFalse(TrajectoryProvenance.sameParameters("a=1", "a=2"))
+        XCTAssertFalse(TrajectoryProvenance.sameParameters("preset=lj13", ""))
+    }
     func testPeriodicRoundTrip() throws { try check(periodic: true) }
 
     func testDoubleInputIsRoundedToFloat() throws {

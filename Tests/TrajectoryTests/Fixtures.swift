@@ -41,11 +41,18 @@ struct TrajectoryFixture {
         }
     }
 
+    /// The provenance every fixture file records as global attributes (issue 23), so that the
+    /// independent readers are shown files that carry it.
+    static let provenance = TrajectoryProvenance(chains: 3, plugin: "lennard-jones",
+                                                 pluginParameters: "preset=lj13;temperature=1", sampler: "pt",
+                                                 lengthUnitAngstrom: 3.822)
+
     /// Write traj.nc, top.pdb and expected.json.
     func write(syncEvery: Int = 10) throws {
         let writer = try AmberNetCDFWriter(path: ncPath, atomCount: atomCount, periodic: cells != nil,
                                            perFrameVariables: ["energy", "log_weight"],
-                                           variableUnits: ["energy": "kT"], title: "fixture", syncEvery: syncEvery)
+                                           variableUnits: ["energy": "kT"], title: "fixture", syncEvery: syncEvery,
+                                           globalAttributes: Self.provenance.attributes)
         for k in frames.indices {
             try writer.append(coordinates: frames[k], time: times[k], cell: cells?[k],
                               values: ["energy": energies[k], "log_weight": logWeights[k]])
@@ -63,6 +70,8 @@ struct TrajectoryFixture {
             "time": times,
             "names": atoms.map(\.name),
             "elements": atoms.map(\.element),
+            "provenance": ["chains": 3, "plugin": "lennard-jones", "parameters": "preset=lj13;temperature=1",
+                           "sampler": "pt", "unit": 3.822] as [String: Any],
         ]
         try JSONSerialization.data(withJSONObject: expected).write(to: URL(fileURLWithPath: expectedPath))
     }

@@ -16,6 +16,10 @@ final class IndependentReaderTests: XCTestCase {
         assert d.Conventions == "AMBER", repr(d.Conventions)
         assert d.ConventionVersion == "1.0", repr(d.ConventionVersion)
         assert d.program and d.programVersion
+        p = exp["provenance"]  # issue 23: what made the file, as global attributes
+        assert int(d.ensemble_chains) == p["chains"] and np.asarray(d.ensemble_chains).dtype == np.int32
+        assert d.ensemble_plugin == p["plugin"] and d.ensemble_plugin_parameters == p["parameters"]
+        assert d.ensemble_sampler == p["sampler"] and float(d.ensemble_length_unit_angstrom) == p["unit"]
         assert d.dimensions["frame"].isunlimited()
         assert len(d.dimensions["frame"]) == exp["frames"]
         assert len(d.dimensions["spatial"]) == 3 and len(d.dimensions["atom"]) == exp["atoms"]

@@ -22,7 +22,8 @@ final class AlanineSystem: PluginSystem {
                                  the ACE-ALA-NME dipeptide with ff96 and mbondi2 radii; searched in
                                  $ENSEMBLE_DATA_DIR, then data/ beside the plugin .so and up to 4 parents)
         start=PATH               start coordinates, AMBER inpcrd/rst7 in Å (default: the prmtop's path with
-                                 .inpcrd instead of .prmtop, when that file exists)
+                                 .inpcrd, .rst7 or .crd instead of .prmtop, the first that exists; a
+                                 prmtop=PATH with none of them beside it needs start=)
         solvent=obc1|obc2|vacuum implicit solvent (default obc1: OpenMM implicitSolvent=OBC1, AMBER igb=2,
                                  with the ACE surface term, as in the FAB/ASBS alanine benchmark)
         temperature=K            temperature for u = U/kT, kelvin (default 300)
@@ -40,8 +41,8 @@ final class AlanineSystem: PluginSystem {
 
     let topology: AmberTopology
     let energy: AmberEnergy
-    /// Start positions [n][3] in Å, when a start file was given or found.
-    let start: [Double]?
+    /// Start positions [n][3] in Å (start=, a file beside the prmtop, or the shipped one).
+    let start: [Double]
     /// Threads per evaluate call (the host already splits batches over threads).
     let threads: Int
     var particleCount: Int { topology.count }
@@ -68,15 +69,26 @@ final class AlanineSystem: PluginSystem {
                                         defaultPrmtop: prmtop == nil, atoms: topology.count)
     }
 
-    /// Start structure: start=PATH, else the prmtop's .inpcrd, else (default prmtop only)
-    /// the shipped one; a user prmtop without an .inpcrd beside it simply has none.
+    /// Extensions of start-coordinate files looked for beside a prmtop, in this order.
+    static let startExtensions = ["inpcrd", "rst7", "crd"]
+
+    /// Start structure: start=PATH, else the prmtop's .inpcrd, .rst7 or .crd (the first that
+    /// exists), else (default prmtop only) the shipped one.
+    /// - Throws: `AmberFileError` when a user prmtop has none of them (issue 23: every atom used to
+    ///   start at the origin, and MALA/PT exited 0 with u ≈ 10³³), naming the files looked for and
+    ///   the start= parameter; or when the file found cannot be read.
     static func startPositions(given: String?, prmtopPath: String, defaultPrmtop: Bool,
-                               atoms: Int) throws -> [Double]? {
-        let guess = (prmtopPath as NSString).deletingPathExtension + ".inpcrd"
+                               atoms: Int) throws -> [Double] {
         if let given { return try Inpcrd.read(path: given, atoms: atoms) }
-        if FileManager.default.isReadableFile(atPath: guess) { return try Inpcrd.read(path: guess, atoms: atoms) }
+        let base = (prmtopPath as NSString).deletingPathExtension
+        let guesses = startExtensions.map { "\(base).\($0)" }
+        if let found = guesses.first(where: { FileManager.default.isReadableFile(atPath: $0) }) {
+            return try Inpcrd.read(path: found, atoms: atoms)
+        }
         if defaultPrmtop { return try Inpcrd.read(path: DataFiles.find(defaultStart), atoms: atoms) }
-        return nil
+        throw AmberFileError(description:
+            "no start coordinates for prmtop=\(prmtopPath): none of \(guesses.joined(separator: ", ")) exists. "
+            + "Give start=PATH (an AMBER inpcrd/rst7 with the \(atoms) atoms' positions in Å), or put one of those files beside the prmtop")
     }
 
     /// Reduced energies (and gradients) of `batch` configurations [batch][n][3].

@@ -36,8 +36,13 @@ final class LennardJonesSystem: PluginSystem {
         oscillator=K       strength k of ½k Σ|x_i − x̄|², energy/length² (default 1 for free clusters,
                            which evaporate without it; 0 gives a bare cluster, for minimisation only)
         temperature=T      kT in energy units; u = U/kT (default 1)
-        length_unit=A      one length unit in Å for output (default 3.405, argon σ)
+        length_unit=A      one length unit in Å for output (default 3.405/σ, so that σ is argon's 3.405 Å:
+                           3.405 with the default σ = 1; 3.822 for lj13/lj55, whose unit is the pair
+                           minimum r_m = 2^(1/6)σ)
         """
+
+    /// Argon's σ in Å, the length the plugin's σ stands for in trajectories.
+    static let argonSigma = 3.405
 
     let particleCount: Int
     let dimension: Int
@@ -68,6 +73,19 @@ final class LennardJonesSystem: PluginSystem {
                 throw PluginFailure("parameter 'preset': unknown preset '\(other)' (valid: lj13, lj55, fcc256)")
             }
         }
+        if let preset = parameters.has("preset") ? parameters.string("preset", default: "").lowercased() : nil {
+            // A preset fixes these; another value silently made another system (issue 23:
+            // preset=lj13 particles=20 sampled 20 atoms under the name LJ-13).
+            let fixed: [(String, Double)] = preset == "fcc256"
+                ? [("particles", 256), ("density", 1.28), ("temperature", 2), ("cutoff", 2.7)]
+                : [("particles", Double(particles)), ("epsilon", epsilon), ("sigma", sigma), ("oscillator", oscillator)]
+            for (key, value) in fixed where parameters.has(key) {
+                let given = try parameters.double(key, default: value)
+                guard abs(given - value) <= 1e-12 * max(1, abs(value)) else {
+                    throw PluginFailure("preset=\(preset) sets \(key)=\(formatted(value)); \(key)=\(formatted(given)) contradicts it. Leave out preset= to choose \(key) yourself, or leave out \(key)")
+                }
+            }
+        }
         particleCount = try parameters.int("particles", default: particles, in: 2...100_000)
         dimension = try parameters.int("dimension", default: 3, in: 2...3)
         self.epsilon = try parameters.double("epsilon", default: epsilon, positive: true)
@@ -79,7 +97,10 @@ final class LennardJonesSystem: PluginSystem {
         self.oscillator = try parameters.double("oscillator", default: oscillator)
         guard self.oscillator >= 0 else { throw PluginFailure("parameter 'oscillator' must be ≥ 0") }
         self.temperature = try parameters.double("temperature", default: temperature, positive: true)
-        lengthUnitAngstrom = try parameters.double("length_unit", default: 3.405, positive: true)
+        // σ is argon's 3.405 Å: one unit is 3.405/σ Å. The lj13/lj55 presets (σ = 2^(−1/6), the
+        // benchmark's r_m = 1) thus get r_m = 2^(1/6)·3.405 = 3.822 Å per unit (issue 23: they
+        // used to be written at 3.405 Å per unit, squeezing every distance by 11 %).
+        lengthUnitAngstrom = try parameters.double("length_unit", default: Self.argonSigma / self.sigma, positive: true)
 
         if parameters.has("box") && parameters.has("density") {
             throw PluginFailure("give either 'box' or 'density', not both")
@@ -299,4 +320,9 @@ final class LennardJonesSystem: PluginSystem {
         }
         return x
     }
+}
+
+/// A number as a parameter would be written: integers without a fraction.
+private func formatted(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
 }

@@ -46,9 +46,15 @@ public struct DiffusionCheckpoint: Codable {
 
     /// - Throws: `DiffusionError.checkpoint` when the file is missing, corrupt, or of another version.
     public static func read(from path: String) throws -> DiffusionCheckpoint {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DiffusionError.checkpoint("cannot read \(path)")
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw DiffusionError.checkpoint("\(path) is a directory, not a checkpoint (a file written by `ensemble train --out`)")
         }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DiffusionError.checkpoint(FileManager.default.fileExists(atPath: path)
+                ? "cannot read \(path) (permissions?)" : "\(path) does not exist")
+        }
+        try checkReadableJSON(data, path: path)
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -60,6 +66,8 @@ public struct DiffusionCheckpoint: Codable {
         let checkpoint: DiffusionCheckpoint
         do {
             checkpoint = try decoder.decode(DiffusionCheckpoint.self, from: data)
+        } catch let error as DecodingError {
+            throw DiffusionError.checkpoint("\(path) is not a valid checkpoint: it is JSON but not an ensemble diffusion checkpoint (\(Self.describe(error)))")
         } catch {
             throw DiffusionError.checkpoint("\(path) is not a valid checkpoint (\(error))")
         }
@@ -70,6 +78,32 @@ public struct DiffusionCheckpoint: Codable {
             throw DiffusionError.checkpoint("\(path) has version \(checkpoint.version); this build reads \(currentVersion)")
         }
         return checkpoint
+    }
+
+    /// Refuses, in words, an empty file, one that is not JSON, and truncated JSON (issue 23: these
+    /// gave "DecodingError.dataCorrupted …").
+    static func checkReadableJSON(_ data: Data, path: String) throws {
+        guard !data.isEmpty else {
+            throw DiffusionError.checkpoint("\(path) is empty (0 bytes), not a checkpoint: a copy or a save that did not finish? `ensemble train` writes a complete checkpoint every --checkpoint-every steps")
+        }
+        guard (try? JSONSerialization.jsonObject(with: data)) == nil else { return }
+        let first = data.first { !" \n\r\t".utf8.contains($0) }
+        if first == UInt8(ascii: "{") {
+            let ends = data.last { !" \n\r\t".utf8.contains($0) } == UInt8(ascii: "}")
+            throw DiffusionError.checkpoint("\(path) is \(ends ? "damaged" : "truncated"): its JSON \(ends ? "does not parse" : "stops after \(data.count) bytes without its end") (an interrupted copy or a full disk?); use another checkpoint, or retrain")
+        }
+        throw DiffusionError.checkpoint("\(path) is not a checkpoint: ensemble checkpoints are JSON files written by `ensemble train --out`, this one is not JSON")
+    }
+
+    /// A decoding error in words: which key is missing or which value has the wrong type, and where.
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [CodingKey]) -> String { path.isEmpty ? "the top level" : path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case let .keyNotFound(key, context): return "'\(key.stringValue)' is missing at \(at(context.codingPath))"
+        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
+            return "\(at(context.codingPath)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
     }
 
     /// Rebuilds the model (parameters restored).
