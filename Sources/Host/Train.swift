@@ -310,7 +310,8 @@ extension Ensemble {
                              which, last.loss, last.step, best.loss, best.step, history[0].loss))
             }
             if let scale = trainer.state.dataScale, model.isPreconditioned {
-                print(String(format: "EDM preconditioning: data scale σ_d = %.4f, σ ∈ [%g, %g]", scale, model.configuration.sigmaMin, model.configuration.sigmaMax))
+                print(String(format: "EDM preconditioning: data scale σ_d = %.4f, σ ∈ [%g, %g]", scale, model.configuration.sigmaMin, model.configuration.sigmaMax)
+                      + (model.configuration.forceBlendSigma.map { String(format: ", force blend below σ* = %g", $0) } ?? ""))
             }
             print("space: \(model.space.kind.rawValue)\(model.space.box.map { ", box \($0)" } ?? ""), D' = \(model.space.effectiveDimension); network parameters: \(model.networkParameterCount)")
             print("energy evaluations: \(trainer.state.energyEvaluations), gradient evaluations: \(trainer.state.gradientEvaluations)\(world.isDistributed ? " (all \(world.size) ranks)" : "")")
