@@ -33,7 +33,7 @@ extension Ensemble.Sample {
         var batch = SampleBatch(stride: system.coordinateCount, positions: x, energies: u, logWeights: logW)
         let count = try fold.fold(&batch, system: system, beta: beta)
         (x, u, logW) = (batch.positions, batch.energies, batch.logWeights)
-        print("mirror images: \(count) of \(u.count) drawn samples had the other handedness at \(fold.centres.count) tetrahedral centres; inverted through their centroid (energies re-evaluated; --keep-mirror-images keeps them)")
+        print("mirror images: \(count) of \(u.count) drawn samples had the other handedness at \(fold.centres.count) stereocentre(s); inverted through their centroid (energies re-evaluated; --keep-mirror-images keeps them)")
         return count
     }
 }

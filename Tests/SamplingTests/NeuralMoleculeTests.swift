@@ -30,16 +30,29 @@ final class NeuralMoleculeTests: XCTestCase {
         XCTAssertNil(AtomTyping.none.types(of: atoms))
     }
 
-    /// Alanine's four tetrahedral centres (two methyls, Cα, Cβ) keep their handedness under
-    /// rotations and lose it under inversion; the fold puts an inverted copy back (distances
-    /// and energy of the start structure) and moves its log-weight by the energy change.
+    /// Alanine's one stereocentre (Cα; its three methyls are not stereocentres) keeps its
+    /// handedness under rotations and loses it under inversion, while swapping hydrogens within
+    /// each methyl (which flips their signed volumes, not the molecule) is not a mirror image; the
+    /// fold puts an inverted copy back (distances and energy of the start structure) and moves its
+    /// log-weight by the energy change.
     func testMirrorFoldOfAlanine() throws {
         let system = try alanine()
         let atoms = try XCTUnwrap(system.atoms())
         let start = try XCTUnwrap(system.initialPositions())
         let fold = try XCTUnwrap(MirrorFold(elements: atoms.map(\.element), start: start))
-        XCTAssertEqual(Set(fold.centres.map { atoms[$0[0]].name }), ["CH3", "CA", "CB"])
-        XCTAssertEqual(fold.centres.count, 4)
+        XCTAssertEqual(fold.centres.map { atoms[$0[0]].name }, ["CA"])
+        // Each methyl's first two hydrogens exchanged: three methyl volumes flip, Cα's does not.
+        var relabelled = start
+        for centre in ["CH3", "CB"] {
+            for c in atoms.indices where atoms[c].name == centre {
+                let hydrogens = atoms.indices.filter { h in
+                    atoms[h].element == "H" && (0..<3).map { start[3 * h + $0] - start[3 * c + $0] }.map { $0 * $0 }.reduce(0, +) < 1.3 * 1.3
+                }
+                XCTAssertEqual(hydrogens.count, 3, "\(centre) \(c)")
+                for k in 0..<3 { relabelled.swapAt(3 * hydrogens[0] + k, 3 * hydrogens[1] + k) }
+            }
+        }
+        XCTAssertFalse(fold.isMirrored(relabelled[...]), "equivalent hydrogens exchanged: the same molecule")
         // A rotation (about z by 1 rad, then a shift) keeps the handedness; an inversion flips it.
         let (c, s) = (cos(1.0), sin(1.0))
         var rotated = start, inverted = start

@@ -11,12 +11,14 @@ import PluginHost
 /// sample's log-weight −u − log q changes only by the energy difference u(y) − u(Ry) (zero for a
 /// force field whose torsion phases are 0 or π), which `fold` evaluates: the weights stay exact.
 ///
-/// Handedness: at every tetrahedral centre (an atom bonded to four others, bonds read from the
-/// start structure's distances), the sign of the signed volume (a − c)·((b − c) × (e − c)) of its
-/// first three neighbours a, b, e in index order. A configuration is a mirror image when most
-/// centres disagree with the start structure (all of them do after an inversion).
+/// Handedness: at every stereocentre (an atom bonded to four others of which at most one is a
+/// hydrogen, bonds read from the start structure's distances; a methyl or methylene carbon is not
+/// one: swapping two of its equivalent hydrogens changes no physics), the sign of the signed volume
+/// (a − c)·((b − c) × (e − c)) of its first three neighbours a, b, e, heavy atoms first, in index order. A
+/// configuration is a mirror image when most centres disagree with the start structure (all of
+/// them do after an inversion).
 public struct MirrorFold: Sendable {
-    /// [centre, a, b, e] per tetrahedral centre.
+    /// [centre, a, b, e] per stereocentre.
     public let centres: [[Int]]
     /// The start structure's sign (volume > 0) at each centre.
     public let reference: [Bool]
@@ -26,7 +28,7 @@ public struct MirrorFold: Sendable {
     ///   - elements: element symbols [n].
     ///   - start: the start structure [n·3] in Å; bonds: X–H closer than 1.3 Å, heavy atoms
     ///     closer than 1.75 Å.
-    /// - Returns: nil when the molecule has no tetrahedral centre (no handedness to keep).
+    /// - Returns: nil when the molecule has no stereocentre (no handedness to keep).
     public init?(elements: [String], start: [Double]) {
         let n = elements.count
         precondition(start.count == 3 * n, "start: [n·3]")
@@ -39,7 +41,10 @@ public struct MirrorFold: Sendable {
             let bonded = (0..<n).filter { j in
                 j != c && !(hydrogen[j] && hydrogen[c]) && distance(c, j) < (hydrogen[j] ? 1.3 : 1.75)
             }
-            if bonded.count == 4 { centres.append([c] + bonded.prefix(3)) }
+            // The three heavy neighbours where there are three: a hydrogen is the last atom a
+            // sampler places precisely.
+            let ordered = bonded.sorted { (hydrogen[$0] ? 1 : 0, $0) < (hydrogen[$1] ? 1 : 0, $1) }
+            if bonded.count == 4 && bonded.filter({ hydrogen[$0] }).count <= 1 { centres.append([c] + ordered.prefix(3)) }
         }
         guard !centres.isEmpty else { return nil }
         self.centres = centres
