@@ -78,7 +78,7 @@ public struct HarmonicPrior: Equatable, Sendable {
             p[i * n + j] -= 1; p[j * n + i] -= 1
         }
         for i in 0..<n { for j in 0..<n { p[i * n + j] += Self.stiffness * ((i == j ? 1 : 0) - 1 / Double(n)) } }
-        let (values, vectors) = Self.symmetricEigen(p, size: n)
+        let (values, vectors) = Metrics.symmetricEigensystem(p, size: n)
         // The translation mode (eigenvalue 0, vector 1/√n) is dropped; the others are ≥ δ·something > 0.
         let keep = (0..<n).filter { k in
             let mean = (0..<n).map { vectors[$0 * n + k] }.reduce(0, +) / Double(n)
@@ -141,42 +141,6 @@ public struct HarmonicPrior: Equatable, Sendable {
         }
         let dims = Double((n - 1) * d)
         return -quadratic / (2 * variance) - 0.5 * dims * log(2 * Double.pi * variance) - 0.5 * Double(d) * logDeterminant
-    }
-
-    /// Eigenvalues and eigenvectors (columns of the row-major [n × n] result) of a symmetric
-    /// matrix by cyclic Jacobi rotations (n of a molecule: tens to hundreds).
-    static func symmetricEigen(_ matrix: [Double], size n: Int) -> (values: [Double], vectors: [Double]) {
-        var a = matrix
-        var v = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { v[i * n + i] = 1 }
-        for _ in 0..<100 {
-            var off = 0.0
-            for i in 0..<n { for j in (i + 1)..<n { off += a[i * n + j] * a[i * n + j] } }
-            if off < 1e-26 { break }
-            for p in 0..<n {
-                for q in (p + 1)..<n where abs(a[p * n + q]) > 1e-300 {
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q])
-                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<n {  // columns p, q
-                        let akp = a[k * n + p], akq = a[k * n + q]
-                        a[k * n + p] = c * akp - s * akq
-                        a[k * n + q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {  // rows p, q
-                        let apk = a[p * n + k], aqk = a[q * n + k]
-                        a[p * n + k] = c * apk - s * aqk
-                        a[q * n + k] = s * apk + c * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = v[k * n + p], vkq = v[k * n + q]
-                        v[k * n + p] = c * vkp - s * vkq
-                        v[k * n + q] = s * vkp + c * vkq
-                    }
-                }
-            }
-        }
-        return ((0..<n).map { a[$0 * n + $0] }, v)
     }
 }
 
