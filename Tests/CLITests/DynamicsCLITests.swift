@@ -66,7 +66,7 @@ final class DynamicsCLITests: XCTestCase {
             quit
 
             """.write(to: leap, atomically: true, encoding: .utf8)
-        let built = try runProcess(tleap, ["-f", leap.path])
+        let built = try runProcess(tleap, ["-f", leap.path], currentDirectory: directory)  // its leap.log there
         guard built.status == 0, FileManager.default.fileExists(atPath: directory.appendingPathComponent("p.prmtop").path) else {
             throw XCTSkip("tleap failed: \(built.stdout.suffix(300)) \(built.stderr.suffix(300))")
         }
