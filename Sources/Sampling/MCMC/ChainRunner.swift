@@ -235,20 +235,13 @@ public struct ChainRunner {
                 if t >= settleFrom { for level in rates.indices { lateAcceptance[level] += rates[level] } }
                 if t + 1 == settleFrom { lateStart = adapter.stepSizes }
             }
-            if var ladder = adaptation {
-                if ladder.measures(step: t) {
-                    for (w, u) in chain.state.energies.enumerated() {
-                        ladder.add(energy: u, level: share.levels.lowerBound + w % chain.levels)
-                    }
+            adaptation?.measure(step: t, energies: chain.state.energies, levels: share.levels)
+            if let sums = adaptation?.roundSums(after: t) {
+                let total = communicator.size > 1 ? try communicator.sum(sums) : sums
+                if let betas = adaptation?.endRound(total: total) {
+                    try chain.retemper(Array(betas[share.levels]))
+                    across?.betas = betas
                 }
-                if ladder.endsRound(step: t) {
-                    let total = communicator.size > 1 ? try communicator.sum(ladder.packed) : ladder.packed
-                    if let betas = ladder.endRound(total: total) {
-                        try chain.retemper(Array(betas[share.levels]))
-                        across?.betas = betas
-                    }
-                }
-                adaptation = ladder
             }
             if t % reportEvery(perStep) == 0 { progress(chain.tick, totalTicks) }
         }

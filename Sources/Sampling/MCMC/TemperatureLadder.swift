@@ -149,20 +149,22 @@ public struct LadderAdaptation {
         counts = sums
     }
 
-    /// Whether step t (0-based) of burn-in is measured.
-    func measures(step t: Int) -> Bool { t < rounds * roundSteps && t % roundSteps >= roundSteps / 2 }
-
-    /// Whether a round ends after step t.
-    func endsRound(step t: Int) -> Bool { t < rounds * roundSteps && (t + 1) % roundSteps == 0 }
-
-    /// Adds the energies of walkers at the (global) levels given.
-    public mutating func add(energy: Double, level: Int) {
-        sums[level] += energy
-        counts[level] += 1
+    /// Adds the energies u (at β = 1) of this rank's walkers after burn-in step t (0-based) when
+    /// that step is measured; walker w sits at the global level `levels.lowerBound + w % levels.count`.
+    public mutating func measure(step t: Int, energies: [Double], levels: Range<Int>) {
+        guard t < rounds * roundSteps && t % roundSteps >= roundSteps / 2 else { return }
+        for (w, u) in energies.enumerated() {
+            let level = levels.lowerBound + w % levels.count
+            sums[level] += u
+            counts[level] += 1
+        }
     }
 
-    /// The round's sums (this rank's), to be summed over ranks: [sums, counts].
-    public var packed: [Double] { sums + counts }
+    /// When a round ends after step t: this rank's sums of the round, [sums, counts] per level, to
+    /// be summed over ranks for `endRound`; else nil.
+    public func roundSums(after t: Int) -> [Double]? {
+        t < rounds * roundSteps && (t + 1) % roundSteps == 0 ? sums + counts : nil
+    }
 
     /// Ends a round with the sums over all ranks; returns the new ladder, or nil when it stays.
     public mutating func endRound(total: [Double]) -> [Double]? {
