@@ -13,7 +13,9 @@ enum DynamicsDefaults {
     static let thin = 500
     /// 20 ps at 4 fs.
     static let burnIn = 5000
-    /// Replica exchange 300 → 600 K in 4 levels (exchange acceptance ≈ 0.4 for alanine).
+    /// Replica exchange 300 → 600 K in 4 levels (exchange acceptance ≈ 0.4 for alanine): the
+    /// fewest levels; a larger molecule gets `TemperatureLadder.replicas` for its degrees of
+    /// freedom (≥ 0.3 predicted per pair), and the ladder adapts during burn-in (docs/mcmc.md).
     static let replicas = 4
     static let maxTemperature = 2.0
     /// 0.2 ps at 4 fs.
@@ -102,16 +104,22 @@ extension Ensemble.Sample {
         dynamicsOptions.hydrogenMass ?? (dynamicsOptions.constraints == .hbonds && sampler != .ghmc ? DynamicsDefaults.hydrogenMass : nil)
     }
 
-    /// The settings of a dynamics run: the options given, else `DynamicsDefaults`.
-    func dynamicsSettings() -> (MCMCSettings, DynamicsSettings) {
+    /// Whether the ladder is the default one (sized to the molecule, adapted during burn-in).
+    var defaultLadder: Bool { replicasOption == nil && maxTemperatureOption == nil }
+
+    /// The settings of a dynamics run: the options given, else `DynamicsDefaults` (the replica
+    /// count sized to the molecule's `degreesOfFreedom`).
+    func dynamicsSettings(degreesOfFreedom: Int? = nil) -> (MCMCSettings, DynamicsSettings) {
         var settings = MCMCSettings()
         settings.chains = chainsOption ?? DynamicsDefaults.chains
         settings.burnIn = burnInOption ?? DynamicsDefaults.burnIn
         settings.thin = thinOption ?? DynamicsDefaults.thin
         settings.samples = samples
         settings.seed = seed
-        settings.replicas = replicasOption ?? DynamicsDefaults.replicas
         settings.maxTemperature = maxTemperatureOption ?? DynamicsDefaults.maxTemperature
+        settings.replicas = replicasOption ?? degreesOfFreedom.map {
+            TemperatureLadder.replicas(degreesOfFreedom: $0, maxTemperature: settings.maxTemperature, minimum: DynamicsDefaults.replicas)
+        } ?? DynamicsDefaults.replicas
         settings.exchangeEvery = exchangeEveryOption ?? DynamicsDefaults.exchangeEvery
         var dynamics = DynamicsSettings()
         dynamics.timeStep = (dynamicsOptions.timestep ?? DynamicsDefaults.timestep(
@@ -127,7 +135,8 @@ extension Ensemble.Sample {
         let method = sampler ?? .langevin
         let start = try startPositions(system)
         let topology = try molecularTopology(system, start: start)
-        let (settings, dynamics) = dynamicsSettings()
+        let (settings, dynamics) = dynamicsSettings(degreesOfFreedom: TemperatureLadder.degreesOfFreedom(
+            atoms: topology.masses.count, constraints: topology.constraints.count))
         try checkMemory(system: system, temperatures: settings.replicas)
         let output = try TrajectoryOutput(
             path: out, system: system, variables: ["energy"], units: ["energy": "kT"],
@@ -139,7 +148,9 @@ extension Ensemble.Sample {
         let summary: MCMCSummary
         do {
             let kernel = try LangevinDynamicsKernel(system: system, topology: topology, settings: dynamics)
-            summary = try ChainRunner(settings: settings).run(
+            var runner = ChainRunner(settings: settings)
+            runner.adaptsLadder = defaultLadder
+            summary = try runner.run(
                 kernel: kernel, start: start,
                 record: { x, u, tick in
                     series.append(u)
@@ -179,7 +190,7 @@ extension Ensemble.Sample {
         if settings.replicas > 1 {
             let pairs = s.exchangeAcceptance.enumerated().map { String(format: "%d↔%d %.2f", $0, $0 + 1, $1) }
             print("replica exchange acceptance: \(pairs.joined(separator: ", "))")
-            print("temperatures (K): \(settings.betas.map { String(format: "%.1f", topology.kT / MolecularTopology.boltzmann / $0) }.joined(separator: ", "))")
+            print("temperatures (K): \(s.betas.map { String(format: "%.1f", topology.kT / MolecularTopology.boltzmann / $0) }.joined(separator: ", "))")
         }
         print("energy evaluations: \(s.energyEvaluations), gradient evaluations: \(s.gradientEvaluations)")
         print(String(format: "wall time: %.2f s (%d threads)", s.seconds, system.threads))

@@ -194,17 +194,19 @@ extension Ensemble.Sample {
             print(r.basins.printedWithVerdict(dynamics: dynamics != nil, residue: residues.count > 1 ? r.residue : nil))
         }
         let basinsConverged = residues.allSatisfy { $0.basins.converged }
-        guard let json else { return }
         let tempered = settings.replicas > 1
+        let exchangeVerdict = tempered ? TemperatureLadder.exchangeVerdict(s.exchangeAcceptance) : nil
+        if let exchangeVerdict { print(exchangeVerdict) }
+        guard let json else { return }
         let report = MCMCSampleReport(
             sampler: sampler.rawValue, plugin: system.plugin.name, pluginParameters: system.parameters, out: out,
             topology: URL(fileURLWithPath: out).deletingPathExtension().path + ".pdb", frames: s.frames,
             chains: settings.chains, seed: seed, burnIn: settings.burnIn, thin: settings.thin, energyMean: s.energyMean,
             energyError: s.energyError, acceptance: s.acceptance, stepSizes: s.stepSizes, zeroCentreOfMassMoves: project,
             exchangeAcceptance: tempered ? s.exchangeAcceptance : nil,
-            temperatures: tempered ? settings.betas.map { 1 / $0 } : nil,
+            temperatures: tempered ? (s.betas.isEmpty ? settings.betas : s.betas).map { 1 / $0 } : nil,
             convergence: diagnostics, basins: basins, residueBasins: residues.count > 1 ? residues : nil,
-            converged: diagnostics.converged && basinsConverged,
+            converged: diagnostics.converged && basinsConverged && exchangeVerdict == nil,
             dynamics: dynamics,
             picosecondsPerChain: dynamics.map { Double(settings.burnIn + settings.productionSteps) * $0.timeStep },
             energyEvaluations: s.energyEvaluations,

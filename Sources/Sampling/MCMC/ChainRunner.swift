@@ -71,6 +71,9 @@ public struct MCMCSummary {
     public var energyEvaluations: Int
     public var gradientEvaluations: Int
     public var seconds: Double
+    /// The ladder's inverse temperatures during production (`MCMCSettings.betas`, or as
+    /// `ChainRunner.adaptsLadder` moved them during burn-in).
+    public var betas: [Double] = []
 }
 
 /// How an MCMC run is split over MPI ranks.
@@ -97,6 +100,10 @@ public enum MCMCDistribution: String, Codable, Sendable, CaseIterable {
 /// bit for bit.
 public struct ChainRunner {
     public var settings: MCMCSettings
+    /// Whether burn-in moves the interior temperatures of a ladder of ≥ 3 levels once a
+    /// neighbouring pair is predicted to accept < 0.2 of exchanges (`LadderAdaptation`); the
+    /// summary's `betas` are then the production ladder. Off: the geometric ladder as set.
+    public var adaptsLadder = false
     public init(settings: MCMCSettings) { self.settings = settings }
 
     /// The contiguous block of `count` items that `part` of `parts` owns (sizes differ by at most one).
@@ -179,7 +186,10 @@ public struct ChainRunner {
             ? RankLadderExchange(communicator: communicator, betas: allBetas, ladders: settings.chains, seed: settings.seed)
             : nil
         if allBetas.count > 1 { chain.exchanges = (every: settings.exchangeEvery, across: ladder) }
-        try burnIn(&chain, progress: progress)
+        var adaptation = adaptsLadder
+            ? LadderAdaptation(betas: allBetas, burnInSteps: (settings.burnIn + kernel.ticksPerStep - 1) / kernel.ticksPerStep)
+            : nil
+        try burnIn(&chain, adaptation: &adaptation, share: share, communicator: communicator, across: ladder, progress: progress)
         chain.counter.reset()
         chain.exchange.counter.reset()
         ladder?.resetCounters()
@@ -193,7 +203,7 @@ public struct ChainRunner {
             stepSizes: chain.reportedStepSizes,
             energyEvaluations: system.energyEvaluations - energyStart,
             gradientEvaluations: system.gradientEvaluations - gradientStart,
-            seconds: 0)
+            seconds: 0, betas: adaptation?.betas ?? allBetas)
         if communicator.size > 1 { try combine(&summary, share: share, communicator: communicator) }
         summary.seconds = (ContinuousClock.now - clock).inSeconds
         return summary
@@ -206,7 +216,11 @@ public struct ChainRunner {
     /// Burn-in with Robbins–Monro step-size adaptation (`StepSizeAdapter`, gain
     /// `StepSizeAdapter.gain(step:)`); stops a run whose adaptation runs away or has not settled
     /// over the last quarter.
-    private func burnIn<Kernel>(_ chain: inout Chain<Kernel>, progress: (Int, Int) -> Void) throws {
+    ///
+    /// With `adaptation`, the ladder moves at the end of its rounds (every rank alike).
+    private func burnIn<Kernel>(_ chain: inout Chain<Kernel>, adaptation: inout LadderAdaptation?, share: Share,
+                                communicator: Communicator, across: RankLadderExchange?,
+                                progress: (Int, Int) -> Void) throws {
         let perStep = chain.kernel.ticksPerStep
         let steps = (settings.burnIn + perStep - 1) / perStep, settleFrom = steps - steps / 4
         var lateAcceptance = [Double](repeating: 0, count: chain.levels)
@@ -220,6 +234,14 @@ public struct ChainRunner {
                 try adapter.checkRunaway(step: chain.steps, acceptance: chain.counter.rates)
                 if t >= settleFrom { for level in rates.indices { lateAcceptance[level] += rates[level] } }
                 if t + 1 == settleFrom { lateStart = adapter.stepSizes }
+            }
+            adaptation?.measure(step: t, energies: chain.state.energies, levels: share.levels)
+            if let sums = adaptation?.roundSums(after: t) {
+                let total = communicator.size > 1 ? try communicator.sum(sums) : sums
+                if let betas = adaptation?.endRound(total: total) {
+                    try chain.retemper(Array(betas[share.levels]))
+                    across?.betas = betas
+                }
             }
             if t % reportEvery(perStep) == 0 { progress(chain.tick, totalTicks) }
         }
@@ -326,7 +348,7 @@ struct Chain<Kernel: MCMCKernel> {
     let ladders: Int
     let levels: Int
     /// β of every walker.
-    let walkerBetas: [Double]
+    private(set) var walkerBetas: [Double]
     var state: Kernel.State
     var rng: SeededGenerator
     /// Adapts the levels' step sizes (kernels with `.adapted`); nil: `fixedStepSize`.
@@ -372,6 +394,21 @@ struct Chain<Kernel: MCMCKernel> {
         }
         counter = AcceptanceCounter(groups: levels)
         exchange = ReplicaExchange(betas: betas, ladders: ladders)
+    }
+
+    /// Moves the levels to new inverse temperatures `betas` (local levels): the exchange rule's,
+    /// and the walkers' state drawn anew for them (`MCMCKernel.prepare`: Maxwell velocities).
+    mutating func retemper(_ betas: [Double]) throws {
+        precondition(betas.count == levels)
+        walkerBetas = (0..<walkerBetas.count).map { betas[$0 % levels] }
+        exchange.betas = betas
+        do {
+            try kernel.prepare(&state, betas: walkerBetas, rng: &rng)
+        } catch let error as SamplingError {
+            throw error
+        } catch {
+            throw SamplingError(step: steps, reason: "\(error)")
+        }
     }
 
     /// Step sizes of the levels, as the summary reports them (a fixed step once).

@@ -76,6 +76,12 @@ final class RankLadderExchange {
 
     func resetCounters() { rule.counter.reset() }
 
+    /// The ladder's inverse temperatures (all levels), moved during burn-in (`LadderAdaptation`).
+    var betas: [Double] {
+        get { rule.betas }
+        set { rule.betas = newValue }
+    }
+
     /// Exchange acceptance of each neighbouring pair (m, m+1) since the last reset.
     var acceptance: [Double] { rule.counter.rates }
 }

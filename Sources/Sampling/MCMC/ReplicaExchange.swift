@@ -6,7 +6,8 @@ import Foundation
 /// level m; each sweep takes the pairs (m, m+1) with m ≡ parity (mod 2), alternating, and swaps
 /// a pair with probability min(1, exp((β_m − β_{m+1})(u_m − u_{m+1}))).
 struct ReplicaExchange {
-    let betas: [Double]
+    /// Changed only during burn-in (`LadderAdaptation`).
+    var betas: [Double]
     let ladders: Int
     private(set) var parity = 0
     /// Per pair (m, m+1).
