@@ -17,6 +17,11 @@ public struct DiffusionPaths {
 
     /// The samples [batch, n·d].
     public var samples: [Double] { states.last! }
+
+    /// The samples with their energies and log-weights, `stride` = n·d coordinates each.
+    public func sampleBatch(stride: Int) -> SampleBatch {
+        SampleBatch(stride: stride, positions: samples, energies: sampleEnergies, logWeights: logWeights)
+    }
 }
 
 /// What the path forward pass hands its backward pass: the log-ratios r(τ) [batch], d log p_F /
