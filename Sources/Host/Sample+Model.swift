@@ -14,11 +14,10 @@ extension ModelSampling {
         do { checkpoint = try DiffusionCheckpoint.read(from: path) } catch { throw FailureMessage("\(error)") }
         try checkDrawOptions(method: checkpoint.configuration.method)
         if let timeSteps = options.timeSteps, !usesNoiseLevelGrid(checkpoint.configuration) {
-            guard checkpoint.configuration.method.usesVEProcess else {
-                throw FailureMessage("--time-steps applies to score models (idem, dsm); a \(checkpoint.configuration.method.rawValue) model's drift is tied to its \(checkpoint.configuration.timeSteps) training steps")
+            do { checkpoint = try checkpoint.drawing(timeSteps: timeSteps) } catch let error as DiffusionError {
+                guard case .checkpoint(let message) = error else { throw error }
+                throw FailureMessage(message)
             }
-            checkpoint.configuration.timeSteps = timeSteps  // the score is a function of t: any grid
-            checkpoint.state.scalars = [checkpoint.state.scalars[0]] + [Double](repeating: 0, count: timeSteps)
         }
         if let plugin = common.plugin, plugin != checkpoint.plugin {
             throw FailureMessage("--plugin \(plugin) differs from the checkpoint's plugin '\(checkpoint.plugin)'")
