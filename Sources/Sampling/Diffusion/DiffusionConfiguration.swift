@@ -13,11 +13,6 @@ public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
     /// Denoising score matching on configurations from the project's own parallel tempering
     /// (exact target ε/σ, no Monte-Carlo estimator, no clip); sampled by the VE reverse SDE.
     case dsm
-
-    /// Sampled by the VE reverse SDE (score models) rather than the PIS forward policy.
-    public var usesVEProcess: Bool { self == .idem || self == .dsm }
-    /// Trained on path log-ratios (trajectory balance, log-variance).
-    public var usesPaths: Bool { self == .tb || self == .logvar }
 }
 
 /// How a score model's network output becomes the score (dsm).

@@ -342,7 +342,7 @@ public final class DiffusionModel {
     /// −1/√h(t) for dsm, whose network predicts the noise ε (s = −ε_θ/√h): its output stays of
     /// order one at every noise level, where a direct score spans 10⁵ (σ_min = 10⁻⁵) to 0.3.
     public func scoreScale(_ t: Double) -> Double {
-        configuration.method == .dsm && configuration.predictsNoise != false
+        configuration.method.training.predictsNoise(configuration)
             ? -1 / max(noiseVariance(t), 1e-300).squareRoot() : 1
     }
 
