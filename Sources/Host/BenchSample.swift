@@ -15,10 +15,12 @@ extension Ensemble.Bench {
         guard let system = Self.sampleCases[name] else {
             throw ValidationError("--sample \(name) is not a case; choose one of \(Self.sampleCases.keys.sorted().joined(separator: ", "))")
         }
+        // The recommended engine, preconditioning and bound; the bare σ range (absolute).
+        let recommended = DiffusionConfiguration.defaults(for: .dsm)
         var c = DiffusionConfiguration(method: .dsm)
-        c.precision = .float
-        c.parameterization = .edm
-        c.tanhRange = 15
+        c.precision = recommended.precision
+        c.parameterization = recommended.parameterization
+        c.tanhRange = recommended.tanhRange
         c.data = MCMCSettings()
         let space = DiffusionSpace(particles: system.particles, dimension: system.dimension, kind: .centred)
         let model = try DiffusionModel(configuration: c, space: space, threads: threads)

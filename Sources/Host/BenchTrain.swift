@@ -34,7 +34,7 @@ struct TrainBenchCase {
     /// only, no local search, no exploration noise, so every timed step is the same work).
     var configuration: DiffusionConfiguration {
         var c = DiffusionConfiguration(method: method)
-        c.precision = .float
+        c.precision = DiffusionConfiguration.defaults(for: method).precision
         c.hidden = hidden
         c.layers = layers
         c.batch = batch

@@ -44,16 +44,45 @@ struct DynamicsOptions: ParsableArguments {
     var trajectorySteps: Int = 10
 }
 
-extension Ensemble.Sample {
-    /// A plugin system is treated as a molecule (dynamics by default) when its atoms include hydrogen.
-    static func isMolecule(_ system: EnergySystem) -> Bool {
-        system.box == nil && system.dimension == 3 && (system.atoms()?.contains { $0.element.uppercased() == "H" } ?? false)
+extension DynamicsOptions {
+    /// The dynamics options (langevin/ghmc) given with a value other than their default.
+    var given: [String] {
+        [("--timestep", timestep != nil), ("--friction", friction != 1), ("--constraints", constraints != .hbonds),
+         ("--hydrogen-mass", hydrogenMass != nil), ("--trajectory-steps", trajectorySteps != 10)]
+            .filter(\.1).map(\.0)
     }
+}
 
+extension SampleCommonOptions {
     /// The temperature given by --param temperature=K, if any.
     var parameterTemperature: Double? {
         parameters.first { $0.hasPrefix("temperature=") }.flatMap { Double($0.dropFirst("temperature=".count)) }
     }
+}
+
+extension Ensemble.Sample {
+    func validateDynamics() throws {
+        let o = dynamicsOptions
+        guard o.timestep ?? 1 > 0, o.friction >= 0, o.trajectorySteps >= 1 else {
+            throw ValidationError("--timestep must be > 0 fs, --friction ≥ 0 /ps, --trajectory-steps ≥ 1")
+        }
+        if let t = o.temperature, let p = common.parameterTemperature, t != p {
+            throw ValidationError("--temperature \(t) differs from --param temperature=\(p); give one of them")
+        }
+        if let m = o.hydrogenMass, !(m >= 0) { throw ValidationError("--hydrogen-mass must be ≥ 0 amu (0: natural masses), got \(m)") }
+        if let sampler = mcmc.sampler, sampler == .langevin || sampler == .ghmc {
+            guard Communicator.world.size == 1 else { throw ValidationError("--sampler \(sampler.rawValue) runs as one rank (no mpirun)") }
+            if let r = mcmc.replicasOption, r < 1 { throw ValidationError("--replicas must be ≥ 1, got \(r)") }
+            if mcmc.replicasOption ?? DynamicsDefaults.replicas > 1, !(mcmc.maxTemperatureOption ?? DynamicsDefaults.maxTemperature > 1) {
+                throw ValidationError("--max-temperature must be > 1 for replica exchange")
+            }
+        }
+    }
+}
+
+extension MCMCSampling {
+    /// The temperature given by --param temperature=K, if any.
+    var parameterTemperature: Double? { common.parameterTemperature }
 
     /// The dynamics temperature in K.
     var dynamicsTemperature: Double { dynamicsOptions.temperature ?? parameterTemperature ?? 300 }
@@ -62,26 +91,8 @@ extension Ensemble.Sample {
     /// the plugin takes that key.
     func temperatureParameter() throws -> [String] {
         guard let t = dynamicsOptions.temperature, parameterTemperature == nil else { return [] }
-        let help = try search.discover().plugin(named: plugin!).parametersHelp
+        let help = try common.search.discover().plugin(named: plugin).parametersHelp
         return help.contains("temperature=") ? ["temperature=\(t)"] : []
-    }
-
-    func validateDynamics() throws {
-        let o = dynamicsOptions
-        guard o.timestep ?? 1 > 0, o.friction >= 0, o.trajectorySteps >= 1 else {
-            throw ValidationError("--timestep must be > 0 fs, --friction ≥ 0 /ps, --trajectory-steps ≥ 1")
-        }
-        if let t = o.temperature, let p = parameterTemperature, t != p {
-            throw ValidationError("--temperature \(t) differs from --param temperature=\(p); give one of them")
-        }
-        if let m = o.hydrogenMass, !(m >= 0) { throw ValidationError("--hydrogen-mass must be ≥ 0 amu (0: natural masses), got \(m)") }
-        if sampler == .langevin || sampler == .ghmc {
-            guard Communicator.world.size == 1 else { throw ValidationError("--sampler \(sampler!.rawValue) runs as one rank (no mpirun)") }
-            if let r = replicasOption, r < 1 { throw ValidationError("--replicas must be ≥ 1, got \(r)") }
-            if replicasOption ?? DynamicsDefaults.replicas > 1, !(maxTemperatureOption ?? DynamicsDefaults.maxTemperature > 1) {
-                throw ValidationError("--max-temperature must be > 1 for replica exchange")
-            }
-        }
     }
 
     /// The molecule's masses, kT and constraints from the plugin's atom table and start structure.
@@ -105,22 +116,22 @@ extension Ensemble.Sample {
     }
 
     /// Whether the ladder is the default one (sized to the molecule, adapted during burn-in).
-    var defaultLadder: Bool { replicasOption == nil && maxTemperatureOption == nil }
+    var defaultLadder: Bool { mcmc.replicasOption == nil && mcmc.maxTemperatureOption == nil }
 
     /// The settings of a dynamics run: the options given, else `DynamicsDefaults` (the replica
     /// count sized to the molecule's `degreesOfFreedom`).
     func dynamicsSettings(degreesOfFreedom: Int? = nil) -> (MCMCSettings, DynamicsSettings) {
         var settings = MCMCSettings()
-        settings.chains = chainsOption ?? DynamicsDefaults.chains
-        settings.burnIn = burnInOption ?? DynamicsDefaults.burnIn
-        settings.thin = thinOption ?? DynamicsDefaults.thin
+        settings.chains = mcmc.chainsOption ?? DynamicsDefaults.chains
+        settings.burnIn = mcmc.burnInOption ?? DynamicsDefaults.burnIn
+        settings.thin = mcmc.thinOption ?? DynamicsDefaults.thin
         settings.samples = samples
         settings.seed = seed
-        settings.maxTemperature = maxTemperatureOption ?? DynamicsDefaults.maxTemperature
-        settings.replicas = replicasOption ?? degreesOfFreedom.map {
+        settings.maxTemperature = mcmc.maxTemperatureOption ?? DynamicsDefaults.maxTemperature
+        settings.replicas = mcmc.replicasOption ?? degreesOfFreedom.map {
             TemperatureLadder.replicas(degreesOfFreedom: $0, maxTemperature: settings.maxTemperature, minimum: DynamicsDefaults.replicas)
         } ?? DynamicsDefaults.replicas
-        settings.exchangeEvery = exchangeEveryOption ?? DynamicsDefaults.exchangeEvery
+        settings.exchangeEvery = mcmc.exchangeEveryOption ?? DynamicsDefaults.exchangeEvery
         var dynamics = DynamicsSettings()
         dynamics.timeStep = (dynamicsOptions.timestep ?? DynamicsDefaults.timestep(
             constrained: dynamicsOptions.constraints == .hbonds, metropolized: sampler == .ghmc)) / 1000

@@ -181,7 +181,7 @@ func jsonData<T: Encodable>(_ value: T) throws -> Data {
     return try encoder.encode(value)
 }
 
-extension Ensemble.Sample {
+extension MCMCSampling {
     /// Prints the convergence diagnostics of an MCMC or dynamics run (energy; basin populations for
     /// a molecule) and writes --json when given.
     func reportMCMC(_ s: MCMCSummary, series: ChainSeries, angles: AngleSeries?, system: EnergySystem, project: Bool,

@@ -20,7 +20,7 @@ extension Ensemble.Train {
     /// Node types of the system: --atom-types, by default one per atom for a molecule (a 3-D
     /// plugin whose atom table has hydrogens, as `sample` decides) and none otherwise.
     func nodeTypes(_ system: EnergySystem) throws -> [Int]? {
-        let typing = atomTypes ?? (Ensemble.Sample.isMolecule(system) ? .atom : AtomTyping.none)
+        let typing = atomTypes ?? (system.isMolecule ? .atom : AtomTyping.none)
         guard typing != .none else { return nil }
         guard let atoms = system.atoms() else {
             throw FailureMessage("--atom-types \(typing.rawValue): plugin \(system.plugin.name) gives no atom table; use --atom-types none")

@@ -52,43 +52,43 @@ extension Ensemble {
         @Flag(help: "Replace an existing checkpoint and its training log when not resuming, and an existing --json.")
         var overwrite = false
         @Option(help: "Seed (network initialisation and all sampling).")
-        var seed: UInt64 = 1
+        var seed: UInt64 = Ensemble.Train.sharedDefaults.seed
         @Option(help: "Network engine: float (EGNN<Float> with the SIMD kernels) or double.")
-        var precision: NetworkPrecision = .float
+        var precision: NetworkPrecision = Ensemble.Train.sharedDefaults.precision ?? .float
         @Option(help: "EGNN hidden width.")
-        var hidden: Int = 64
+        var hidden: Int = Ensemble.Train.sharedDefaults.hidden
         @Option(help: "EGNN layers.")
-        var layers: Int = 3
+        var layers: Int = Ensemble.Train.sharedDefaults.layers
         @Option(help: "Trajectories (tb, logvar) or regression points (idem) per step.")
-        var batch: Int = 64
+        var batch: Int = Ensemble.Train.sharedDefaults.batch
         @Option(help: "Time steps of the discretised process.")
-        var timeSteps: Int = 50
+        var timeSteps: Int = Ensemble.Train.sharedDefaults.timeSteps
         @Option(help: "Adam learning rate of the network.")
-        var learningRate: Double = 1e-3
+        var learningRate: Double = Ensemble.Train.sharedDefaults.learningRate
         @Option(help: "Replay buffer capacity (samples; at least --batch, and for dsm at least --data-samples).")
-        var bufferCapacity: Int = DiffusionConfiguration(method: .tb).bufferCapacity
+        var bufferCapacity: Int = Ensemble.Train.sharedDefaults.bufferCapacity
         @Option(help: "tb/logvar: σ of the pinned-Brownian reference.")
-        var noiseScale: Double = 2
+        var noiseScale: Double = Ensemble.Train.sharedDefaults.noiseScale
         @Option(help: "tb/logvar: exploration noise (decays linearly to 0 over the run).")
-        var exploration: Double = 0.2
+        var exploration: Double = Ensemble.Train.sharedDefaults.exploration
         @Option(help: "tb/logvar: steps over which the exploration noise decays to 0.")
         var explorationSteps: Int = 1000
         @Flag(help: "tb/logvar: train on on-policy trajectories only (no replay buffer steps).")
         var noReplay = false
         @Option(help: "tb/logvar: MALA local search every this many steps (0: off).")
-        var localSearchEvery: Int = 10
+        var localSearchEvery: Int = Ensemble.Train.sharedDefaults.localSearchEvery
         @Option(help: "idem: σ_min of the VE noise.")
-        var sigmaMin: Double = 1e-3
+        var sigmaMin: Double = Ensemble.Train.sharedDefaults.sigmaMin
         @Option(help: "idem: σ_max of the VE noise.")
-        var sigmaMax: Double = 3
+        var sigmaMax: Double = Ensemble.Train.sharedDefaults.sigmaMax
         @Option(help: "idem: Monte-Carlo draws per score target.")
-        var monteCarloSamples: Int = 100
+        var monteCarloSamples: Int = Ensemble.Train.sharedDefaults.monteCarloSamples
         @Option(help: "idem: training steps between buffer refills by the reverse SDE (DEM: 100).")
-        var refillEvery: Int = 100
+        var refillEvery: Int = Ensemble.Train.sharedDefaults.refillEvery
         @Option(help: "idem: samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000).")
-        var refillSamples: Int = 1000
+        var refillSamples: Int = Ensemble.Train.sharedDefaults.refillSamples
         @Option(help: "idem: prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024).")
-        var initialBuffer: Int = 1024
+        var initialBuffer: Int = Ensemble.Train.sharedDefaults.initialBuffer
         @Option(help: ArgumentHelp("dsm: blend the force at the data point into the target below the noise level σ* (weight σ*²/(h+σ*²); one gradient evaluation per regression point).", valueName: "σ*"))
         var forceBlend: Double?
         @Flag(help: "dsm: the network outputs the score itself (loss h|s + ε/√h|²) instead of predicting the noise ε.")
@@ -104,11 +104,11 @@ extension Ensemble {
         @Option(help: "After this step the learning rate decays as √(start/step) (0: constant; default 2000 for dsm).")
         var decayStart: Int?
         @Option(help: "dsm: fraction of the data (whole PT chains) held out for the validation loss (0: none; default 0.1).")
-        var validationFraction: Double = 0.1
+        var validationFraction: Double = Ensemble.Train.defaults(.dsm).validationFraction ?? 0
         @Option(help: "EGNN time/noise-level features: 0 — the scalar itself; K — sin and cos at K frequencies π·2^k.")
         var timeFeatures: Int = 0
         @Option(help: "dsm: validation loss every this many steps (log and plot-training).")
-        var validationEvery: Int = 100
+        var validationEvery: Int = Ensemble.Train.sharedDefaults.validationEvery
         @Option(help: "dsm: parallel-tempering configurations at the target to learn from (their evaluations count in the budget).")
         var dataSamples: Int = 2000
         @Option(help: "dsm: PT temperatures per ladder for the data.")
@@ -138,9 +138,9 @@ extension Ensemble {
         @Flag(help: "With --graph-cutoff: cosine envelope ½(cos(πr/r_c)+1) on every edge (continuous drift across the cutoff).")
         var smoothCutoff = false
         @Option(help: "tb/logvar: in the training loss only, u above this enters as u₀ + log(1 + u − u₀) (weights use the true u; 0: off).")
-        var energyClip: Double = 1e4
+        var energyClip: Double = Ensemble.Train.sharedDefaults.energyClip ?? 0
         @Option(help: "With --langevin-preconditioning: norm clip of each particle's d-vector of ∇log π.")
-        var langevinClip: Double = 20
+        var langevinClip: Double = Ensemble.Train.sharedDefaults.langevinClip
         @Option(help: "With --langevin-preconditioning: initial c(t) (σ²/2 starts as an unadjusted Langevin chain for π).")
         var langevinInit: Double = 0
         @Option(help: "Write the checkpoint every this many steps.")

@@ -44,6 +44,12 @@ extension Ensemble.Train {
     private static let paths: Set<DiffusionMethod> = [.tb, .logvar]
     private static let scores: Set<DiffusionMethod> = [.idem, .dsm]
 
+    /// The library's recommended configuration of a method (`DiffusionConfiguration.defaults(for:)`):
+    /// the one source of every option's default.
+    static func defaults(_ method: DiffusionMethod) -> DiffusionConfiguration { DiffusionConfiguration.defaults(for: method) }
+    /// The defaults that every method shares (idem's: it uses the absolute σ range of the options).
+    static let sharedDefaults = DiffusionConfiguration.defaults(for: .idem)
+
     /// "0 means none" options.
     private static func positive(_ v: Double, _ method: DiffusionMethod) -> Double? { v > 0 ? v : nil }
 
@@ -76,19 +82,19 @@ extension Ensemble.Train {
         .init("--predict-score", \.predictScore, \.predictsNoise, methods: [.dsm]) { v, _ in v ? false : nil },
         .init("--data-samples", \.self, \.data, methods: [.dsm]) { train, method in train.dataSettings(method) },
         .init("--parameterization", \.parameterization, \.parameterization, methods: [.dsm]) { v, method in
-            method == .dsm ? v ?? .edm : nil  // Train+Molecule turns the default off on a torus
+            method == .dsm ? v ?? defaults(method).parameterization : nil  // Train+Molecule turns the default off on a torus
         },
         .init("--noise-levels", \.noiseLevels, \.noiseLevels, methods: [.dsm]) { v, method in
             method == .dsm && v.value != .logUniform ? v.value : nil
         },
-        .init("--average-half-life", \.averageHalfLife, \.averageHalfLife) { v, method in positive(v ?? (method == .dsm ? 500 : 0), method) },
+        .init("--average-half-life", \.averageHalfLife, \.averageHalfLife) { v, method in
+            v.map { positive($0, method) } ?? defaults(method).averageHalfLife
+        },
         .init("--warmup-steps", \.warmupSteps, \.warmupSteps) { v, method in
-            let w = v ?? (method == .dsm ? 200 : 0)
-            return w > 0 ? w : nil
+            v.map { $0 > 0 ? $0 : nil } ?? defaults(method).warmupSteps
         },
         .init("--decay-start", \.decayStart, \.decayStart) { v, method in
-            let d = v ?? (method == .dsm ? 2000 : 0)
-            return d > 0 ? d : nil
+            v.map { $0 > 0 ? $0 : nil } ?? defaults(method).decayStart
         },
         .init("--validation-fraction", \.validationFraction, \.validationFraction, methods: [.dsm]) { v, method in
             method == .dsm ? positive(v, method) : nil
@@ -96,7 +102,7 @@ extension Ensemble.Train {
         .init("--time-features", \.timeFeatures, \.timeEmbedding) { v, _ in v > 0 ? .sinusoidal(frequencies: v) : nil },
         .init("--validation-every", \.validationEvery, \.validationEvery, methods: [.dsm]),
         .init("--tanh-range", \.tanhRange, \.tanhRange) { v, method in
-            positive(v ?? (method.usesVEProcess ? 15 : 0), method)
+            v.map { positive($0, method) } ?? defaults(method).tanhRange
         },
         .init("--graph-cutoff", \.graphCutoff, \.graphCutoff),
         .init("--smooth-cutoff", \.smoothCutoff, \.smoothCutoff) { v, _ in v ? true : nil },
@@ -138,28 +144,26 @@ extension Ensemble.Train {
         }
     }
 
-    /// The configuration the options decode into (defaults: `DiffusionConfiguration`'s own,
-    /// except the CLI's Float engine and the tanh bound of the score methods).
+    /// The configuration the options decode into: `DiffusionConfiguration.defaults(for: method)`
+    /// with every option applied (each option's default is that configuration's value).
     func makeConfiguration(given: Set<String> = givenOptions()) -> DiffusionConfiguration {
-        var c = DiffusionConfiguration(method: method)
+        let recommended = Self.defaults(method)
+        var c = recommended
         for option in Self.configurationOptions { option.apply(self, &c) }
+        c.scalesFromData = nil
         if method == .dsm && given.isDisjoint(with: Self.absoluteScaleOptions) {
-            // The default dsm recipe, in units of the data's rms coordinate σ_d (docs/samplers.md):
-            // σ ∈ [0.0015, 4]·σ_d, the force blended in below σ* = 0.15·σ_d, and (edm) ln σ ~
-            // N(ln σ_d + noiseMeanShift, 1.5²), made absolute when the data are made.
-            c.scalesFromData = true
-            c.sigmaMin = 1.5e-3
-            c.sigmaMax = 4
-            c.forceBlendSigma = 0.15
+            // The default dsm recipe, in units of the data's rms coordinate σ_d (docs/samplers.md),
+            // made absolute when the data are made; given any absolute scale, the options' own.
+            c.scalesFromData = recommended.scalesFromData
+            c.sigmaMin = recommended.sigmaMin
+            c.sigmaMax = recommended.sigmaMax
+            c.forceBlendSigma = recommended.forceBlendSigma
             if c.parameterization == .edm && !given.contains("--noise-levels") {
-                c.noiseLevels = .logNormal(mean: Self.noiseMeanShift, std: 1.5)
+                c.noiseLevels = recommended.noiseLevels
             }
         }
         return c
     }
-
-    /// ln(σ/σ_d) at the centre of the default log-normal noise levels (measured on LJ-13: docs/samplers.md).
-    static let noiseMeanShift = -5.1
     /// Options that set absolute scales: given any of them, dsm's σ range and force blend are the options' own.
     static let absoluteScaleOptions: Set<String> = ["--sigma-min", "--sigma-max", "--force-blend"]
 }

@@ -188,6 +188,12 @@ final class NewUserCLITests: XCTestCase {
             (dw + ["--sampler", "mala", "--timestep", "2"], "--timestep applies to the dynamics samplers (--sampler langevin or ghmc), not to mala"),
             (dw + ["--timestep", "2"], "--timestep applies to the dynamics samplers (--sampler langevin or ghmc), not to mala (the default"),
             (dw + ["--sampler", "pt", "--friction", "5"], "--friction applies to the dynamics samplers"),
+            // The option groups of sample (SampleOptions.swift): each flag belongs to one mode.
+            (drawn + ["--step-size", "0.1"], "--step-size applies to MCMC and dynamics runs (--plugin), not to draws from a trained sampler (--model)"),
+            (drawn + ["--temperature", "310"], "--temperature applies to MCMC and dynamics runs (--plugin)"),
+            (drawn + ["--correct-threshold", "0.5"], "--correct-threshold needs --correct-steps"),
+            (dw + ["--sampler", "langevin", "--step-size", "0.1"], "--step-size applies to MALA and PT (--sampler mala or pt), not to langevin"),
+            (dw + ["--sampler", "ghmc", "--centre-of-mass", "on"], "--centre-of-mass applies to MALA and PT (--sampler mala or pt), not to ghmc"),
         ]
         for (arguments, expected) in cases {
             let r = try run(arguments)

@@ -91,6 +91,14 @@ public struct SMCCorrection {
         try run(kernel, positions: positions, energies: energies, logWeights: logWeights, rng: &rng, progress: progress)
     }
 
+    /// `run` on a batch of draws; the corrected samples carry equal weights (no log-weights).
+    public func run(_ draws: SampleBatch, rng: inout SeededGenerator,
+                    progress: (Int, Int) -> Void = { _, _ in }) throws -> (samples: SampleBatch, report: CorrectionReport) {
+        let result = try run(positions: draws.positions, energies: draws.energies, logWeights: draws.logWeights, rng: &rng,
+                             progress: progress)
+        return (SampleBatch(stride: draws.stride, positions: result.positions, energies: result.energies), result.report)
+    }
+
     private func run<Kernel: MCMCKernel>(_ kernel: Kernel, positions: [Double], energies: [Double], logWeights: [Double],
                                          rng: inout SeededGenerator, progress: (Int, Int) -> Void) throws
         -> (positions: [Double], energies: [Double], report: CorrectionReport) {

@@ -106,6 +106,20 @@ public struct DiffusionCheckpoint: Codable {
         }
     }
 
+    /// The checkpoint of a score model (idem, dsm) drawn on `steps` time steps instead of its
+    /// training grid: its score is a function of t, so any grid serves. The Langevin scale table
+    /// (one entry per step, unused by score models) is resized with zeros; log Z is kept.
+    /// - Throws: `DiffusionError.checkpoint` for a path model, whose drift is tied to its steps.
+    public func drawing(timeSteps steps: Int) throws -> DiffusionCheckpoint {
+        guard configuration.method.usesVEProcess else {
+            throw DiffusionError.checkpoint("--time-steps applies to score models (idem, dsm); a \(configuration.method.rawValue) model's drift is tied to its \(configuration.timeSteps) training steps")
+        }
+        var c = self
+        c.configuration.timeSteps = steps
+        c.state.scalars = [state.scalars[0]] + [Double](repeating: 0, count: steps)
+        return c
+    }
+
     /// Rebuilds the model (parameters restored).
     public func makeModel(threads: Int = 2) throws -> DiffusionModel {
         let model = try DiffusionModel(configuration: configuration, space: space, threads: threads)

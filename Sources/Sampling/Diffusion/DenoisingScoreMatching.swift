@@ -11,6 +11,9 @@ import PluginHost
 /// target blends in the force at the data point (target score matching), which keeps the small-σ
 /// score learnable: there the noise target's variance grows like 1/h.
 public struct DenoisingScoreMatching: TrainingMethod {
+    public var process: DiffusionProcess { .varianceExploding }
+    /// The noise ε unless the configuration asks for the score itself (`predictsNoise == false`).
+    public func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool { configuration.predictsNoise != false }
     public init() {}
 
     public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {

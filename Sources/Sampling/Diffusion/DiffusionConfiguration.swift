@@ -13,11 +13,6 @@ public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
     /// Denoising score matching on configurations from the project's own parallel tempering
     /// (exact target ε/σ, no Monte-Carlo estimator, no clip); sampled by the VE reverse SDE.
     case dsm
-
-    /// Sampled by the VE reverse SDE (score models) rather than the PIS forward policy.
-    public var usesVEProcess: Bool { self == .idem || self == .dsm }
-    /// Trained on path log-ratios (trajectory balance, log-variance).
-    public var usesPaths: Bool { self == .tb || self == .logvar }
 }
 
 /// How a score model's network output becomes the score (dsm).
@@ -168,7 +163,44 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// feature per pair class (bonded, 1–3, 1–4, other). nil: isotropic noise, no edge classes.
     public var bondGraph: BondGraph? = nil
 
+    /// The bare configuration: every field at its declared value (the double engine, no tanh
+    /// bound, no energy clip, no learning-rate schedule). It is what fields missing from an older
+    /// checkpoint decode to and what the library's tests build on; a run starts from
+    /// `defaults(for:)`.
     public init(method: DiffusionMethod) { self.method = method }
+
+    /// The recommended configuration of `method`: what `ensemble train --method METHOD` trains
+    /// with before any option (the command line's option defaults read it), and where a library
+    /// caller should start. Beyond the bare `init(method:)`: the Float engine, the energy clip 10⁴
+    /// of the path methods' training reward, the tanh bound 15 of the score methods, and dsm's
+    /// recipe — EDM preconditioning; σ ∈ [0.0015, 4]·σ_d, the force blended in below σ* = 0.15·σ_d
+    /// and ln σ ~ N(ln σ_d − 5.1, 1.5²), relative to the data's rms coordinate σ_d
+    /// (`scalesFromData`, docs/samplers.md); the parameter average (half-life 500 steps), 200
+    /// warm-up steps, decay from step 2000 and a 10 % validation split. dsm's data settings
+    /// (`data` or `dataFile`) are the caller's.
+    public static func defaults(for method: DiffusionMethod) -> DiffusionConfiguration {
+        var c = DiffusionConfiguration(method: method)
+        c.precision = .float
+        c.energyClip = 1e4
+        if method.usesVEProcess { c.tanhRange = 15 }
+        if method == .dsm {
+            c.parameterization = .edm
+            c.averageHalfLife = 500
+            c.warmupSteps = 200
+            c.decayStart = 2000
+            c.validationFraction = 0.1
+            c.scalesFromData = true
+            c.sigmaMin = 1.5e-3
+            c.sigmaMax = 4
+            c.forceBlendSigma = 0.15
+            c.noiseLevels = .logNormal(mean: dsmNoiseMeanShift, std: 1.5)
+        }
+        return c
+    }
+
+    /// ln(σ/σ_d) at the centre of dsm's default log-normal noise levels (measured on LJ-13:
+    /// docs/samplers.md).
+    public static let dsmNoiseMeanShift = -5.1
 
     /// The configuration with its data-relative scales made absolute for data of rms coordinate
     /// σ_d (unchanged unless `scalesFromData`).

@@ -17,6 +17,11 @@ public struct DiffusionPaths {
 
     /// The samples [batch, n·d].
     public var samples: [Double] { states.last! }
+
+    /// The samples with their energies and log-weights, `stride` = n·d coordinates each.
+    public func sampleBatch(stride: Int) -> SampleBatch {
+        SampleBatch(stride: stride, positions: samples, energies: sampleEnergies, logWeights: logWeights)
+    }
 }
 
 /// What the path forward pass hands its backward pass: the log-ratios r(τ) [batch], d log p_F /
@@ -337,7 +342,7 @@ public final class DiffusionModel {
     /// −1/√h(t) for dsm, whose network predicts the noise ε (s = −ε_θ/√h): its output stays of
     /// order one at every noise level, where a direct score spans 10⁵ (σ_min = 10⁻⁵) to 0.3.
     public func scoreScale(_ t: Double) -> Double {
-        configuration.method == .dsm && configuration.predictsNoise != false
+        configuration.method.training.predictsNoise(configuration)
             ? -1 / max(noiseVariance(t), 1e-300).squareRoot() : 1
     }
 

@@ -8,6 +8,7 @@ import PluginHost
 /// with each particle's d-vector clipped at `scoreClip`, unweighted (λ = 1) and averaged
 /// over coordinates.
 public struct EnergyMatching: TrainingMethod {
+    public var process: DiffusionProcess { .varianceExploding }
     public init() {}
 
     public struct Batch {

@@ -23,6 +23,7 @@ public struct PathTraining: TrainingMethod {
     public var objective: ([Double], Double) -> ObjectiveValue
     /// Whether log Z_θ is learned (its gradient is applied).
     public var learnsLogZ: Bool
+    public var process: DiffusionProcess { .pinnedBrownian }
 
     public struct Batch {
         public var paths: DiffusionPaths

@@ -48,10 +48,25 @@ public protocol TrainingMethod {
     func finish(_ state: inout TrainerState, _ context: TrainingContext) throws
     /// Whether the method learns log Z_θ (false by default).
     var learnsLogZ: Bool { get }
+    /// The process its model samples by: the VE reverse SDE of a score model, or the PIS
+    /// forward policy of a path model.
+    var process: DiffusionProcess { get }
+    /// Whether the network of a model of `configuration` predicts the noise ε, so that the score
+    /// is −ε_θ/√h (false by default: the network is the score).
+    func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool
+}
+
+/// How a trained model samples.
+public enum DiffusionProcess: Sendable {
+    /// A score model: the variance-exploding reverse SDE (or its probability flow).
+    case varianceExploding
+    /// A path model: the PIS forward policy from a pinned-Brownian reference, trained on path log-ratios.
+    case pinnedBrownian
 }
 
 extension TrainingMethod {
     public var learnsLogZ: Bool { false }
+    public func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool { false }
     public func finish(_ state: inout TrainerState, _ context: TrainingContext) throws {}
 
     /// Batch, then loss and gradient (opens the existential for the trainer).
@@ -61,6 +76,12 @@ extension TrainingMethod {
 }
 
 extension DiffusionMethod {
+    /// Sampled by the VE reverse SDE (score models) rather than the PIS forward policy: the
+    /// method's own `process`.
+    public var usesVEProcess: Bool { training.process == .varianceExploding }
+    /// Trained on path log-ratios (trajectory balance, log-variance).
+    public var usesPaths: Bool { training.process == .pinnedBrownian }
+
     /// The registration of every method: its training value.
     public var training: any TrainingMethod {
         switch self {
