@@ -20,7 +20,7 @@ extension Ensemble {
                 Molecules (a plugin whose atom table has hydrogens, e.g. alanine) are sampled by default with \
                 --sampler langevin: Langevin dynamics in OpenMM's LangevinMiddle (BAOAB) form with masses from \
                 the atom table, X–H bonds held by SHAKE/RATTLE, hydrogen masses repartitioned to 3 amu and a \
-                4 fs step, γ = 1/ps, in replica exchange over 4 temperatures 300–600 K (exchanges every 0.2 ps) \
+                4 fs step, γ = 1/ps, in replica exchange over 300–600 K (4 temperatures for alanine dipeptide, more for larger molecules; exchanges every 0.2 ps) \
                 for 4 chains, a frame every 2 ps after 20 ps of burn-in. --sampler ghmc Metropolizes each \
                 --trajectory-steps trajectory (exact: no time-step bias; 2 fs, natural masses by default). \
                 Every run prints the energy's τ, ESS and split-R̂, and for a peptide the αR, β/PII and αL \

@@ -118,7 +118,7 @@ struct MCMCOptions: ParsableArguments {
     var chainsOption: Int?
     @Option(name: .customLong("burn-in"), help: "Steps per chain before recording; the MALA step size adapts during them (default 2000; langevin/ghmc: discarded MD steps, default \(DynamicsDefaults.burnIn)).")
     var burnInOption: Int?
-    @Option(name: .customLong("replicas"), help: "PT/REMD: temperatures per ladder (default pt 8, langevin/ghmc \(DynamicsDefaults.replicas)).")
+    @Option(name: .customLong("replicas"), help: "PT/REMD: temperatures per ladder (default pt 8; langevin/ghmc: at least \(DynamicsDefaults.replicas), sized to the molecule's degrees of freedom, interior temperatures adapted during burn-in).")
     var replicasOption: Int?
     @Option(name: .customLong("max-temperature"), help: "PT/REMD: highest temperature as a multiple of the plugin's kT (default pt 5, langevin/ghmc \(DynamicsDefaults.maxTemperature)).")
     var maxTemperatureOption: Double?
