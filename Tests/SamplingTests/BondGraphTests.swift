@@ -109,29 +109,13 @@ final class BondGraphTests: XCTestCase {
     func testExactWeightsUnderTheHarmonicPrior() throws {
         let plugin = try PluginLoader.load(path: try buildHarmonicPlugin().path)
         let system = try plugin.makeSystem(parameters: "k=0.5 temperature=1 particles=4 dimension=3 centred=1")
-        var c = DiffusionConfiguration(method: .dsm)
-        c.hidden = 16
-        c.layers = 2
-        c.sigmaMin = 1e-2
-        c.sigmaMax = 5
-        c.seed = 4
-        c.data = MCMCSettings()
-        c.parameterization = .edm
+        var c = smallEDMConfiguration(sigmaMax: 5, seed: 4)
         c.bondGraph = BondGraph(particles: 4, bonds: [(0, 1), (1, 2), (2, 3)])
-        let m = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 4, dimension: 3, kind: .centred))
+        let m = try untrainedEDMModel(c, space: DiffusionSpace(particles: 4, dimension: 3, kind: .centred), sigmaData: 1.4)
         XCTAssertNotNil(m.harmonicPrior)
-        m.networkParameters = m.networkParameters.map { $0 * 3 }
-        m.sigmaData = 1.4
-        var rng = SeededGenerator(seed: 11)
-        let drawn = try m.sampleNoiseLevels(batch: 3000, system: system,
-                                            settings: DrawSettings(integrator: .heun, steps: 12, stochastic: false, exactWeights: true),
-                                            rng: &rng)
         // The harmonic plugin's u = k|x|²/2 on the centred space of 4 particles in 3-D: D' = 9.
-        let logZ = 4.5 * log(2 * Double.pi / 0.5)
-        let weights = ImportanceWeights(logWeights: drawn.logWeights)
-        print("harmonic prior: log Ẑ \(weights.logZ) ± \(weights.logZError()) (exact \(logZ)), ESS/N \(weights.effectiveSampleFraction)")
-        XCTAssertGreaterThan(Statistics.meanAndDeviation(drawn.logWeights).deviation, 0.1)
-        XCTAssertEqual(weights.logZ, logZ, accuracy: max(3 * weights.logZError(), 0.02))
+        try assertExactWeightsRecover(logZ: 4.5 * log(2 * Double.pi / 0.5), model: m, system: system,
+                                      seed: 11, label: "harmonic prior")
     }
 
     /// det of an n × n matrix by Gaussian elimination with partial pivoting.

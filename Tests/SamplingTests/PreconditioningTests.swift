@@ -15,18 +15,8 @@ final class PreconditioningTests: XCTestCase {
     }
 
     func model(kind: DiffusionSpace.Kind = .free, particles: Int = 3, seed: UInt64 = 4) throws -> DiffusionModel {
-        var c = DiffusionConfiguration(method: .dsm)
-        c.hidden = 16
-        c.layers = 2
-        c.sigmaMin = 1e-2
-        c.sigmaMax = 4
-        c.seed = seed
-        c.data = MCMCSettings()
-        c.parameterization = .edm
-        let m = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: particles, dimension: 2, kind: kind))
-        m.networkParameters = m.networkParameters.map { $0 * 3 }  // a field of order one
-        m.sigmaData = 1.3
-        return m
+        try untrainedEDMModel(smallEDMConfiguration(sigmaMax: 4, seed: seed),
+                              space: DiffusionSpace(particles: particles, dimension: 2, kind: kind), sigmaData: 1.3)
     }
 
     /// The coefficients are EDM's, and with F = 0 the denoiser of Gaussian data N(0, σ_d²) is exact:
@@ -95,16 +85,9 @@ final class PreconditioningTests: XCTestCase {
         let system = try harmonicSystem("k=0.333333333333 temperature=1 particles=3 dimension=2")
         let logZ = 3 * log(2 * Double.pi / 0.333333333333)
         for integrator in [Integrator.euler, .heun] {
-            let m = try model()
-            var rng = SeededGenerator(seed: 9)
-            let settings = DrawSettings(integrator: integrator, steps: 12, stochastic: false, exactWeights: true)
-            let drawn = try m.sampleNoiseLevels(batch: 3000, system: system, settings: settings, rng: &rng)
-            let weights = ImportanceWeights(logWeights: drawn.logWeights)
-            let spread = Statistics.meanAndDeviation(drawn.logWeights).deviation
-            let sq = drawn.samples.reduce(0) { $0 + $1 * $1 } / 3000
-            print("\(integrator) on a Gaussian: log Ẑ \(weights.logZ) ± \(weights.logZError()) (exact \(logZ)), ESS/N \(weights.effectiveSampleFraction), sd(log w) \(spread), mean |x|² \(sq) (target 18)")
-            XCTAssertGreaterThan(spread, 0.1, "the draws should be off the target for the test to bite")
-            XCTAssertEqual(weights.logZ, logZ, accuracy: max(3 * weights.logZError(), 0.02))
+            let drawn = try assertExactWeightsRecover(logZ: logZ, model: try model(), system: system, integrator: integrator,
+                                                      seed: 9, label: "\(integrator) on a Gaussian")
+            print("mean |x|² \(drawn.samples.reduce(0) { $0 + $1 * $1 } / 3000) (target 18)")
         }
     }
 
@@ -162,18 +145,10 @@ final class PreconditioningTests: XCTestCase {
         try requireBuilt(TestPaths.plugin("DoubleWell"))
         let plugin = try PluginLoader.load(path: TestPaths.plugin("DoubleWell").path)
         let system = try plugin.makeSystem(parameters: "")
-        var c = DiffusionConfiguration(method: .dsm)
-        c.hidden = 16
-        c.layers = 2
-        c.batch = 32
-        c.sigmaMin = 1e-2
-        c.sigmaMax = 3
-        c.parameterization = .edm
+        var c = smallDW4Configuration()
         c.averageHalfLife = 20
         c.warmupSteps = 10
-        c.validationFraction = 0.25
         c.validationEvery = 50
-        c.data = MCMCSettings(chains: 4, burnIn: 500, thin: 10, samples: 400, seed: 3)
         let model = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 4, dimension: 2, kind: .centred))
         let trainer = DiffusionTrainer(model: model, system: system)
         for _ in 0..<400 { try trainer.step() }

@@ -17,17 +17,9 @@ final class TemperatureConditioningTests: XCTestCase {
         try requireBuilt(TestPaths.plugin("DoubleWell"))
         let plugin = try PluginLoader.load(path: TestPaths.plugin("DoubleWell").path)
         let system = try plugin.makeSystem(parameters: "")
-        var c = DiffusionConfiguration(method: .dsm)
-        c.hidden = 16
-        c.layers = 2
-        c.batch = 32
-        c.sigmaMin = 1e-2
-        c.sigmaMax = 3
-        c.parameterization = .edm
+        var c = smallDW4Configuration(replicas: 3, maxTemperature: 4)
         c.forceBlendSigma = 0.2
-        c.validationFraction = 0.25
         c.temperatureConditioned = true
-        c.data = MCMCSettings(chains: 4, burnIn: 500, thin: 10, samples: 400, seed: 3, replicas: 3, maxTemperature: 4)
         let model = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 4, dimension: 2, kind: .centred))
         XCTAssertEqual(model.networkParameters.count,
                        try DiffusionModel(configuration: { var u = c; u.temperatureConditioned = nil; return u }(),
@@ -71,30 +63,14 @@ final class TemperatureConditioningTests: XCTestCase {
     func testExactWeightsAtAnotherTemperatureRecoverItsLogZ() throws {
         if Self.harmonic == nil { Self.harmonic = try PluginLoader.load(path: try buildHarmonicPlugin().path) }
         let system = try Self.harmonic!.makeSystem(parameters: "k=0.333333333333 temperature=1 particles=3 dimension=2")
-        var c = DiffusionConfiguration(method: .dsm)
-        c.hidden = 16
-        c.layers = 2
-        c.sigmaMin = 1e-2
-        c.sigmaMax = 6
-        c.seed = 4
-        c.data = MCMCSettings()
+        var c = smallEDMConfiguration(sigmaMax: 6, seed: 4)
         c.data!.replicas = 4
-        c.parameterization = .edm
         c.temperatureConditioned = true
-        let m = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 3, dimension: 2, kind: .free))
-        m.networkParameters = m.networkParameters.map { $0 * 3 }
-        m.sigmaData = 1.8
+        let m = try untrainedEDMModel(c, space: DiffusionSpace(particles: 3, dimension: 2, kind: .free), sigmaData: 1.8)
         let beta = 0.5
         m.logBeta = log(beta)
         XCTAssertEqual(m.drawBeta, beta, accuracy: 1e-15)
-        var rng = SeededGenerator(seed: 9)
-        let drawn = try m.sampleNoiseLevels(batch: 3000, system: system,
-                                            settings: DrawSettings(integrator: .heun, steps: 12, stochastic: false, exactWeights: true),
-                                            rng: &rng)
-        let weights = ImportanceWeights(logWeights: drawn.logWeights)
-        let logZ = 3 * log(2 * Double.pi / (beta * 0.333333333333))
-        print("at β = ½: log Ẑ \(weights.logZ) ± \(weights.logZError()) (exact \(logZ)), ESS/N \(weights.effectiveSampleFraction)")
-        XCTAssertGreaterThan(Statistics.meanAndDeviation(drawn.logWeights).deviation, 0.1, "draws off the target")
-        XCTAssertEqual(weights.logZ, logZ, accuracy: max(3 * weights.logZError(), 0.02))
+        try assertExactWeightsRecover(logZ: 3 * log(2 * Double.pi / (beta * 0.333333333333)), model: m, system: system,
+                                      seed: 9, label: "at β = ½")
     }
 }
