@@ -23,13 +23,11 @@ public struct DenoisingScoreMatching: TrainingMethod {
         let x0 = state.buffer.gather(indices)
         let blend = context.configuration.forceBlendSigma
         let logBetas = state.dataLogBetas.map { all in indices.map { all[$0] } }
-        var batch = context.model.isPreconditioned
+        return context.model.isPreconditioned
             ? try Self.preconditionedBatch(x0, model: context.model, system: context.system, blend: blend,
                                            logBetas: logBetas, rng: &state.rng)
             : try Self.noiseBatch(x0, model: context.model, system: context.system, blend: blend,
                                   logBetas: logBetas, rng: &state.rng)
-        batch.logBetas = logBetas
-        return batch
     }
 
     /// The share of a temperature-conditioned batch drawn from the target's frames (the rest from
@@ -83,7 +81,7 @@ public struct DenoisingScoreMatching: TrainingMethod {
                 target[j] = scoreNetwork ? score : -s * score
             }
         }
-        return RegressionBatch(noised: xt, times: times, target: target, weights: weights)
+        return RegressionBatch(noised: xt, times: times, target: target, weights: weights, logBetas: logBetas)
     }
 
     public func lossAndGradient(_ batch: RegressionBatch, _ context: TrainingContext) throws -> LossAndGradient {
@@ -117,7 +115,8 @@ public struct DenoisingScoreMatching: TrainingMethod {
                 target[j] = (denoised - k.skip * x) / k.out
             }
         }
-        return RegressionBatch(noised: input, times: times, target: target, weights: [Double](repeating: 1, count: m))
+        return RegressionBatch(noised: input, times: times, target: target, weights: [Double](repeating: 1, count: m),
+                               logBetas: logBetas)
     }
 
     /// The plain denoising loss (no force blend) of the held-out frames under the model's current
