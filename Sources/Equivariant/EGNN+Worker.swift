@@ -132,6 +132,12 @@ final class Worker<S: TensorScalar> {
                 if let conditions { for q in 0..<cc { row[tf + q] = conditions[b * cc + q] } }
                 if let types = configuration.typeIds { row[tf + cc + types[i]] = 1 }
             }
+            if let centres = configuration.chiralCentres {
+                let column = features - 1
+                for q in centres {
+                    f[(b * n + q[0]) * features + column] = Self.signedVolume(positions + b * n * d, q).value
+                }
+            }
         }
         S.gemm(transA: false, transB: false, m: N, n: H, k: features, alpha: 1, a: f, lda: features,
                b: p + layout.embeddingWeight, ldb: H, beta: 0, c: hs[0].p, ldc: H)
@@ -241,6 +247,30 @@ final class Worker<S: TensorScalar> {
     }
 
     /// out = wᵀ for a square h×h matrix.
+    /// v = a·(b×c) / (|a||b||c|), a = x_a − x_i etc. for q = [i, a, b, c] in one configuration's
+    /// positions [n·3], and dv/dx of the four atoms in q's order [4·3].
+    static func signedVolume(_ x: UnsafePointer<S>, _ q: [Int]) -> (value: S, gradient: [S]) {
+        func vector(_ atom: Int) -> (S, S, S) {
+            (x[3 * atom] - x[3 * q[0]], x[3 * atom + 1] - x[3 * q[0] + 1], x[3 * atom + 2] - x[3 * q[0] + 2])
+        }
+        func cross(_ u: (S, S, S), _ v: (S, S, S)) -> (S, S, S) {
+            (u.1 * v.2 - u.2 * v.1, u.2 * v.0 - u.0 * v.2, u.0 * v.1 - u.1 * v.0)
+        }
+        func dot(_ u: (S, S, S), _ v: (S, S, S)) -> S { u.0 * v.0 + u.1 * v.1 + u.2 * v.2 }
+        let a = vector(q[1]), b = vector(q[2]), c = vector(q[3])
+        let aa = dot(a, a), bb = dot(b, b), cc = dot(c, c)
+        let norm = (aa * bb * cc).squareRoot()
+        guard norm > 0 else { return (0, [S](repeating: 0, count: 12)) }
+        let bc = cross(b, c), ca = cross(c, a), ab = cross(a, b)
+        let v = dot(a, bc) / norm
+        // dv/da = (b×c)/(|a||b||c|) − v a/|a|², and cyclically.
+        let ga = (bc.0 / norm - v * a.0 / aa, bc.1 / norm - v * a.1 / aa, bc.2 / norm - v * a.2 / aa)
+        let gb = (ca.0 / norm - v * b.0 / bb, ca.1 / norm - v * b.1 / bb, ca.2 / norm - v * b.2 / bb)
+        let gc = (ab.0 / norm - v * c.0 / cc, ab.1 / norm - v * c.1 / cc, ab.2 / norm - v * c.2 / cc)
+        let gi = (-(ga.0 + gb.0 + gc.0), -(ga.1 + gb.1 + gc.1), -(ga.2 + gb.2 + gc.2))
+        return (v, [gi.0, gi.1, gi.2, ga.0, ga.1, ga.2, gb.0, gb.1, gb.2, gc.0, gc.1, gc.2])
+    }
+
     static func transpose(_ w: UnsafePointer<S>, _ h: Int, into out: UnsafeMutablePointer<S>) {
         for r in 0..<h { for c in 0..<h { out[c * h + r] = w[r * h + c] } }
     }
@@ -425,6 +455,21 @@ final class Worker<S: TensorScalar> {
         S.gemm(transA: true, transB: false, m: features, n: H, k: N, alpha: 1, a: feat.p, lda: features,
                b: ghp, ldb: H, beta: 1, c: G + layout.embeddingWeight, ldc: H)
         Kernels.addColumnSums(ghp, rows: N, cols: H, into: G + layout.embeddingBias)
+        // A chiral centre's signed volume: dL/dv = dL/dh⁰_i · W_emb[v's row], then dv/dx.
+        if let centres = configuration.chiralCentres {
+            let w = p + layout.embeddingWeight + (features - 1) * H
+            for b in 0..<nb {
+                for q in centres {
+                    let node = b * n + q[0]
+                    var g: S = 0
+                    for k in 0..<H { g += ghp[node * H + k] * w[k] }
+                    let (_, dv) = Self.signedVolume(xin.p + b * n * d, q)
+                    for (slot, atom) in q.enumerated() {
+                        for k in 0..<3 { gxp[(b * n + atom) * d + k] += g * dv[3 * slot + k] }
+                    }
+                }
+            }
+        }
         // Edge attribute a_ij = |x⁰_i − x⁰_j|².
         let d0 = diff[0].p
         for e in 0..<E {

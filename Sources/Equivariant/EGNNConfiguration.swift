@@ -72,6 +72,13 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     /// Per-configuration conditioning scalars fed to every node after the time features (e.g.
     /// ln β of a temperature-conditioned sampler); nil: none.
     public var conditions: Int? = nil
+    /// Chiral centres of a molecule, [centre, a, b, c] each: the node `centre` gets one more input
+    /// feature, the normalised signed volume v = (x_a−x_i)·((x_b−x_i)×(x_c−x_i)) / (|·||·||·|) of
+    /// its three listed neighbours (0 at every other node). v changes sign under a reflection, so
+    /// the network is then equivariant under rotations and translations but not reflections
+    /// (SE(3), not E(3)): it can tell a molecule from its mirror image and tie the backbone's
+    /// torsions to the handedness of its centres. 3-D, free space only. nil: E(3).
+    public var chiralCentres: [[Int]]? = nil
 
     public init(particles: Int, dimension: Int, hidden: Int = 64, layers: Int = 4,
                 aggregation: Aggregation = .sum, tanhRange: Double? = nil, typeIds: [Int]? = nil,
@@ -98,8 +105,11 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
     public var edgeClassCount: Int { (edgeClasses?.max() ?? -1) + 1 }
     /// Conditioning scalars per configuration (0 without).
     public var conditionCount: Int { conditions ?? 0 }
-    /// Node input features: time features, the conditioning scalars, then the type one-hot.
-    public var nodeFeatureCount: Int { timeEmbedding.featureCount + conditionCount + typeCount }
+    /// 1 when the network sees chirality (`chiralCentres`), else 0.
+    public var chiralityFeatureCount: Int { chiralCentres?.isEmpty == false ? 1 : 0 }
+    /// Node input features: time features, the conditioning scalars, the type one-hot, then the
+    /// signed volume of a chiral centre.
+    public var nodeFeatureCount: Int { timeEmbedding.featureCount + conditionCount + typeCount + chiralityFeatureCount }
     public var subtractsMean: Bool { removeMean ?? (box == nil) }
 
     /// The space the network measures displacements in.
@@ -132,6 +142,13 @@ public struct EGNNConfiguration: Codable, Equatable, Sendable {
         }
         if let r = tanhRange, !(r > 0) { try fail("tanhRange must be positive") }
         if envelope == .cosine && cutoff == nil { try fail("a cosine envelope needs a cutoff") }
+        if let centres = chiralCentres {
+            if dimension != 3 || box != nil { try fail("chiral centres need 3-D free space") }
+            for q in centres where q.count != 4 || Set(q).count != 4 || q.contains(where: { $0 < 0 || $0 >= particles }) {
+                try fail("a chiral centre is [centre, a, b, c]: four distinct particles below \(particles) (got \(q))")
+            }
+            if Set(centres.map { $0[0] }).count != centres.count { try fail("a chiral centre is listed twice") }
+        }
         if let conditions, conditions < 0 { try fail("conditions must be ≥ 0 (got \(conditions))") }
         if let edgeClasses {
             if edgeClasses.count != particles * particles { try fail("edgeClasses has \(edgeClasses.count) entries, expected particles² = \(particles * particles)") }

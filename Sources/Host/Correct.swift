@@ -1,3 +1,4 @@
+import Equivariant
 import Foundation
 import PluginHost
 import Sampling
@@ -17,9 +18,18 @@ extension ModelSampling {
             throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
         }
         let mala = MALAKernel(space: model.space, system: system)
-        let kernel: any MCMCKernel = c.leapfrog > 0
-            ? HMCKernel(space: model.space, system: system, leapfrogSteps: c.leapfrog) : mala
-        if c.leapfrog > 0 { settings.initialStepSize = HMCKernel.stepSize(equivalentToMALA: settings.initialStepSize) }
+        let masses = moleculeMasses(system, space: model.space)
+        let leapfrog = self.leapfrog(system, space: model.space)
+        var kernel: any MCMCKernel = mala
+        if leapfrog > 0 {
+            settings.initialStepSize = HMCKernel.stepSize(equivalentToMALA: settings.initialStepSize)
+            if let masses {
+                kernel = HMCKernel.molecular(space: model.space, system: system, leapfrogSteps: leapfrog,
+                                             atomMasses: masses.atoms, hydrogenBonds: masses.hydrogenBonds)
+            } else {
+                kernel = HMCKernel(space: model.space, system: system, leapfrogSteps: leapfrog)
+            }
+        }
         let progress = ProgressBar(label: "correcting", total: c.steps)
         let result: (samples: SampleBatch, report: CorrectionReport)
         do {
@@ -32,11 +42,30 @@ extension ModelSampling {
             throw FailureMessage("correction failed: \(error)")
         }
         progress.finish()
-        return result
+        var described = result
+        described.report.moves = leapfrog == 0 ? "MALA steps"
+            : "HMC steps (\(leapfrog) leapfrog each\(masses != nil ? ", hydrogen-repartitioned masses" : ""))"
+        return described
+    }
+
+    /// The correction's leapfrog steps: the option's, else `moleculeLeapfrog` for a molecule and 0
+    /// (MALA) for anything else.
+    func leapfrog(_ system: EnergySystem, space: Space) -> Int {
+        correction.leapfrog ?? (moleculeMasses(system, space: space) != nil ? CorrectionOptions.moleculeLeapfrog : 0)
+    }
+
+    /// A molecule's atom masses and X–H bonds (the plugin's bonds with a hydrogen, for the
+    /// repartitioning); nil for anything else (no atom table, no bonds, or not a centred space).
+    func moleculeMasses(_ system: EnergySystem, space: Space) -> (atoms: [Double], hydrogenBonds: [BondConstraint])? {
+        guard system.isMolecule, space.kind == .centred, let atoms = system.atoms(), let bonds = system.bonds() else { return nil }
+        let hydrogen = atoms.map { $0.element.uppercased() == "H" }
+        let xh = bonds.filter { hydrogen[$0.0] != hydrogen[$0.1] }.map { BondConstraint($0.0, $0.1, length: 0) }
+        return (atoms.map(\.mass), xh)
     }
 
     /// Prints the correction's metrics and writes them to <out>.correction.json.
     func report(_ r: CorrectionReport) throws {
+        let moves = r.moves ?? "MALA steps"
         let weights = !r.annealingBetas.isEmpty
             ? String(format: "weights ESS/N %.4f, annealed from β = %.3f", r.essFraction, r.annealingBetas[0])
             : r.resampled
@@ -46,9 +75,8 @@ extension ModelSampling {
         if !r.annealingBetas.isEmpty {
             let shown = r.annealingBetas.count <= 12 ? r.annealingBetas : Array(r.annealingBetas.prefix(6)) + Array(r.annealingBetas.suffix(6))
             print("annealed start: \(r.annealingBetas.count) temperatures, β = " + shown.map { String(format: "%.3f", $0) }.joined(separator: ", ")
-                  + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correction.anneal) \(correction.leapfrog > 0 ? "HMC" : "MALA") steps at each")
+                  + (shown.count < r.annealingBetas.count ? " (middle omitted)" : "") + "; resampled and \(correction.anneal) \(moves == "MALA steps" ? "MALA" : "HMC") steps at each")
         }
-        let moves = correction.leapfrog > 0 ? "HMC steps (\(correction.leapfrog) leapfrog each)" : "MALA steps"
         let size = r.stepSizeRange.map { String(format: "step size per sample %.3g–%.3g (population's %.3g)", $0[0], $0[1], r.stepSize) }
             ?? String(format: "step size %.3g", r.stepSize)
         print("correction: \(weights); \(correction.steps) \(moves) per sample, \(size) (adapted over the first quarter)")

@@ -23,12 +23,12 @@ extension Ensemble.Sample {
                 throw ValidationError("\(other.joined(separator: ", ")) \(other.count == 1 ? "applies" : "apply") to MCMC and dynamics runs (--plugin), not to draws from a trained sampler (--model): leave \(other.count == 1 ? "it" : "them") out")
             }
         } else {
-            let unused = modelOptions.given + (correction.leapfrog != 0 ? ["--correct-leapfrog"] : [])
+            let unused = modelOptions.given + (correction.leapfrog != nil ? ["--correct-leapfrog"] : [])
             if !unused.isEmpty {
                 throw ValidationError("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to draws from a trained sampler (--model MODEL.ckpt) only")
             }
         }
-        if correction.leapfrog != 0 && correction.steps == 0 {
+        if correction.leapfrog != nil && correction.steps == 0 {
             throw ValidationError("--correct-leapfrog sets the HMC moves of the correction: it needs --correct-steps K (K ≥ 2)")
         }
         if let sampler = mcmc.sampler, sampler == .mala || sampler == .pt {

@@ -60,7 +60,7 @@ extension Ensemble {
             if m.resample && model == nil { throw ValidationError("--resample needs --model") }
             if c.steps != 0 && model == nil { throw ValidationError("--correct-steps needs --model") }
             if let timeSteps = m.timeSteps, model == nil || timeSteps < 2 { throw ValidationError("--time-steps needs --model and at least 2 steps, got \(timeSteps)") }
-            guard c.leapfrog >= 0 else { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(c.leapfrog)") }
+            if let leapfrog = c.leapfrog, leapfrog < 0 { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(leapfrog)") }
             guard c.anneal >= 0, c.anneal == 0 || c.steps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(c.anneal)") }
             guard c.global >= 0, c.global == 0 || c.steps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(c.global)") }
             guard c.stepSize == .shared || c.steps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }

@@ -86,8 +86,11 @@ struct CorrectionOptions: ParsableArguments {
 
     @Option(name: .customLong("correct-steps"), help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
     var steps: Int = 0
-    @Option(name: .customLong("correct-leapfrog"), help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each).")
-    var leapfrog: Int = 0
+    @Option(name: .customLong("correct-leapfrog"), help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each). Default: 0 for a cluster; for a molecule, HMC with \(CorrectionOptions.moleculeLeapfrog) leapfrog steps on hydrogen-repartitioned masses (hydrogens at 3 amu), so light atoms take proportionally longer steps.")
+    var leapfrog: Int?
+
+    /// Leapfrog steps of a molecule's default correction move (mass-weighted HMC).
+    static let moleculeLeapfrog = 10
     @Option(name: .customLong("correct-step-size"), help: ArgumentHelp("With --correct-steps: shared — one step size for all samples, adapted to the population's acceptance; per-sample — each sample adapts its own over the first quarter, never above the population's, then it is frozen (frees samples stuck where the shared step is far too long, such as an overlapping pair).", valueName: "shared|per-sample"))
     var stepSize: StepSize = .shared
     @Option(name: .customLong("correct-threshold"), help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")

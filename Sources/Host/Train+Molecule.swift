@@ -50,8 +50,14 @@ extension Ensemble.Train {
         }
         if !noBondGraph, configuration.method == .dsm, configuration.parameterization == .edm, system.box == nil,
            let bonds = system.bonds() {
-            configuration.bondGraph = BondGraph(particles: system.particleCount, bonds: bonds)
-            print("bond graph: \(bonds.count) bonds from plugin \(system.plugin.name) — noise correlated along the bonds (harmonic prior), edge features bonded/1–3/1–4/other (--no-bond-graph: isotropic)")
+            var graph = BondGraph(particles: system.particleCount, bonds: bonds)
+            if let atoms = system.atoms() {
+                let centres = graph.stereocentres(hydrogen: atoms.map { $0.element.uppercased() == "H" })
+                if !centres.isEmpty { graph.chiralCentres = centres }
+            }
+            configuration.bondGraph = graph
+            let chirality = graph.chiralCentres.map { ", the handedness of \($0.count) stereocentre\($0.count == 1 ? "" : "s")" } ?? ""
+            print("bond graph: \(bonds.count) bonds from plugin \(system.plugin.name) — noise correlated along the bonds (harmonic prior), edge features bonded/1–3/1–4/other\(chirality) (--no-bond-graph: isotropic)")
         }
         guard let path = dataTrajectory else { return (configuration, nil, []) }
         let (set, energies, source) = try readData(path, system: system)

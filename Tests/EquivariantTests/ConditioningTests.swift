@@ -117,3 +117,65 @@ final class EdgeClassTests: XCTestCase {
         XCTAssertThrowsError(try c.validate())
     }
 }
+
+/// Chiral centres (a molecule's stereocentres): the network keeps rotations, translations and
+/// permutations that relabel the centres, but tells a configuration from its mirror image.
+final class ChiralityTests: XCTestCase {
+    func configuration() -> EGNNConfiguration {
+        var c = EGNNConfiguration(particles: 6, dimension: 3, hidden: 8, layers: 3, tanhRange: 3,
+                                  typeIds: [0, 1, 2, 3, 1, 4], coordinateGain: 1)
+        c.chiralCentres = [[0, 1, 2, 3], [2, 5, 4, 0]]
+        return c
+    }
+
+    /// f(π(Qx + s)) = π Q f(x) for proper rotations Q with the centres relabelled by π; for an
+    /// improper Q (a reflection) the field differs, unless the feature's embedding row is zero,
+    /// which gives back a reflection-equivariant network.
+    func testRotationsKeptReflectionsTold() throws {
+        let c = configuration()
+        let net = try EGNN<Double>(configuration: c, seed: 11, threads: 1)
+        var rng = TestRandom(seed: 12)
+        for i in net.parameters.indices { net.parameters[i] += 0.05 * rng.normal() }
+        let x = randomPositions(c, batch: 3, rng: &rng, scale: 1.5)
+        let t = [0.1, 0.5, 0.9]
+        let v = net.forward(positions: x, times: t)
+        func transformed(_ net: EGNN<Double>, reflect: Bool, rng: inout TestRandom) throws -> (Double, Double) {
+            let q = randomOrthogonal(3, reflect: reflect, rng: &rng)
+            let perm = [0, 2, 1, 3, 5, 4]
+            var y = rotate(x, q)
+            for i in stride(from: 0, to: y.count, by: 3) { y[i] += 0.7; y[i + 1] -= 1.1 }
+            y = permute(y, perm, n: 6, d: 3)
+            // permute(y, perm)[i] = y[perm[i]]: atom perm[i] is now atom i, so relabel types and centres.
+            var inverse = [Int](repeating: 0, count: 6)
+            for (i, p) in perm.enumerated() { inverse[p] = i }
+            var c2 = c
+            c2.typeIds = (0..<6).map { c.typeIds![perm[$0]] }
+            c2.chiralCentres = c.chiralCentres!.map { $0.map { inverse[$0] } }
+            let relabelled = try EGNN<Double>(configuration: c2, threads: 1)
+            relabelled.parameters = net.parameters
+            let expected = permute(rotate(net.forward(positions: x, times: t), q), perm, n: 6, d: 3)
+            let got = relabelled.forward(positions: y, times: t)
+            return (maxAbsDiff(got, expected), expected.map(abs).max()!)
+        }
+        XCTAssertGreaterThan(v.map(abs).max()!, 1e-2)
+        let (proper, scale) = try transformed(net, reflect: false, rng: &rng)
+        XCTAssertLessThanOrEqual(proper, 1e-10 * max(1, scale))
+        let (improper, _) = try transformed(net, reflect: true, rng: &rng)
+        XCTAssertGreaterThan(improper, 1e-4, "a reflection changes the centres' signed volumes, so the field")
+        let row = net.layout.embeddingWeight + (c.nodeFeatureCount - 1) * c.hidden
+        for k in 0..<c.hidden { net.parameters[row + k] = 0 }
+        let (zeroed, _) = try transformed(net, reflect: true, rng: &rng)
+        XCTAssertLessThanOrEqual(zeroed, 1e-10, "without the chirality row the network is E(3)-equivariant again")
+    }
+
+    func testCentresAreValidated() {
+        var c = EGNNConfiguration(particles: 4, dimension: 3)
+        c.chiralCentres = [[0, 1, 2, 2]]
+        XCTAssertThrowsError(try c.validate())
+        c.chiralCentres = [[0, 1, 2, 3]]
+        XCTAssertNoThrow(try c.validate())
+        var flat = EGNNConfiguration(particles: 4, dimension: 2)
+        flat.chiralCentres = [[0, 1, 2, 3]]
+        XCTAssertThrowsError(try flat.validate())
+    }
+}

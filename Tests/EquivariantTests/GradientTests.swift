@@ -96,6 +96,14 @@ final class GradientTests: XCTestCase {
         try check(c, seed: 23)
     }
 
+    /// The signed volume of two chiral centres as node features: its x-derivative enters the
+    /// input gradient (the probability flow's Jacobian needs it).
+    func testFree3DChiralCentres() throws {
+        var c = EGNNConfiguration(particles: 7, dimension: 3, hidden: 6, layers: 3, typeIds: [0, 1, 1, 2, 0, 3, 3], coordinateGain: 1)
+        c.chiralCentres = [[0, 1, 2, 3], [4, 6, 5, 0]]
+        try check(c, seed: 27)
+    }
+
     /// One type per particle, as a molecule's atom identities (more type features than time ones).
     func testFree3DOneTypePerAtom() throws {
         try check(EGNNConfiguration(particles: 8, dimension: 3, hidden: 5, layers: 3, tanhRange: 3,

@@ -72,6 +72,33 @@ final class MCMCTests: XCTestCase {
         }
     }
 
+    /// HMC with per-particle masses (a molecule's correction move) keeps every particle's ⟨x²⟩ =
+    /// kT/k whatever its mass (the positions' distribution does not depend on the masses; a
+    /// wrong kinetic energy in the acceptance would bias the light or the heavy ones).
+    func testMassWeightedHMCKeepsEveryParticlesSecondMoment() throws {
+        let system = try harmonicPlugin().makeSystem(parameters: "k=2 temperature=0.5 particles=4")
+        var hmc = HMCKernel(space: .free(particles: 4, dimension: system.dimension), system: system, leapfrogSteps: 4)
+        hmc.masses = [1, 9, 0.25, 4]
+        var settings = MCMCSettings()
+        settings.chains = 8
+        settings.burnIn = 1000
+        settings.thin = 3
+        settings.samples = 8 * 1500
+        let d = system.dimension
+        var series = [[Double]](repeating: [], count: 4)
+        let summary = try ChainRunner(settings: settings).run(
+            kernel: hmc, start: [Double](repeating: 0, count: system.coordinateCount), jitter: 0.01,
+            record: { x, _, _ in
+                for i in 0..<4 { series[i].append((0..<d).map { x[i * d + $0] * x[i * d + $0] }.reduce(0, +) / Double(d)) }
+            })
+        for i in 0..<4 {
+            let (mean, error) = Statistics.meanAndError(series[i])
+            XCTAssertLessThan(abs(mean - 0.25), 4 * error + 2e-3, "particle \(i) (mass \(hmc.masses![i])): ⟨x²⟩ = \(mean) ± \(error)")
+            XCTAssertLessThan(error, 0.02)
+        }
+        XCTAssertEqual(summary.acceptance[0], 0.7, accuracy: 0.1)
+    }
+
     func testParallelTemperingReproducesTheHarmonicSecondMoment() throws {
         var settings = MCMCSettings()
         settings.chains = 4

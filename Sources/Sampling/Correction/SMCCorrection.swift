@@ -63,6 +63,8 @@ public struct CorrectionReport: Codable, Sendable {
     public var globalAcceptance: Double? = nil
     /// The inverse temperatures of the annealed start, first to last (empty without annealing).
     public var annealingBetas: [Double] = []
+    /// The moves, in words (e.g. "MALA steps"; set by the caller that chose the kernel).
+    public var moves: String? = nil
 }
 
 /// Exact correction of any trained sampler: samples → resampling by importance weights where

@@ -6,10 +6,29 @@ public struct BondGraph: Codable, Equatable, Sendable {
     public var particles: Int
     /// Bonds as 0-based index pairs [i, j], i < j.
     public var bonds: [[Int]]
+    /// The stereocentres the EGNN sees the handedness of ([centre, a, b, c], `stereocentres`);
+    /// nil: none (a reflection-invariant network, as before this field existed).
+    public var chiralCentres: [[Int]]? = nil
 
     public init(particles: Int, bonds: [(Int, Int)]) {
         self.particles = particles
         self.bonds = bonds.map { [min($0.0, $0.1), max($0.0, $0.1)] }.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
+    }
+
+    /// Tetrahedral stereocentres of the graph: atoms with four bonds of which at most one to a
+    /// hydrogen (a methyl or methylene carbon is not one: its hydrogens are equivalent), each as
+    /// [centre, a, b, c] with its first three neighbours, heavy atoms first, in index order (the
+    /// convention of `MirrorFold`). `hydrogen[i]`: atom i is a hydrogen.
+    public func stereocentres(hydrogen: [Bool]) -> [[Int]] {
+        precondition(hydrogen.count == particles, "hydrogen: one flag per particle")
+        var neighbours = [[Int]](repeating: [], count: particles)
+        for b in bonds { neighbours[b[0]].append(b[1]); neighbours[b[1]].append(b[0]) }
+        return (0..<particles).compactMap { c in
+            let bonded = neighbours[c]
+            guard !hydrogen[c], bonded.count == 4, bonded.filter({ hydrogen[$0] }).count <= 1 else { return nil }
+            let ordered = bonded.sorted { (hydrogen[$0] ? 1 : 0, $0) < (hydrogen[$1] ? 1 : 0, $1) }
+            return [c] + ordered.prefix(3)
+        }
     }
 
     /// Pair classes of `pairClasses`: bonded, 1–3, 1–4 (two and three bonds apart), the rest.

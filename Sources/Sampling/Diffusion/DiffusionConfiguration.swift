@@ -228,6 +228,7 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
                                   envelope: space.isPeriodic && graphCutoff != nil && smoothCutoff == true ? .cosine : nil)
         if temperatureConditioned == true { c.conditions = 1 }
         c.edgeClasses = bondGraph?.pairClasses()
+        if let centres = bondGraph?.chiralCentres, !centres.isEmpty { c.chiralCentres = centres }
         return c
     }
 

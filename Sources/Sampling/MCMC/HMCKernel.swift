@@ -2,14 +2,22 @@ import Equivariant
 import Foundation
 import PluginHost
 
-/// Hamiltonian Monte Carlo moves of a batch of independent walkers (unit mass, L leapfrog steps
-/// of size ε per proposal, accepted with min(1, exp(H₀ − H₁)), H = βu + |p|²/2); momenta live in
-/// the space's tangent space (projected), positions are constrained after every drift. Same
-/// state as `MALAKernel`; each proposal costs L gradient evaluations.
+/// Hamiltonian Monte Carlo moves of a batch of independent walkers (L leapfrog steps of size ε per
+/// proposal, accepted with min(1, exp(H₀ − H₁)), H = βu + pᵀM⁻¹p/2); positions are constrained
+/// after every drift. Same state as `MALAKernel`; each proposal costs L gradient evaluations.
+///
+/// Masses: unit by default, with momenta in the space's tangent space (projected). With
+/// `masses` (one per particle, e.g. a molecule's hydrogen-repartitioned masses, `molecular`) the
+/// momenta are N(0, M) in the full space and a light atom takes proportionally longer steps, as in
+/// molecular dynamics. In a centred space the positions are re-centred after every drift; the
+/// target is translation invariant there, so this moves no relative coordinate and the chain of
+/// relative coordinates keeps π.
 public struct HMCKernel: MCMCKernel {
     public let space: Space
     public let system: EnergySystem
     public let leapfrogSteps: Int
+    /// Mass of each particle, or nil for unit masses (see the type's note).
+    public var masses: [Double]? = nil
     /// ε adapts toward the acceptance 0.7 (near-optimal for HMC; Beskos et al. 2013: 0.651).
     public var stepSizeRule: StepSizeRule { .adapted(target: 0.7) }
 
@@ -18,6 +26,18 @@ public struct HMCKernel: MCMCKernel {
         self.space = space
         self.system = system
         self.leapfrogSteps = leapfrogSteps
+    }
+
+    /// HMC for a molecule: hydrogen-repartitioned masses (every X–H hydrogen at `hydrogenMass`
+    /// amu, taken from its heavy partner; `MolecularTopology.repartition`), scaled to a mean of 1
+    /// so that ε keeps the scale of the unit-mass kernel's.
+    public static func molecular(space: Space, system: EnergySystem, leapfrogSteps: Int, atomMasses: [Double],
+                                 hydrogenBonds: [BondConstraint], hydrogenMass: Double = 3) -> HMCKernel {
+        let m = MolecularTopology.repartition(atomMasses, bonds: hydrogenBonds, hydrogenMass: hydrogenMass)
+        let mean = m.reduce(0, +) / Double(m.count)
+        var kernel = HMCKernel(space: space, system: system, leapfrogSteps: leapfrogSteps)
+        kernel.masses = m.map { $0 / mean }
+        return kernel
     }
 
     /// The step size ε whose single leapfrog step moves as far as MALA's h: ε = √(2h).
@@ -37,14 +57,27 @@ public struct HMCKernel: MCMCKernel {
         precondition(stepSizes.count == batch && betas.count == batch)
         let eps = (0..<(batch * stride)).map { stepSizes[$0 / stride] }
         let beta = (0..<(batch * stride)).map { betas[$0 / stride] }
-        var p = space.noise(batch: batch, rng: &rng)
-        var kinetic0 = [Double](repeating: 0, count: batch)
-        for b in 0..<batch { for i in 0..<stride { kinetic0[b] += 0.5 * p[b * stride + i] * p[b * stride + i] } }
+        // Inverse mass of every coordinate (1 without masses).
+        let d = stride / space.particles
+        let inverseMass = masses.map { m in (0..<(batch * stride)).map { 1 / m[($0 % stride) / d] } }
+            ?? [Double](repeating: 1, count: batch * stride)
+        var p: [Double]
+        if masses == nil {
+            p = space.noise(batch: batch, rng: &rng)
+        } else {
+            p = inverseMass.map { rng.normal() / $0.squareRoot() }
+        }
+        func kinetic(_ b: Int) -> Double {
+            var k = 0.0
+            for i in 0..<stride { k += 0.5 * p[b * stride + i] * p[b * stride + i] * inverseMass[b * stride + i] }
+            return k
+        }
+        let kinetic0 = (0..<batch).map(kinetic)
         var x = state.positions, g = state.gradients, u = state.energies
         var refused = [Bool](repeating: false, count: batch)
         for j in p.indices { p[j] -= 0.5 * eps[j] * g[j] * beta[j] }
         for l in 0..<leapfrogSteps {
-            for j in x.indices { x[j] += eps[j] * p[j] }
+            for j in x.indices { x[j] += eps[j] * p[j] * inverseMass[j] }
             space.constrain(&x)
             (u, g) = try system.evaluateMarkingFailures(x, batch: batch)
             for b in 0..<batch where !u[b].isFinite { refused[b] = true }
@@ -54,9 +87,7 @@ public struct HMCKernel: MCMCKernel {
         }
         var moved = [Bool](repeating: false, count: batch)
         for b in 0..<batch {
-            var kinetic = 0.0
-            for i in 0..<stride { kinetic += 0.5 * p[b * stride + i] * p[b * stride + i] }
-            let logAlpha = betas[b] * state.energies[b] + kinetic0[b] - betas[b] * u[b] - kinetic
+            let logAlpha = betas[b] * state.energies[b] + kinetic0[b] - betas[b] * u[b] - kinetic(b)
             if !refused[b] && log(rng.uniform()) < logAlpha {
                 moved[b] = true
                 state.accept(b, positions: x, energies: u, gradients: g)
