@@ -18,6 +18,10 @@ public struct HMCKernel: MCMCKernel {
     public let leapfrogSteps: Int
     /// Mass of each particle, or nil for unit masses (see the type's note).
     public var masses: [Double]? = nil
+    /// Each proposal's ε is drawn uniformly from ε_b·[1 − j, 1 + j] (independent of the state, so
+    /// π stays invariant): a fixed εL can be a half period of some harmonic mode (a stiff bond),
+    /// which then flips back and forth without ever mixing (Neal 2011, §5.4.2.2). 0: no jitter.
+    public var stepJitter = 0.0
     /// ε adapts toward the acceptance 0.7 (near-optimal for HMC; Beskos et al. 2013: 0.651).
     public var stepSizeRule: StepSizeRule { .adapted(target: 0.7) }
 
@@ -37,6 +41,7 @@ public struct HMCKernel: MCMCKernel {
         let mean = m.reduce(0, +) / Double(m.count)
         var kernel = HMCKernel(space: space, system: system, leapfrogSteps: leapfrogSteps)
         kernel.masses = m.map { $0 / mean }
+        kernel.stepJitter = 0.2
         return kernel
     }
 
@@ -55,7 +60,9 @@ public struct HMCKernel: MCMCKernel {
                      rng: inout SeededGenerator) throws -> [Bool] {
         let stride = space.coordinateCount, batch = state.walkers
         precondition(stepSizes.count == batch && betas.count == batch)
-        let eps = (0..<(batch * stride)).map { stepSizes[$0 / stride] }
+        var sizes = stepSizes
+        if stepJitter > 0 { for b in 0..<batch { sizes[b] *= 1 + stepJitter * (2 * rng.uniform() - 1) } }
+        let eps = (0..<(batch * stride)).map { sizes[$0 / stride] }
         let beta = (0..<(batch * stride)).map { betas[$0 / stride] }
         // Inverse mass of every coordinate (1 without masses).
         let d = stride / space.particles
