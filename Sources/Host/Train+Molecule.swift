@@ -56,8 +56,14 @@ extension Ensemble.Train {
                 if !centres.isEmpty { graph.chiralCentres = centres }
             }
             configuration.bondGraph = graph
+            if configuration.scalesFromData == true && !Self.givenOptions().contains("--noise-levels") {
+                // A molecule's shape (handedness, backbone torsions) is set at σ ≈ 0.3–1 σ_d, which
+                // the cluster default's log-normal around 0.006 σ_d almost never trains
+                // (docs/alanine.md measures both).
+                configuration.noiseLevels = .logUniform
+            }
             let chirality = graph.chiralCentres.map { ", the handedness of \($0.count) stereocentre\($0.count == 1 ? "" : "s")" } ?? ""
-            print("bond graph: \(bonds.count) bonds from plugin \(system.plugin.name) — noise correlated along the bonds (harmonic prior), edge features bonded/1–3/1–4/other\(chirality) (--no-bond-graph: isotropic)")
+            print("bond graph: \(bonds.count) bonds from plugin \(system.plugin.name) — noise correlated along the bonds (harmonic prior), edge features bonded/1–3/1–4/other\(chirality), noise levels log-uniform over [σ_min, σ_max] unless --noise-levels (--no-bond-graph: isotropic)")
         }
         guard let path = dataTrajectory else { return (configuration, nil, []) }
         let (set, energies, source) = try readData(path, system: system)
