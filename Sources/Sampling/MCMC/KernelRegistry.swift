@@ -31,6 +31,7 @@ public enum KernelRegistry {
     public static let all: [KernelRegistration] = [
         .mala,
         .parallelTempering,
+        .randomWalk,
     ]
 
     /// The registration called `name`, if any.
