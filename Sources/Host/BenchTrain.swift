@@ -38,7 +38,7 @@ struct TrainBenchCase {
         c.hidden = hidden
         c.layers = layers
         c.batch = batch
-        if method == .idem {
+        if !method.usesPaths {  // a score model: `size` Monte-Carlo draws
             c.monteCarloSamples = size
             c.sigmaMin = plugin == "double-well" ? 1e-5 : 0.01
             c.sigmaMax = plugin == "double-well" ? 3 : 2

@@ -11,6 +11,18 @@ public struct EnergyMatching: TrainingMethod {
     public var process: DiffusionProcess { .varianceExploding }
     public init() {}
 
+    public func validate(_ c: DiffusionConfiguration) throws {
+        if c.parameterization == .edm { throw DiffusionError.invalidConfiguration("the EDM parameterization is for dsm only") }
+        if c.refillEvery < 1 || c.refillSamples < 1 || c.initialBuffer < 1 {
+            throw DiffusionError.invalidConfiguration("refill interval, refill samples and initial buffer must be ≥ 1")
+        }
+    }
+
+    /// K Monte-Carlo draws (positions and gradients) per regression point.
+    public func batchFootprint(_ c: DiffusionConfiguration) -> (points: Int, arrays: Int, what: String) {
+        (c.monteCarloSamples, 2, "Monte-Carlo draws")
+    }
+
     public struct Batch {
         public var regression: RegressionBatch
         /// Importance weights of the step's refill samples (nil on steps without a refill).
@@ -123,4 +135,18 @@ extension DiffusionTrainer {
     public func monteCarloScore(at xt: [Double], times: [Double]) throws -> [Double] {
         try EnergyMatching().monteCarloScore(at: xt, times: times, &state.rng, context)
     }
+}
+
+extension DiffusionMethod {
+    /// `--method idem`.
+    public static let idem = DiffusionMethod(declaring: "idem")
+}
+
+extension TrainingMethodRegistration {
+    public static let energyMatching = TrainingMethodRegistration(
+        method: .idem,
+        summary: "VE noising, Monte-Carlo score target, regression, buffer from the reverse SDE",
+        training: EnergyMatching(),
+        options: ["--sigma-min", "--sigma-max", "--monte-carlo-samples", "--refill-every", "--refill-samples",
+                  "--initial-buffer"])
 }
