@@ -108,6 +108,7 @@ public enum TrainingMethodRegistry {
         .trajectoryBalance,
         .logVariance,
         .denoisingScoreMatching,
+        .targetScoreMatching,
     ]
 
     /// The method that reads each option of the shared table, by option name (an option no
