@@ -39,7 +39,9 @@ struct TrainBenchCase {
         c.layers = layers
         c.batch = batch
         if !method.usesPaths {  // a score model: `size` Monte-Carlo draws
-            c.monteCarloSamples = size
+            var settings = EnergyMatching.Settings()
+            settings.monteCarloSamples = size
+            c.setSettings(settings)
             c.sigmaMin = plugin == "double-well" ? 1e-5 : 0.01
             c.sigmaMax = plugin == "double-well" ? 3 : 2
         } else {

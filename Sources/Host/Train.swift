@@ -30,7 +30,7 @@ extension Ensemble {
                 energy and network threads.
 
                 Options of a method's own settings:
-                \(TrainingMethodRegistry.all.flatMap { r in r.ownOptions.map { "  \($0.name) <\($0.valueName)>  \(r.method.rawValue): \($0.help)" } }.joined(separator: "\n"))
+                \(TrainingMethodRegistry.all.flatMap { r in r.ownOptions.map { "  \($0.name) <\($0.valueName)>  \(r.method.rawValue): \($0.help) (default: \($0.defaultValue))" } }.joined(separator: "\n"))
 
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
@@ -89,14 +89,6 @@ extension Ensemble {
         var sigmaMin: Double = Ensemble.Train.sharedDefaults.sigmaMin
         @Option(help: "idem: σ_max of the VE noise.")
         var sigmaMax: Double = Ensemble.Train.sharedDefaults.sigmaMax
-        @Option(help: "idem: Monte-Carlo draws per score target.")
-        var monteCarloSamples: Int = Ensemble.Train.sharedDefaults.monteCarloSamples
-        @Option(help: "idem: training steps between buffer refills by the reverse SDE (DEM: 100).")
-        var refillEvery: Int = Ensemble.Train.sharedDefaults.refillEvery
-        @Option(help: "idem: samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000).")
-        var refillSamples: Int = Ensemble.Train.sharedDefaults.refillSamples
-        @Option(help: "idem: prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024).")
-        var initialBuffer: Int = Ensemble.Train.sharedDefaults.initialBuffer
         @Option(help: ArgumentHelp("dsm: blend the force at the data point into the target below the noise level σ* (weight σ*²/(h+σ*²); one gradient evaluation per regression point).", valueName: "σ*"))
         var forceBlend: Double?
         @Flag(help: "dsm: the network outputs the score itself (loss h|s + ε/√h|²) instead of predicting the noise ε.")
@@ -169,7 +161,7 @@ extension Ensemble {
             }
             if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
-            guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
+            guard explorationSteps > 0 else { throw ValidationError("--exploration-steps must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
             guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size

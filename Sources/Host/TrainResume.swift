@@ -50,7 +50,9 @@ extension Ensemble.Train {
 
     /// A method's own settings as JSON (for the resume check's message).
     static func describe(_ settings: SettingsValue?) -> String {
-        guard let settings, let data = try? JSONEncoder().encode(settings) else { return "none" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let settings, let data = try? encoder.encode(settings) else { return "none" }
         return String(decoding: data, as: UTF8.self)
     }
 }

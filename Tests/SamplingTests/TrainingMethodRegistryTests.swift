@@ -23,6 +23,28 @@ final class TrainingMethodRegistryTests: XCTestCase {
         XCTAssertNil(TrainingMethodRegistry.methods(reading: "--hidden"))
         XCTAssertEqual(TrainingMethodRegistry.methods(reading: "--sigma-min"), [.idem, .dsm, .tsm])
         XCTAssertEqual(TrainingMethodRegistry.methods(owning: "--tsm-samples"), [.tsm])
+        XCTAssertEqual(TrainingMethodRegistry.methods(owning: "--monte-carlo-samples"), [.idem])
+    }
+
+    /// A checkpoint written when iDEM's settings were fields of the configuration (version 3,
+    /// before `methodSettings`) reads with them as iDEM's settings.
+    func testOlderCheckpointsFieldsBecomeTheMethodsSettings() throws {
+        try requireBuilt(TestPaths.plugin("DoubleWell"))
+        let system = try PluginLoader.load(path: TestPaths.plugin("DoubleWell").path).makeSystem(parameters: "")
+        var c = DiffusionConfiguration(method: .idem)
+        c.hidden = 8
+        c.layers = 2
+        let model = try DiffusionModel(configuration: c, space: DiffusionSpace.of(system), threads: 1)
+        let path = TestPaths.temporaryDirectory("legacy-settings").appendingPathComponent("m.ckpt").path
+        try DiffusionCheckpoint(trainer: DiffusionTrainer(model: model, system: system)).write(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertFalse(text.contains("methodSettings"))
+        XCTAssertEqual(text.components(separatedBy: #""configuration":{"#).count, 2)
+        try text.replacingOccurrences(of: #""configuration":{"#, with:
+            #""configuration":{"monteCarloSamples":7,"refillEvery":3,"refillSamples":5,"initialBuffer":11,"#)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let read = try DiffusionCheckpoint.read(from: path).configuration.settings(EnergyMatching.Settings.self)
+        XCTAssertEqual([read.monteCarloSamples, read.refillEvery, read.refillSamples, read.initialBuffer], [7, 3, 5, 11])
     }
 
     /// A method's own settings survive the configuration's coding (values 0 and 1 included, which

@@ -63,9 +63,14 @@ public struct DiffusionCheckpoint: Codable {
            header.format == "ensemble-diffusion-checkpoint", version != currentVersion {
             throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) only (retrain the model with this build, or use the build that wrote it)")
         }
-        let checkpoint: DiffusionCheckpoint
+        var checkpoint: DiffusionCheckpoint
         do {
             checkpoint = try decoder.decode(DiffusionCheckpoint.self, from: data)
+            // A method's settings that an older checkpoint holds as fields of the configuration.
+            struct Coded: Decodable { var configuration: SettingsValue }
+            let coded = try decoder.decode(Coded.self, from: data).configuration
+            checkpoint.configuration = checkpoint.configuration.method.registration
+                .migratingSettings(of: checkpoint.configuration, coded: coded)
         } catch let error as DecodingError {
             throw DiffusionError.checkpoint("\(path) is not a valid checkpoint: it is JSON but not an ensemble diffusion checkpoint (\(Self.describe(error)))")
         } catch {

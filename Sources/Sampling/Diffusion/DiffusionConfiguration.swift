@@ -71,17 +71,8 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: VE noise range σ(t) = σ_min^(1−t) σ_max^t.
     public var sigmaMin = 1e-3
     public var sigmaMax = 3.0
-    /// iDEM: Monte-Carlo draws per score target.
-    public var monteCarloSamples = 100
-    /// iDEM: norm clip of each particle's d-vector of the score target (DEM: 20).
+    /// iDEM, tsm: norm clip of each particle's d-vector of the score target (DEM: 20).
     public var scoreClip = 20.0
-    /// iDEM: training steps between two buffer refills by the reverse SDE (DEM: 100).
-    public var refillEvery = 100
-    /// iDEM: samples the reverse SDE adds at each refill (DEM: 1000; over all ranks).
-    public var refillSamples = 1000
-    /// iDEM: prior draws N(0, σ_max²) (uniform on a torus) in the buffer before the first
-    /// refill (DEM: 1024; over all ranks).
-    public var initialBuffer = 1024
     /// dsm: the network predicts the noise ε (s_θ = −ε_θ/√h; nil or true) or the score itself
     /// (false; loss λ(t)|s_θ + ε/√h|² with λ = h, the same objective with another output scale).
     public var predictsNoise: Bool? = nil
@@ -214,7 +205,6 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if !(noiseScale > 0) { try fail("noise scale must be > 0") }
         if !(learningRate > 0) { try fail("learning rate must be > 0") }
         if !(sigmaMin > 0 && sigmaMax > sigmaMin) { try fail("need 0 < sigma-min < sigma-max") }
-        if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
         if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
         if let graphCutoff, !(graphCutoff > 0) { try fail("graph cutoff must be > 0 (got \(graphCutoff))") }
         if let h = averageHalfLife, !(h > 0) { try fail("the parameter average's half-life must be > 0 (got \(h))") }

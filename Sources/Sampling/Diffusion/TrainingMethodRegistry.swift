@@ -42,14 +42,18 @@ public struct TrainingMethodRegistration {
     /// method reads beyond those every method reads; given to another method, each is an error
     /// that names the methods it applies to.
     public let options: Set<String>
-    /// The options of the method's own settings (`settingsOptions`), for help and checks.
-    public let ownOptions: [(name: String, valueName: String, help: String)]
+    /// The options of the method's own settings (`settingsOptions`) with their defaults, for help and checks.
+    public let ownOptions: [(name: String, valueName: String, help: String, defaultValue: String)]
     /// The method's recommended values beyond the defaults every method shares: with them,
     /// `DiffusionConfiguration.defaults(for:)`, the one source of defaults for the library and
     /// the command line.
     let recommend: (inout DiffusionConfiguration) -> Void
     /// Its own settings from `--name value` pairs of `ownOptions`, applied to a configuration.
     let parse: ([(name: String, value: String)], inout DiffusionConfiguration) throws -> Void
+    /// Its own settings read from the fields of a whole configuration as coded (an older
+    /// checkpoint's, where they were fields of the configuration under the same names); nil
+    /// when they are not all there.
+    let legacySettings: (SettingsValue) -> SettingsValue?
 
     /// A method whose settings are fields of the shared configuration (the first four methods).
     public init(method: DiffusionMethod, summary: String, training: any TrainingMethod, options: Set<String>,
@@ -61,6 +65,7 @@ public struct TrainingMethodRegistration {
         ownOptions = []
         self.recommend = recommend
         parse = { _, _ in }
+        legacySettings = { _ in nil }
     }
 
     /// A method with a settings value of its own (`DiffusionConfiguration.methodSettings`),
@@ -73,7 +78,7 @@ public struct TrainingMethodRegistration {
         self.summary = summary
         self.training = training
         self.options = options
-        ownOptions = settingsOptions.map { ($0.name, $0.valueName, $0.help) }
+        ownOptions = settingsOptions.map { ($0.name, $0.valueName, $0.help, $0.show(Settings())) }
         self.recommend = { c in
             c.setSettings(Settings())
             recommend(&c)
@@ -88,6 +93,17 @@ public struct TrainingMethodRegistration {
             }
             c.setSettings(s)
         }
+        legacySettings = { coded in (try? coded.decoded(as: Settings.self)).map { SettingsValue($0) } }
+    }
+
+    /// The configuration of an older checkpoint (`coded`: its configuration as written), with
+    /// the method's own settings read from the fields that held them before they were the
+    /// method's (unchanged when it has its settings, or they were never fields).
+    public func migratingSettings(of configuration: DiffusionConfiguration, coded: SettingsValue) -> DiffusionConfiguration {
+        guard configuration.methodSettings == nil, let settings = legacySettings(coded) else { return configuration }
+        var c = configuration
+        c.methodSettings = settings
+        return c
     }
 
     /// The configuration with the method's own options (`--name value` pairs) applied.
@@ -141,32 +157,35 @@ public struct SettingsOption<Settings: MethodSettings> {
     public let expected: String
     /// Sets the field from the text of the value; false when it does not parse.
     public let set: (inout Settings, String) -> Bool
+    /// The field's value as text (the default shown by `--help`).
+    public let show: (Settings) -> String
 
     public init(_ name: String, valueName: String, help: String, expected: String,
-                set: @escaping (inout Settings, String) -> Bool) {
+                set: @escaping (inout Settings, String) -> Bool, show: @escaping (Settings) -> String) {
         self.name = name
         self.valueName = valueName
         self.help = help
         self.expected = expected
         self.set = set
+        self.show = show
     }
 
     /// An option of a positive integer field.
     public static func positive(_ name: String, _ field: WritableKeyPath<Settings, Int>, help: String) -> SettingsOption {
-        SettingsOption(name, valueName: "n", help: help, expected: "a positive integer") { s, text in
+        SettingsOption(name, valueName: "n", help: help, expected: "a positive integer", set: { s, text in
             guard let v = Int(text), v > 0 else { return false }
             s[keyPath: field] = v
             return true
-        }
+        }, show: { "\($0[keyPath: field])" })
     }
 
     /// An option of a non-negative integer field.
     public static func count(_ name: String, _ field: WritableKeyPath<Settings, Int>, help: String) -> SettingsOption {
-        SettingsOption(name, valueName: "n", help: help, expected: "an integer ≥ 0") { s, text in
+        SettingsOption(name, valueName: "n", help: help, expected: "an integer ≥ 0", set: { s, text in
             guard let v = Int(text), v >= 0 else { return false }
             s[keyPath: field] = v
             return true
-        }
+        }, show: { "\($0[keyPath: field])" })
     }
 }
 
@@ -254,5 +273,12 @@ extension DiffusionConfiguration {
     /// Stores the method's own settings.
     public mutating func setSettings<Settings: MethodSettings>(_ settings: Settings) {
         methodSettings = SettingsValue(settings)
+    }
+
+    /// Changes the method's own settings (from their current values, or their defaults).
+    public mutating func updateSettings<Settings: MethodSettings>(_ type: Settings.Type, _ change: (inout Settings) -> Void) {
+        var s: Settings = settings()
+        change(&s)
+        setSettings(s)
     }
 }
