@@ -30,7 +30,7 @@ extension Ensemble {
                 energy and network threads.
 
                 Options of a method's own settings:
-                \(TrainingMethodRegistry.all.flatMap { r in r.ownOptions.map { "  \($0.name) <\($0.valueName)>  \(r.method.rawValue): \($0.help) (default: \($0.defaultValue))" } }.joined(separator: "\n"))
+                \(TrainingMethodRegistry.all.flatMap { r in r.ownOptions.map { "  \($0.name) <\($0.valueName)>  (--method \(r.method.rawValue); default \($0.defaultValue))\n      \($0.help)." } }.joined(separator: "\n"))
 
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt

@@ -171,8 +171,8 @@ extension TrainingMethodRegistration {
         settings: EnergyMatching.Settings.self,
         settingsOptions: [
             .positive("--monte-carlo-samples", \.monteCarloSamples, help: "Monte-Carlo draws per score target"),
-            .positive("--refill-every", \.refillEvery, help: "training steps between buffer refills by the reverse SDE (DEM: 100)"),
-            .positive("--refill-samples", \.refillSamples, help: "samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000)"),
-            .positive("--initial-buffer", \.initialBuffer, help: "prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024)"),
+            .positive("--refill-every", \.refillEvery, help: "Training steps between buffer refills by the reverse SDE (DEM: 100)"),
+            .positive("--refill-samples", \.refillSamples, help: "Samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000)"),
+            .positive("--initial-buffer", \.initialBuffer, help: "Prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024)"),
         ])
 }

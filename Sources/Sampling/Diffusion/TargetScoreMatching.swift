@@ -100,9 +100,9 @@ extension TrainingMethodRegistration {
         options: ["--sigma-min", "--sigma-max"],
         settings: TargetScoreMatching.Settings.self,
         settingsOptions: [
-            .positive("--tsm-samples", \.samples, help: "configurations of MALA data (over all ranks)"),
+            .positive("--tsm-samples", \.samples, help: "Configurations of MALA data (over all ranks)"),
             .positive("--tsm-chains", \.chains, help: "MALA chains that make them"),
             .count("--tsm-burn-in", \.burnIn, help: "MALA steps per chain before recording"),
-            .positive("--tsm-thin", \.thin, help: "record every this many MALA steps"),
+            .positive("--tsm-thin", \.thin, help: "Record every this many MALA steps"),
         ])
 }
