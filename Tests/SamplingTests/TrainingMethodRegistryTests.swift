@@ -40,8 +40,10 @@ final class TrainingMethodRegistryTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertFalse(text.contains("methodSettings"))
         XCTAssertEqual(text.components(separatedBy: #""configuration":{"#).count, 2)
+        XCTAssertEqual(text.components(separatedBy: #""version":4"#).count, 2)
         try text.replacingOccurrences(of: #""configuration":{"#, with:
             #""configuration":{"monteCarloSamples":7,"refillEvery":3,"refillSamples":5,"initialBuffer":11,"#)
+            .replacingOccurrences(of: #""version":4"#, with: #""version":3"#)
             .write(toFile: path, atomically: true, encoding: .utf8)
         let read = try DiffusionCheckpoint.read(from: path).configuration.settings(EnergyMatching.Settings.self)
         XCTAssertEqual([read.monteCarloSamples, read.refillEvery, read.refillSamples, read.initialBuffer], [7, 3, 5, 11])
