@@ -38,8 +38,10 @@ struct TrainBenchCase {
         c.hidden = hidden
         c.layers = layers
         c.batch = batch
-        if method == .idem {
-            c.monteCarloSamples = size
+        if !method.usesPaths {  // a score model: `size` Monte-Carlo draws
+            var settings = EnergyMatching.Settings()
+            settings.monteCarloSamples = size
+            c.setSettings(settings)
             c.sigmaMin = plugin == "double-well" ? 1e-5 : 0.01
             c.sigmaMax = plugin == "double-well" ? 3 : 2
         } else {

@@ -31,17 +31,17 @@ extension Ensemble.Sample {
         if correction.leapfrog != nil && correction.steps == 0 {
             throw ValidationError("--correct-leapfrog sets the HMC moves of the correction: it needs --correct-steps K (K ≥ 2)")
         }
-        if let sampler = mcmc.sampler, sampler == .mala || sampler == .pt {
+        if let sampler = mcmc.sampler, !sampler.isDynamics {
             try Self.checkDynamicsOptionsUnused(dynamicsOptions, sampler: sampler.rawValue)
         }
-        if let sampler = mcmc.sampler, sampler == .langevin || sampler == .ghmc {
+        if let sampler = mcmc.sampler, sampler.isDynamics {
             try Self.checkMCMCOptionsUnused(mcmc, sampler: sampler.rawValue)
         }
-        if mcmc.sampler == .mala {
+        if let sampler = mcmc.sampler, !sampler.isDynamics, !sampler.isTempered {
             let pt = [("--replicas", mcmc.replicasOption != nil), ("--max-temperature", mcmc.maxTemperatureOption != nil),
                       ("--exchange-every", mcmc.exchangeEveryOption != nil)].filter(\.1).map(\.0)
             if !pt.isEmpty {
-                throw ValidationError("\(pt.joined(separator: ", ")) \(pt.count == 1 ? "applies" : "apply") to tempering (--sampler pt, or langevin/ghmc replica exchange); --sampler mala runs at one temperature")
+                throw ValidationError("\(pt.joined(separator: ", ")) \(pt.count == 1 ? "applies" : "apply") to tempering (--sampler pt, or langevin/ghmc replica exchange); --sampler \(sampler.rawValue) runs at one temperature")
             }
         }
     }

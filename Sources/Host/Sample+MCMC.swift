@@ -18,7 +18,7 @@ extension MCMCSampling {
     /// MCMC on every rank; rank 0 writes the gathered frames and the summary.
     func run(world: Communicator) throws {
         let energySystem = try common.makeSystem(plugin: plugin, parameters: parameters + temperatureParameter())
-        if sampler == .langevin || sampler == .ghmc || (sampler == nil && energySystem.isMolecule) {
+        if sampler?.isDynamics == true || (sampler == nil && energySystem.isMolecule) {
             if sampler == nil {
                 try Ensemble.Sample.checkMCMCOptionsUnused(mcmc, sampler: "langevin (the default for a molecule)", validating: false)
             }
@@ -28,11 +28,11 @@ extension MCMCSampling {
             try Ensemble.Sample.checkDynamicsOptionsUnused(dynamicsOptions, sampler: "mala (the default for a system without hydrogen)",
                                                            validating: false)
         }
-        try checkMemory(system: energySystem, temperatures: mcmcSampler == .pt ? mcmc.replicas : 1)
+        let registration = mcmcSampler.kernel!, pt = registration.tempered
+        try checkMemory(system: energySystem, temperatures: pt ? mcmc.replicas : 1)
         let start = try startPositions(energySystem)
         let fixed: Bool? = switch mcmc.centreOfMass { case .on: true; case .off: false; case .auto: nil }
         let space = Space.forMCMC(energySystem, at: start, fixCentreOfMass: fixed)
-        let pt = mcmcSampler == .pt
         let settings = MCMCSettings(chains: mcmc.chains, burnIn: mcmc.burnIn, thin: mcmc.thin, samples: samples, seed: seed,
                                     replicas: pt ? mcmc.replicas : nil, maxTemperature: pt ? mcmc.maxTemperature : nil,
                                     exchangeEvery: pt ? mcmc.exchangeEvery : nil, initialStepSize: mcmc.stepSize)
@@ -48,10 +48,11 @@ extension MCMCSampling {
         let series = ChainSeries(), angles = world.isRoot ? try? AngleSeries(system: energySystem) : nil
         let summary: MCMCSummary
         do {
+            // Every walker starts at `start` plus 0.01·N(0, 1) noise.
             summary = try ChainRunner(settings: settings).run(
-                system: energySystem, space: space, start: start,
+                kernel: registration.make(space, energySystem), start: start, jitter: 0.01,
                 communicator: world, distribution: mcmc.distribution,
-                record: { x, u in
+                record: { x, u, _ in
                     step += 1
                     series.append(u)
                     angles?.append(x)
@@ -116,7 +117,7 @@ extension MCMCSampling {
         print(String(format: "energy u = U/kT: %.4f ± %.4f (batch-means standard error)", s.energyMean, s.energyError))
         print(String(format: "acceptance (target level): %.3f, step size %.3g%@", s.acceptance[0], s.stepSizes[0],
                      project ? ", zero-centre-of-mass moves" : ""))
-        if mcmcSampler == .pt {
+        if mcmcSampler.isTempered {
             let pairs = s.exchangeAcceptance.enumerated().map { String(format: "%d↔%d %.2f", $0, $0 + 1, $1) }
             print("replica exchange acceptance: \(pairs.joined(separator: ", "))")
             let ladder = MCMCSettings.ladder(replicas: mcmc.replicas, maxTemperature: mcmc.maxTemperature)

@@ -43,7 +43,29 @@ extension Ensemble {
                     --threads 1 --out dw4.nc
                 """)
 
-        enum Sampler: String, ExpressibleByArgument, CaseIterable { case mala, pt, langevin, ghmc }
+        /// A value of `--sampler`: a kernel of `KernelRegistry` (run by `ChainRunner` in
+        /// Sample+MCMC.swift) or one of the dynamics samplers (langevin, ghmc: Sample+Dynamics.swift).
+        struct Sampler: RawRepresentable, Hashable, ExpressibleByArgument, CaseIterable {
+            let rawValue: String
+            init?(rawValue: String) {
+                guard Self.allCases.contains(where: { $0.rawValue == rawValue }) else { return nil }
+                self.rawValue = rawValue
+            }
+            private init(named name: String) { rawValue = name }
+            init?(argument: String) { self.init(rawValue: argument) }
+
+            static let mala = Sampler(named: KernelRegistration.mala.name)
+            static let langevin = Sampler(named: "langevin")
+            static let ghmc = Sampler(named: "ghmc")
+            static var allCases: [Sampler] { KernelRegistry.all.map { Sampler(named: $0.name) } + [.langevin, .ghmc] }
+
+            /// Its registered kernel (nil for the dynamics samplers).
+            var kernel: KernelRegistration? { KernelRegistry.named(rawValue) }
+            /// Langevin dynamics or GHMC, with their own options (`DynamicsOptions`).
+            var isDynamics: Bool { kernel == nil }
+            /// A kernel on temperature ladders (PT).
+            var isTempered: Bool { kernel?.tempered ?? false }
+        }
         enum CentreOfMass: String, ExpressibleByArgument, CaseIterable { case auto, on, off }
 
         // One group per mode (SampleOptions.swift): `mode` hands a run only its own groups.
@@ -81,7 +103,7 @@ extension Ensemble {
                 throw ValidationError("\(name) must be a positive integer, got \(value)")
             }
             guard mcmc.burnIn >= 0 else { throw ValidationError("--burn-in must be ≥ 0, got \(mcmc.burnIn)") }
-            if mcmc.mcmcSampler == .pt {
+            if mcmc.mcmcSampler.isTempered {
                 guard mcmc.replicas >= 2 else { throw ValidationError("--replicas must be ≥ 2 for pt, got \(mcmc.replicas)") }
                 guard mcmc.maxTemperature > 1 else {
                     throw ValidationError("--max-temperature must be > 1, got \(mcmc.maxTemperature)")

@@ -112,8 +112,8 @@ struct MCMCOptions: ParsableArguments {
     static let defaultStepSize = 1e-4
 
     @Option(help: ArgumentHelp(
-        "mala, pt (MALA parallel tempering), langevin (BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator) or ghmc (the same moves Metropolized: exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
-        valueName: "mala|pt|langevin|ghmc"))
+        KernelRegistry.all.map { "\($0.name): \($0.summary); " }.joined() + "langevin: BAOAB Langevin dynamics, as OpenMM's LangevinMiddleIntegrator; ghmc: the same moves Metropolized (exact). langevin/ghmc with --replicas ≥ 2: replica exchange (REMD). Default: langevin with the molecular defaults below for a plugin whose atoms include hydrogen (a molecule), else mala.",
+        valueName: Sampler.allCases.map(\.rawValue).joined(separator: "|")))
     var sampler: Sampler?
     @Option(name: .customLong("thin"), help: "Record every K-th step of each chain (default 10; langevin/ghmc: MD steps, default \(DynamicsDefaults.thin)).")
     var thinOption: Int?
@@ -146,7 +146,7 @@ struct MCMCOptions: ParsableArguments {
     var maxTemperature: Double { maxTemperatureOption ?? 5 }
     var exchangeEvery: Int { exchangeEveryOption ?? 10 }
     /// How the MCMC walkers are split over ranks (MALA has one temperature: always chains).
-    var distribution: MCMCDistribution { mcmcSampler == .pt ? distribute ?? .replicas : .chains }
+    var distribution: MCMCDistribution { mcmcSampler.isTempered ? distribute ?? .replicas : .chains }
 
     /// The options of this group given on the command line (those without a fixed default value).
     var given: [String] {

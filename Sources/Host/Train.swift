@@ -8,7 +8,7 @@ extension Ensemble {
     /// `ensemble train`: trains a diffusion sampler (EGNN drift) and checkpoints it.
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Train a neural diffusion sampler (iDEM, trajectory balance or log-variance) on a plugin's energy.",
+            abstract: "Train a neural diffusion sampler (one of the methods of --method) on a plugin's energy.",
             discussion: """
                 Methods (docs/samplers.md): idem — VE noising, Monte-Carlo score target, regression, buffer from \
                 the reverse SDE; tb — off-policy trajectory balance with a learned log Z and a pinned-Brownian \
@@ -29,6 +29,9 @@ extension Ensemble {
                 Rank 0 writes the checkpoint; --resume works with any rank count. --threads sets each rank's \
                 energy and network threads.
 
+                Options of a method's own settings:
+                \(TrainingMethodRegistry.all.flatMap { r in r.ownOptions.map { "  \($0.name) <\($0.valueName)>  (--method \(r.method.rawValue); default \($0.defaultValue))\n      \($0.help)." } }.joined(separator: "\n"))
+
                 Example:
                   ensemble train --plugin double-well --method tb --steps 2000 --out dw4.ckpt
                   ensemble sample --model dw4.ckpt --samples 2000 --out dw4.nc
@@ -37,8 +40,13 @@ extension Ensemble {
                 """)
 
         @OptionGroup var system: SystemOptions
-        @Option(help: "Objective: idem, tb, logvar or dsm (denoising score matching on parallel-tempering data).")
+        @Option(help: ArgumentHelp("Objective: " + TrainingMethodRegistry.all.map { "\($0.method.rawValue) — \($0.summary)" }.joined(separator: "; ") + ".",
+                                   valueName: DiffusionMethod.allCases.map(\.rawValue).joined(separator: "|")))
         var method: DiffusionMethod
+        /// The options of a method's own settings (`TrainingMethodRegistration.ownOptions`, listed
+        /// in the discussion above), e.g. `--tsm-samples 4000`.
+        @Argument(parsing: .allUnrecognized, help: ArgumentHelp(visibility: .hidden))
+        var methodArguments: [String] = []
         @Flag(help: "Drift = NN(x,t) + c(t)·clip(∇log π(x)) (tb, logvar).")
         var langevinPreconditioning = false
         @Option(help: "Total training steps of the run (resumed steps included).")
@@ -81,14 +89,6 @@ extension Ensemble {
         var sigmaMin: Double = Ensemble.Train.sharedDefaults.sigmaMin
         @Option(help: "idem: σ_max of the VE noise.")
         var sigmaMax: Double = Ensemble.Train.sharedDefaults.sigmaMax
-        @Option(help: "idem: Monte-Carlo draws per score target.")
-        var monteCarloSamples: Int = Ensemble.Train.sharedDefaults.monteCarloSamples
-        @Option(help: "idem: training steps between buffer refills by the reverse SDE (DEM: 100).")
-        var refillEvery: Int = Ensemble.Train.sharedDefaults.refillEvery
-        @Option(help: "idem: samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000).")
-        var refillSamples: Int = Ensemble.Train.sharedDefaults.refillSamples
-        @Option(help: "idem: prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024).")
-        var initialBuffer: Int = Ensemble.Train.sharedDefaults.initialBuffer
         @Option(help: ArgumentHelp("dsm: blend the force at the data point into the target below the noise level σ* (weight σ*²/(h+σ*²); one gradient evaluation per regression point).", valueName: "σ*"))
         var forceBlend: Double?
         @Flag(help: "dsm: the network outputs the score itself (loss h|s + ε/√h|²) instead of predicting the noise ε.")
@@ -161,11 +161,12 @@ extension Ensemble {
             }
             if let steps, steps <= 0 { throw ValidationError("--steps must be positive, got \(steps)") }
             if let energyBudget, energyBudget <= 0 { throw ValidationError("--energy-budget must be positive") }
-            guard explorationSteps > 0, refillEvery > 0 else { throw ValidationError("--exploration-steps and --refill-every must be positive") }
+            guard explorationSteps > 0 else { throw ValidationError("--exploration-steps must be positive") }
             guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
             guard logEvery >= 0 else { throw ValidationError("--log-every must be ≥ 0 (0: no progress lines), got \(logEvery)") }
             let ranks = Communicator.world.size
             try checkMethodOptions()
+            try checkOwnOptions()
             try checkDataOptions()
             if let shards, shards < ranks {
                 throw ValidationError("--shards must be at least the number of ranks (\(ranks)), got \(shards)")
@@ -201,10 +202,8 @@ extension Ensemble {
         /// noise, gradients) and the network's pair activations; the buffer holds configurations.
         func checkMemory(_ c: DiffusionConfiguration, system: EnergySystem) throws {
             let n = Double(system.particleCount), coordinates = Double(system.coordinateCount)
-            let (points, arrays, what): (Double, Double, String) =
-                c.method == .idem ? (Double(c.monteCarloSamples), 2, "Monte-Carlo draws")
-                : c.method == .dsm ? (1, 4, "point")
-                : (Double(c.timeSteps + 1), 3, "time points")
+            let footprint = c.method.training.batchFootprint(c)
+            let (points, arrays, what) = (Double(footprint.points), Double(footprint.arrays), footprint.what)
             let network = n * max(n - 1, 1) * Double(c.hidden) * 4 * Double(c.layers) * 3
             let perElement = points * coordinates * 8 * arrays + network
             try MemoryLimit.check("--batch", c.batch, bytesPerUnit: perElement,
@@ -245,7 +244,7 @@ extension Ensemble {
             } catch {
                 throw FailureMessage("\(error)")
             }
-            if method == .dsm && world.isRoot {
+            if configuration.data != nil && world.isRoot {
                 print("dsm: making \(dataSamples) configurations by parallel tempering (\(dataChains) ladders × \(dataReplicas) temperatures up to \(dataMaxTemperature) kT, burn-in \(dataBurnIn), thin \(dataThin)) before training")
             }
             return DiffusionTrainer(model: model, system: energySystem, explorationHorizon: explorationSteps)

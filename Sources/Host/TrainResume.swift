@@ -22,6 +22,7 @@ extension Ensemble.Train {
         let fields: [(option: String, asked: String, stored: String)] = [("--method", asked.method.rawValue, stored.method.rawValue)]
             + Self.configurationOptions.map { ($0.name, $0.text(asked), $0.text(stored)) }
             + [("--exploration-steps", "\(explorationSteps)", "\(checkpoint.state.explorationHorizon)")]
+            + method.registration.ownOptions.map { ($0.name, Self.describe(asked.methodSettings), Self.describe(stored.methodSettings)) }
         let conflicts = fields.filter { given.contains($0.option) && $0.asked != $0.stored }
         if !conflicts.isEmpty {
             let lines = conflicts.map { "  \($0.option): \($0.asked) given, the checkpoint has \($0.stored)" }
@@ -45,5 +46,13 @@ extension Ensemble.Train {
         if let energyBudget, energyBudget <= checkpoint.state.energyEvaluations {
             throw FailureMessage("--resume: --energy-budget \(energyBudget) counts the whole run, and \(out) already spent \(checkpoint.state.energyEvaluations) energy evaluations: give a larger budget to train further")
         }
+    }
+
+    /// A method's own settings as JSON (for the resume check's message).
+    static func describe(_ settings: SettingsValue?) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let settings, let data = try? encoder.encode(settings) else { return "none" }
+        return String(decoding: data, as: UTF8.self)
     }
 }

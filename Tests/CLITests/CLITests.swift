@@ -98,6 +98,24 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(stride(from: 2, to: a.count, by: 3).allSatisfy { a[$0] == 0 })
     }
 
+    /// A registered kernel is a value of --sampler: rwm samples (its own target acceptance in the
+    /// JSON), takes the one-temperature checks, and is listed by --help.
+    func testRegisteredKernelRunsFromTheCommandLine() throws {
+        let directory = TestPaths.temporaryDirectory("rwm")
+        let out = directory.appendingPathComponent("rwm.nc").path, json = directory.appendingPathComponent("rwm.json").path
+        let result = try run(["sample", "--plugin", "double-well", "--sampler", "rwm", "--samples", "40", "--burn-in", "400",
+                              "--out", out, "--json", json])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try AmberNetCDFReader(path: out).allCoordinates().count, 40 * 4 * 3)
+        XCTAssertTrue(result.stdout.contains("gradient evaluations: 0"), result.stdout)
+        let tempered = try run(["sample", "--plugin", "double-well", "--sampler", "rwm", "--replicas", "4", "--samples", "4",
+                                "--out", directory.appendingPathComponent("x.nc").path])
+        XCTAssertNotEqual(tempered.status, 0)
+        XCTAssertTrue(tempered.stderr.contains("--sampler rwm runs at one temperature"), tempered.stderr)
+        let help = try run(["sample", "--help"])
+        XCTAssertTrue(help.stdout.contains("--sampler <mala|pt|rwm|langevin|ghmc>"), help.stdout)
+    }
+
     func testBadInputGetsAClearErrorAndNoFile() throws {
         let directory = TestPaths.temporaryDirectory("bad")
         let out = directory.appendingPathComponent("x.nc").path

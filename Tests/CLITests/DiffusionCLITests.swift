@@ -159,6 +159,19 @@ final class DiffusionCLITests: XCTestCase {
             XCTAssertNotEqual(result.status, 0, "\(method) \(option)")
             XCTAssertTrue(result.stderr.contains("\(option[0]) applies to --method"), result.stderr)
         }
+        // A method's own option: another method's is an error that names its method, an unknown
+        // one is an error, and its own method trains with it.
+        let other = try run(["train", "--method", "dsm", "--steps", "1", "--out", out, "--overwrite", "--tsm-samples", "8"]
+                            + small.dropLast(2))
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.stderr.contains("--tsm-samples applies to --method tsm, not dsm"), other.stderr)
+        let unknown = try run(["train", "--method", "tsm", "--steps", "1", "--out", out, "--overwrite", "--tsm-sample", "8"]
+                              + small.dropLast(2))
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("unknown option '--tsm-sample'"), unknown.stderr)
+        let tsm = try run(["train", "--method", "tsm", "--steps", "2", "--out", out, "--overwrite", "--tsm-samples", "64",
+                           "--tsm-burn-in", "50", "--sigma-min", "0.01"] + small.dropLast(2))
+        XCTAssertEqual(tsm.status, 0, tsm.stderr)
         let ok = try run(["train", "--method", "tb", "--steps", "2", "--out", out, "--overwrite", "--noise-scale", "1"] + small)
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("training throughput: "), ok.stdout)

@@ -20,6 +20,11 @@ final class DiffusionDefaultsTests: XCTestCase {
             d.precision = bare.precision
             d.energyClip = bare.energyClip
             d.tanhRange = bare.tanhRange
+            // A method with settings of its own recommends their defaults, and reads them back.
+            XCTAssertEqual(d.methodSettings == nil, ![.idem, .tsm].contains(method), method.rawValue)
+            if method == .tsm { XCTAssertEqual(d.settings(TargetScoreMatching.Settings.self), TargetScoreMatching.Settings()) }
+            if method == .idem { XCTAssertEqual(d.settings(EnergyMatching.Settings.self), EnergyMatching.Settings()) }
+            d.methodSettings = bare.methodSettings
             if method == .dsm {
                 d.parameterization = bare.parameterization
                 d.averageHalfLife = bare.averageHalfLife

@@ -27,7 +27,7 @@ final class DiffusionTests: XCTestCase {
         c.hidden = 16
         c.layers = 2
         c.batch = 32
-        c.monteCarloSamples = 32
+        if method == .idem { c.updateSettings(EnergyMatching.Settings.self) { $0.monteCarloSamples = 32 } }
         c.localSearchEvery = 0
         return c
     }
@@ -197,12 +197,14 @@ final class DiffusionTests: XCTestCase {
     func testDenoisingEnergyMatchingLossDecreasesOnDW4() throws {
         let system = try doubleWellSystem()
         var c = smallConfiguration(.idem)
-        c.refillEvery = 20
-        c.refillSamples = 64
-        c.initialBuffer = 128
+        c.updateSettings(EnergyMatching.Settings.self) {
+            $0.refillEvery = 20
+            $0.refillSamples = 64
+            $0.initialBuffer = 128
+            $0.monteCarloSamples = 64
+        }
         c.timeSteps = 50
         c.tanhRange = 15
-        c.monteCarloSamples = 64
         let model = try DiffusionModel(configuration: c, space: DiffusionSpace(particles: 4, dimension: 2, kind: .centred))
         let trainer = DiffusionTrainer(model: model, system: system)
         try trainer.step()

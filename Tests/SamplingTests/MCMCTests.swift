@@ -99,6 +99,53 @@ final class MCMCTests: XCTestCase {
             XCTAssertLessThan(error, 0.02)
         }
         XCTAssertEqual(summary.acceptance[0], 0.7, accuracy: 0.1)
+
+    /// Every kernel of `sample --sampler` (`KernelRegistry`), built and run as the command line
+    /// runs it (`registration.make`, `ChainRunner.run(kernel:)`), keeps ⟨x²⟩ = kT/k = 0.25 and
+    /// ⟨u⟩ = D/2 = 6 of a Gaussian (k = 2, kT = 0.5, 4 particles in 3D) within 4 batch-means
+    /// errors, and a kernel at one temperature adapts to its own target acceptance (random-walk
+    /// Metropolis: 0.234).
+    func testEveryRegisteredKernelKeepsTheHarmonicMoments() throws {
+        let system = try harmonicPlugin().makeSystem(parameters: "k=2 temperature=0.5 particles=4")
+        let space = Space.free(particles: system.particleCount, dimension: system.dimension)
+        XCTAssertNotNil(KernelRegistry.named("rwm"))
+        XCTAssertEqual(Set(KernelRegistry.all.map(\.name)).count, KernelRegistry.all.count)
+        for registration in KernelRegistry.all {
+            var settings = MCMCSettings()
+            settings.chains = 8
+            settings.burnIn = 2000
+            settings.thin = 5
+            settings.samples = 8 * 2000
+            if registration.tempered {
+                settings.replicas = 4
+                settings.maxTemperature = 4
+            }
+            let kernel = registration.make(space, system)
+            var series: [Double] = []
+            let summary = try ChainRunner(settings: settings).run(
+                kernel: kernel, start: [Double](repeating: 0, count: system.coordinateCount), jitter: 0.01,
+                record: { x, _, _ in series.append(x.reduce(0) { $0 + $1 * $1 } / Double(x.count)) })
+            let (mean, error) = Statistics.meanAndError(series)
+            XCTAssertLessThan(abs(mean - 0.25), 4 * error + 1e-3, "\(registration.name): ⟨x²⟩ = \(mean) ± \(error)")
+            XCTAssertLessThan(error, 0.01, registration.name)
+            XCTAssertLessThan(abs(summary.energyMean - 6), 4 * summary.energyError + 0.02,
+                              "\(registration.name): ⟨u⟩ = \(summary.energyMean) ± \(summary.energyError)")
+            XCTAssertEqual(summary.frames, 16000, registration.name)
+            if !registration.tempered {
+                XCTAssertEqual(summary.acceptance[0], kernel.targetAcceptance!, accuracy: 0.05, registration.name)
+            }
+        }
+        XCTAssertEqual(KernelRegistry.named("rwm")!.make(space, system).targetAcceptance, 0.234)
+        // Random-walk Metropolis needs no gradient.
+        let rwm = KernelRegistry.named("rwm")!.make(space, system)
+        let before = system.gradientEvaluations
+        var settings = MCMCSettings()
+        settings.burnIn = 10
+        settings.samples = 4
+        settings.thin = 1
+        _ = try ChainRunner(settings: settings).run(kernel: rwm, start: [Double](repeating: 0, count: system.coordinateCount),
+                                                    jitter: 0.01, record: { _, _, _ in })
+        XCTAssertEqual(system.gradientEvaluations, before)
     }
 
     func testParallelTemperingReproducesTheHarmonicSecondMoment() throws {

@@ -52,7 +52,7 @@ final class ScoreModelTests: XCTestCase {
         var c = DiffusionConfiguration(method: .idem)
         c.sigmaMin = 1e-3
         c.sigmaMax = 2
-        c.monteCarloSamples = 1000
+        c.updateSettings(EnergyMatching.Settings.self) { $0.monteCarloSamples = 1000 }
         let t = try self.trainer(c, lj, particles: 13, dimension: 3)
         var force = try lj.evaluate(x, batch: 1, withGradients: true).gradients.map { -$0 }
         t.model.space.project(&force)
@@ -125,11 +125,13 @@ final class ScoreModelTests: XCTestCase {
         c.hidden = 16
         c.layers = 2
         c.batch = 8
-        c.monteCarloSamples = 8
+        c.updateSettings(EnergyMatching.Settings.self) {
+            $0.monteCarloSamples = 8
+            $0.initialBuffer = 100
+            $0.refillSamples = 40
+            $0.refillEvery = 5
+        }
         c.timeSteps = 10
-        c.initialBuffer = 100
-        c.refillSamples = 40
-        c.refillEvery = 5
         c.tanhRange = 15
         let t = try trainer(c, dw, particles: 4, dimension: 2)
         try t.step()

@@ -123,7 +123,7 @@ final class SpaceAndTrainerTests: XCTestCase {
         XCTAssertThrowsError(try DiffusionCheckpoint.read(from: path)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("version 2") && text.contains("version \(DiffusionCheckpoint.currentVersion)"), text)
-            XCTAssertEqual(DiffusionCheckpoint.currentVersion, 3)
+            XCTAssertEqual(DiffusionCheckpoint.currentVersion, 4)
         }
     }
 }

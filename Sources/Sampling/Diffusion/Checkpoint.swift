@@ -10,7 +10,11 @@ public struct DiffusionCheckpoint: Codable {
     /// 2: iDEM's buffer schedule and per-particle clips, the dsm method and its data settings.
     /// 3: the parameters live in the trainer's state (`state.parameters`, `state.scalars`),
     ///    which `DiffusionTrainer.step(state)` maps to the next state.
-    public static let currentVersion = 3
+    /// 4: a method's own settings live in `configuration.methodSettings` (iDEM's were fields of the
+    ///    configuration in 3; a version-3 checkpoint still reads, its fields as iDEM's settings).
+    public static let currentVersion = 4
+    /// The versions this build reads.
+    public static let readableVersions = [3, 4]
     public var format = "ensemble-diffusion-checkpoint"
     public var version = DiffusionCheckpoint.currentVersion
     public var plugin: String
@@ -60,12 +64,17 @@ public struct DiffusionCheckpoint: Codable {
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         struct Header: Decodable { var format: String?; var version: Int? }
         if let header = try? decoder.decode(Header.self, from: data), let version = header.version,
-           header.format == "ensemble-diffusion-checkpoint", version != currentVersion {
-            throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) only (retrain the model with this build, or use the build that wrote it)")
+           header.format == "ensemble-diffusion-checkpoint", !readableVersions.contains(version) {
+            throw DiffusionError.checkpoint("\(path) has checkpoint version \(version); this build reads version \(currentVersion) (and 3) only (retrain the model with this build, or use the build that wrote it)")
         }
-        let checkpoint: DiffusionCheckpoint
+        var checkpoint: DiffusionCheckpoint
         do {
             checkpoint = try decoder.decode(DiffusionCheckpoint.self, from: data)
+            // A method's settings that an older checkpoint holds as fields of the configuration.
+            struct Coded: Decodable { var configuration: SettingsValue }
+            let coded = try decoder.decode(Coded.self, from: data).configuration
+            checkpoint.configuration = checkpoint.configuration.method.registration
+                .migratingSettings(of: checkpoint.configuration, coded: coded)
         } catch let error as DecodingError {
             throw DiffusionError.checkpoint("\(path) is not a valid checkpoint: it is JSON but not an ensemble diffusion checkpoint (\(Self.describe(error)))")
         } catch {
@@ -74,7 +83,7 @@ public struct DiffusionCheckpoint: Codable {
         guard checkpoint.format == "ensemble-diffusion-checkpoint" else {
             throw DiffusionError.checkpoint("\(path) is not an ensemble diffusion checkpoint")
         }
-        guard checkpoint.version == currentVersion else {
+        guard readableVersions.contains(checkpoint.version) else {
             throw DiffusionError.checkpoint("\(path) has version \(checkpoint.version); this build reads \(currentVersion)")
         }
         return checkpoint

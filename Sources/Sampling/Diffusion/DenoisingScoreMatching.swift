@@ -16,6 +16,43 @@ public struct DenoisingScoreMatching: TrainingMethod {
     public func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool { configuration.predictsNoise != false }
     public init() {}
 
+    /// dsm's data (parallel tempering or a file), buffer and bond graph.
+    public func validate(_ c: DiffusionConfiguration) throws {
+        func fail(_ s: String) throws -> Never { throw DiffusionError.invalidConfiguration(s) }
+        guard let samples = c.data?.samples ?? c.dataFile?.frames else {
+            try fail("dsm needs its parallel-tempering data settings or a data trajectory")
+        }
+        if c.data != nil && c.dataFile != nil { try fail("dsm takes its data from parallel tempering or from a file, not both") }
+        if let g = c.bondGraph, c.parameterization != .edm || g.bonds.contains(where: { $0.count != 2 || $0.min()! < 0 || $0.max()! >= g.particles }) {
+            try fail("a bond graph needs the EDM parameterization and bonds between its \(g.particles) particles")
+        }
+        if c.temperatureConditioned == true && (c.data?.replicas ?? 1) < 2 {
+            try fail("temperature conditioning learns from the replicas of parallel-tempering data: it needs PT data with ≥ 2 replicas")
+        }
+        if samples < 2 { try fail("dsm needs at least 2 data samples (got \(samples))") }
+        if samples > c.bufferCapacity {
+            try fail("dsm keeps its \(samples) data samples in the buffer: buffer capacity \(c.bufferCapacity) is too small")
+        }
+    }
+
+    /// dsm's recipe beyond the shared defaults: EDM preconditioning; σ ∈ [0.0015, 4]·σ_d, the
+    /// force blended in below σ* = 0.15·σ_d and ln σ ~ N(ln σ_d − 5.1, 1.5²), relative to the data's
+    /// rms coordinate σ_d (`scalesFromData`, docs/samplers.md); the parameter average (half-life
+    /// 500 steps), 200 warm-up steps, decay from step 2000 and a 10 % validation split. Its data
+    /// settings (`data` or `dataFile`) are the caller's.
+    static func recommend(_ c: inout DiffusionConfiguration) {
+        c.parameterization = .edm
+        c.averageHalfLife = 500
+        c.warmupSteps = 200
+        c.decayStart = 2000
+        c.validationFraction = 0.1
+        c.scalesFromData = true
+        c.sigmaMin = 1.5e-3
+        c.sigmaMax = 4
+        c.forceBlendSigma = 0.15
+        c.noiseLevels = .logNormal(mean: DiffusionConfiguration.dsmNoiseMeanShift, std: 1.5)
+    }
+
     public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> RegressionBatch {
         if state.buffer.count == 0 { try makeTemperedData(&state, context) }
         let indices = state.dataLogBetas.map { Self.balancedIndices(context.localBatch, logBetas: $0, rng: &state.rng) }
@@ -241,4 +278,21 @@ extension DiffusionTrainer {
         state.gradientEvaluations = file.gradientEvaluations
         return DiffusionTrainer(model: model, system: system, state: state)
     }
+}
+
+extension DiffusionMethod {
+    /// `--method dsm`.
+    public static let dsm = DiffusionMethod(declaring: "dsm")
+}
+
+extension TrainingMethodRegistration {
+    public static let denoisingScoreMatching = TrainingMethodRegistration(
+        method: .dsm,
+        summary: "denoising score matching on configurations from the project's own parallel tempering (or --data)",
+        training: DenoisingScoreMatching(),
+        options: ["--sigma-min", "--sigma-max", "--force-blend", "--predict-score", "--data-samples", "--parameterization",
+                  "--noise-levels", "--validation-fraction", "--validation-every", "--temperature-conditioning",
+                  "--data-replicas", "--data-max-temperature", "--data-chains", "--data-burn-in", "--data-thin",
+                  "--data", "--data-json"],
+        recommend: DenoisingScoreMatching.recommend)
 }

@@ -1,20 +1,6 @@
 import Equivariant
 import Foundation
 
-/// Which objective trains the drift. All three share one training loop (`DiffusionTrainer`).
-public enum DiffusionMethod: String, Codable, Sendable, CaseIterable {
-    /// Iterated denoising energy matching (Akhound-Sadegh et al. 2024): VE noising,
-    /// Monte-Carlo score target, regression; buffer from the reverse SDE.
-    case idem
-    /// Trajectory balance with a learned log Z (off-policy, Sendera et al. 2024).
-    case tb
-    /// Log-variance / VarGrad: the batch variance of the path log-ratio, no log Z.
-    case logvar
-    /// Denoising score matching on configurations from the project's own parallel tempering
-    /// (exact target ε/σ, no Monte-Carlo estimator, no clip); sampled by the VE reverse SDE.
-    case dsm
-}
-
 /// How a score model's network output becomes the score (dsm).
 public enum ScoreParameterization: String, Codable, Sendable, CaseIterable {
     /// The network predicts the noise ε of x_t = x_0 + √h ε: s = −ε_θ/√h(t).
@@ -85,17 +71,8 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// iDEM: VE noise range σ(t) = σ_min^(1−t) σ_max^t.
     public var sigmaMin = 1e-3
     public var sigmaMax = 3.0
-    /// iDEM: Monte-Carlo draws per score target.
-    public var monteCarloSamples = 100
-    /// iDEM: norm clip of each particle's d-vector of the score target (DEM: 20).
+    /// iDEM, tsm: norm clip of each particle's d-vector of the score target (DEM: 20).
     public var scoreClip = 20.0
-    /// iDEM: training steps between two buffer refills by the reverse SDE (DEM: 100).
-    public var refillEvery = 100
-    /// iDEM: samples the reverse SDE adds at each refill (DEM: 1000; over all ranks).
-    public var refillSamples = 1000
-    /// iDEM: prior draws N(0, σ_max²) (uniform on a torus) in the buffer before the first
-    /// refill (DEM: 1024; over all ranks).
-    public var initialBuffer = 1024
     /// dsm: the network predicts the noise ε (s_θ = −ε_θ/√h; nil or true) or the score itself
     /// (false; loss λ(t)|s_θ + ε/√h|² with λ = h, the same objective with another output scale).
     public var predictsNoise: Bool? = nil
@@ -162,6 +139,9 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// correlated along the bonds, in training and drawing) and gives the EGNN one learned edge
     /// feature per pair class (bonded, 1–3, 1–4, other). nil: isotropic noise, no edge classes.
     public var bondGraph: BondGraph? = nil
+    /// The settings a method keeps as its own value (`MethodSettings`, read with `settings()`),
+    /// for methods whose settings are not fields above; nil: none, or that method's defaults.
+    public var methodSettings: SettingsValue? = nil
 
     /// The bare configuration: every field at its declared value (the double engine, no tanh
     /// bound, no energy clip, no learning-rate schedule). It is what fields missing from an older
@@ -172,29 +152,15 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
     /// The recommended configuration of `method`: what `ensemble train --method METHOD` trains
     /// with before any option (the command line's option defaults read it), and where a library
     /// caller should start. Beyond the bare `init(method:)`: the Float engine, the energy clip 10⁴
-    /// of the path methods' training reward, the tanh bound 15 of the score methods, and dsm's
-    /// recipe — EDM preconditioning; σ ∈ [0.0015, 4]·σ_d, the force blended in below σ* = 0.15·σ_d
-    /// and ln σ ~ N(ln σ_d − 5.1, 1.5²), relative to the data's rms coordinate σ_d
-    /// (`scalesFromData`, docs/samplers.md); the parameter average (half-life 500 steps), 200
-    /// warm-up steps, decay from step 2000 and a 10 % validation split. dsm's data settings
-    /// (`data` or `dataFile`) are the caller's.
+    /// of the path methods' training reward, the tanh bound 15 of the score models, and what the
+    /// method's registration recommends (in its own file: e.g. dsm's EDM recipe, a method's own
+    /// settings).
     public static func defaults(for method: DiffusionMethod) -> DiffusionConfiguration {
         var c = DiffusionConfiguration(method: method)
         c.precision = .float
         c.energyClip = 1e4
         if method.usesVEProcess { c.tanhRange = 15 }
-        if method == .dsm {
-            c.parameterization = .edm
-            c.averageHalfLife = 500
-            c.warmupSteps = 200
-            c.decayStart = 2000
-            c.validationFraction = 0.1
-            c.scalesFromData = true
-            c.sigmaMin = 1.5e-3
-            c.sigmaMax = 4
-            c.forceBlendSigma = 0.15
-            c.noiseLevels = .logNormal(mean: dsmNoiseMeanShift, std: 1.5)
-        }
+        method.registration.recommend(&c)
         return c
     }
 
@@ -240,34 +206,14 @@ public struct DiffusionConfiguration: Codable, Equatable, Sendable {
         if !(noiseScale > 0) { try fail("noise scale must be > 0") }
         if !(learningRate > 0) { try fail("learning rate must be > 0") }
         if !(sigmaMin > 0 && sigmaMax > sigmaMin) { try fail("need 0 < sigma-min < sigma-max") }
-        if monteCarloSamples < 1 { try fail("Monte-Carlo samples must be ≥ 1") }
         if bufferCapacity < batch { try fail("buffer capacity must be ≥ batch") }
         if let graphCutoff, !(graphCutoff > 0) { try fail("graph cutoff must be > 0 (got \(graphCutoff))") }
-        if method == .idem && (refillEvery < 1 || refillSamples < 1 || initialBuffer < 1) {
-            try fail("refill interval, refill samples and initial buffer must be ≥ 1")
-        }
-        if parameterization == .edm && method != .dsm { try fail("the EDM parameterization is for dsm only") }
         if let h = averageHalfLife, !(h > 0) { try fail("the parameter average's half-life must be > 0 (got \(h))") }
         if let w = warmupSteps, w < 0 { try fail("warm-up steps must be ≥ 0 (got \(w))") }
         if let d = decayStart, d < 1 { try fail("the decay start must be ≥ 1 (got \(d))") }
         if let v = validationFraction, !(v > 0 && v < 0.5) { try fail("the validation fraction must be in (0, 0.5) (got \(v))") }
         if validationEvery < 1 { try fail("validation every must be ≥ 1") }
-        if method == .dsm {
-            guard let samples = data?.samples ?? dataFile?.frames else {
-                try fail("dsm needs its parallel-tempering data settings or a data trajectory")
-            }
-            if data != nil && dataFile != nil { try fail("dsm takes its data from parallel tempering or from a file, not both") }
-            if let g = bondGraph, parameterization != .edm || g.bonds.contains(where: { $0.count != 2 || $0.min()! < 0 || $0.max()! >= g.particles }) {
-                try fail("a bond graph needs the EDM parameterization and bonds between its \(g.particles) particles")
-            }
-            if temperatureConditioned == true && (data?.replicas ?? 1) < 2 {
-                try fail("temperature conditioning learns from the replicas of parallel-tempering data: it needs PT data with ≥ 2 replicas")
-            }
-            if samples < 2 { try fail("dsm needs at least 2 data samples (got \(samples))") }
-            if samples > bufferCapacity {
-                try fail("dsm keeps its \(samples) data samples in the buffer: buffer capacity \(bufferCapacity) is too small")
-            }
-        }
+        try method.training.validate(self)
     }
 }
 

@@ -3,13 +3,45 @@ import PluginHost
 
 /// iDEM, iterated denoising energy matching (Akhound-Sadegh et al. 2024), as DEM computes it
 /// (docs/samplers.md): the buffer starts with `initialBuffer` prior draws and gains `refillSamples`
-/// reverse-SDE samples every `refillEvery` steps; each step regresses s_θ(x_t, t) on the
+/// reverse-SDE samples every `refillEvery` steps (its own `Settings`); each step regresses s_θ(x_t, t) on the
 /// Monte-Carlo score S_K(x_t, t) = Σ_j softmax_j(−u(y_j)) (−∇u(y_j)), y_j = x_t + √h(t) ε_j,
 /// with each particle's d-vector clipped at `scoreClip`, unweighted (λ = 1) and averaged
 /// over coordinates.
 public struct EnergyMatching: TrainingMethod {
     public var process: DiffusionProcess { .varianceExploding }
     public init() {}
+
+    /// iDEM's own settings (DEM's values by default). Checkpoints written before they were iDEM's
+    /// hold them as fields of the configuration, under the same names.
+    public struct Settings: MethodSettings {
+        /// Monte-Carlo draws K per score target.
+        public var monteCarloSamples = 100
+        /// Training steps between two buffer refills by the reverse SDE (DEM: 100).
+        public var refillEvery = 100
+        /// Samples the reverse SDE adds at each refill (DEM: 1000; over all ranks).
+        public var refillSamples = 1000
+        /// Prior draws N(0, σ_max²) (uniform on a torus) in the buffer before the first refill
+        /// (DEM: 1024; over all ranks).
+        public var initialBuffer = 1024
+        public init() {}
+    }
+
+    public func validate(_ c: DiffusionConfiguration) throws {
+        if c.parameterization == .edm { throw DiffusionError.invalidConfiguration("the EDM parameterization is for dsm only") }
+        let s: Settings
+        do { s = try c.methodSettings?.decoded(as: Settings.self) ?? Settings() } catch {
+            throw DiffusionError.invalidConfiguration("idem: the method settings do not read as iDEM's: \(error)")
+        }
+        if s.monteCarloSamples < 1 { throw DiffusionError.invalidConfiguration("Monte-Carlo samples must be ≥ 1") }
+        if s.refillEvery < 1 || s.refillSamples < 1 || s.initialBuffer < 1 {
+            throw DiffusionError.invalidConfiguration("refill interval, refill samples and initial buffer must be ≥ 1")
+        }
+    }
+
+    /// K Monte-Carlo draws (positions and gradients) per regression point.
+    public func batchFootprint(_ c: DiffusionConfiguration) -> (points: Int, arrays: Int, what: String) {
+        (c.settings(Settings.self).monteCarloSamples, 2, "Monte-Carlo draws")
+    }
 
     public struct Batch {
         public var regression: RegressionBatch
@@ -18,11 +50,11 @@ public struct EnergyMatching: TrainingMethod {
     }
 
     public func batch(_ state: inout TrainerState, _ context: TrainingContext) throws -> Batch {
-        let c = context.configuration
+        let s: Settings = context.configuration.settings()
         var weights: ImportanceWeights?
-        if state.buffer.count == 0 { try addPriorDraws(context.share(of: c.initialBuffer), &state, context) }
-        if state.step > 0 && state.step % c.refillEvery == 0 {
-            weights = try refill(context.share(of: c.refillSamples), &state, context)
+        if state.buffer.count == 0 { try addPriorDraws(context.share(of: s.initialBuffer), &state, context) }
+        if state.step > 0 && state.step % s.refillEvery == 0 {
+            weights = try refill(context.share(of: s.refillSamples), &state, context)
         }
         return Batch(regression: try regressionBatch(&state, context), refill: weights)
     }
@@ -72,7 +104,7 @@ public struct EnergyMatching: TrainingMethod {
     public func monteCarloScore(at xt: [Double], times: [Double], _ rng: inout SeededGenerator,
                                 _ context: TrainingContext, chunkDraws: Int = 16_384) throws -> [Double] {
         let space = context.model.space, stride = space.coordinateCount
-        let m = context.configuration.monteCarloSamples, points = max(1, chunkDraws / m)
+        let m = context.configuration.settings(Settings.self).monteCarloSamples, points = max(1, chunkDraws / m)
         var target: [Double] = []
         target.reserveCapacity(xt.count)
         for start in Swift.stride(from: 0, to: times.count, by: points) {
@@ -89,7 +121,7 @@ public struct EnergyMatching: TrainingMethod {
     func monteCarloChunk(_ xt: [Double], times: [Double], _ rng: inout SeededGenerator,
                          _ context: TrainingContext) throws -> [Double] {
         let model = context.model, space = model.space
-        let stride = space.coordinateCount, batch = times.count, m = context.configuration.monteCarloSamples
+        let stride = space.coordinateCount, batch = times.count, m = context.configuration.settings(Settings.self).monteCarloSamples
         let draws = space.noise(batch: batch * m, rng: &rng)
         var y = [Double](repeating: 0, count: batch * m * stride)
         for b in 0..<batch {
@@ -123,4 +155,24 @@ extension DiffusionTrainer {
     public func monteCarloScore(at xt: [Double], times: [Double]) throws -> [Double] {
         try EnergyMatching().monteCarloScore(at: xt, times: times, &state.rng, context)
     }
+}
+
+extension DiffusionMethod {
+    /// `--method idem`.
+    public static let idem = DiffusionMethod(declaring: "idem")
+}
+
+extension TrainingMethodRegistration {
+    public static let energyMatching = TrainingMethodRegistration(
+        method: .idem,
+        summary: "VE noising, Monte-Carlo score target, regression, buffer from the reverse SDE",
+        training: EnergyMatching(),
+        options: ["--sigma-min", "--sigma-max"],
+        settings: EnergyMatching.Settings.self,
+        settingsOptions: [
+            .positive("--monte-carlo-samples", \.monteCarloSamples, help: "Monte-Carlo draws per score target"),
+            .positive("--refill-every", \.refillEvery, help: "Training steps between buffer refills by the reverse SDE (DEM: 100)"),
+            .positive("--refill-samples", \.refillSamples, help: "Samples added at each refill (reverse SDE with --time-steps steps; DEM: 1000)"),
+            .positive("--initial-buffer", \.initialBuffer, help: "Prior draws N(0, σ_max²) in the buffer before the first refill (DEM: 1024)"),
+        ])
 }

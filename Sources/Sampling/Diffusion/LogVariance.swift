@@ -22,3 +22,15 @@ extension PathTraining {
     /// The logvar method.
     public static let logVariance = PathTraining(objective: PathObjective.logVariance, learnsLogZ: false)
 }
+
+extension DiffusionMethod {
+    /// `--method logvar`.
+    public static let logvar = DiffusionMethod(declaring: "logvar")
+}
+
+extension TrainingMethodRegistration {
+    public static let logVariance = TrainingMethodRegistration(
+        method: .logvar,
+        summary: "the batch variance of the same path log-ratio (VarGrad), no log Z",
+        training: PathTraining.logVariance, options: PathObjective.commandLineOptions)
+}

@@ -12,7 +12,13 @@ public struct ObjectiveValue {
 }
 
 /// The path objectives (one file each: `TrajectoryBalance.swift`, `LogVariance.swift`).
-public enum PathObjective {}
+public enum PathObjective {
+    /// The options of `ensemble train` that every path method reads (its registration's `options`).
+    public static let commandLineOptions: Set<String> = [
+        "--langevin-preconditioning", "--noise-scale", "--exploration", "--exploration-steps", "--no-replay",
+        "--local-search-every", "--energy-clip", "--langevin-clip", "--langevin-init",
+    ]
+}
 
 /// The path methods (tb, logvar; docs/samplers.md): a batch of trajectories — on-policy PIS paths
 /// on even steps, on odd steps (with `useBuffer`) paths of the reference's backward process

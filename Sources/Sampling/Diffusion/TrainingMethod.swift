@@ -36,7 +36,8 @@ public struct LossAndGradient {
 /// A training method as a value: it makes its batch (paths or regression points; this is
 /// where it draws from the generator, the buffer and the energy) and returns the loss and
 /// its gradient; the trainer applies the optimisers and keeps the books. Adding a method is
-/// one file with a conformance, plus its case in `DiffusionMethod` and a line in `training`.
+/// one file (the conformance, its name and its `TrainingMethodRegistration`) plus one line in
+/// `TrainingMethodRegistry.all`.
 public protocol TrainingMethod {
     associatedtype Batch
     /// The step's batch; may draw from and add to the state's generator and buffer.
@@ -54,6 +55,14 @@ public protocol TrainingMethod {
     /// Whether the network of a model of `configuration` predicts the noise ε, so that the score
     /// is −ε_θ/√h (false by default: the network is the score).
     func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool
+    /// Refuses a configuration this method cannot train (called by `DiffusionConfiguration.validate`
+    /// after the checks every method shares). By default: no EDM parameterization.
+    /// - Throws: `DiffusionError.invalidConfiguration` naming the field.
+    func validate(_ configuration: DiffusionConfiguration) throws
+    /// What one element of the batch holds at once, for the memory check of `ensemble train`:
+    /// `points` configurations of `arrays` coordinate arrays each, named `what`. By default: a
+    /// path's time points (path models) or one noised point (score models).
+    func batchFootprint(_ configuration: DiffusionConfiguration) -> (points: Int, arrays: Int, what: String)
 }
 
 /// How a trained model samples.
@@ -68,27 +77,17 @@ extension TrainingMethod {
     public var learnsLogZ: Bool { false }
     public func predictsNoise(_ configuration: DiffusionConfiguration) -> Bool { false }
     public func finish(_ state: inout TrainerState, _ context: TrainingContext) throws {}
+    public func validate(_ configuration: DiffusionConfiguration) throws {
+        if configuration.parameterization == .edm {
+            throw DiffusionError.invalidConfiguration("the EDM parameterization is for dsm only")
+        }
+    }
+    public func batchFootprint(_ configuration: DiffusionConfiguration) -> (points: Int, arrays: Int, what: String) {
+        process == .pinnedBrownian ? (configuration.timeSteps + 1, 3, "time points") : (1, 4, "point")
+    }
 
     /// Batch, then loss and gradient (opens the existential for the trainer).
     func lossAndGradient(_ state: inout TrainerState, _ context: TrainingContext) throws -> LossAndGradient {
         try lossAndGradient(batch(&state, context), context)
-    }
-}
-
-extension DiffusionMethod {
-    /// Sampled by the VE reverse SDE (score models) rather than the PIS forward policy: the
-    /// method's own `process`.
-    public var usesVEProcess: Bool { training.process == .varianceExploding }
-    /// Trained on path log-ratios (trajectory balance, log-variance).
-    public var usesPaths: Bool { training.process == .pinnedBrownian }
-
-    /// The registration of every method: its training value.
-    public var training: any TrainingMethod {
-        switch self {
-        case .idem: return EnergyMatching()
-        case .dsm: return DenoisingScoreMatching()
-        case .tb: return PathTraining.trajectoryBalance
-        case .logvar: return PathTraining.logVariance
-        }
     }
 }

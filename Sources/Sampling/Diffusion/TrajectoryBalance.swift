@@ -22,3 +22,15 @@ extension PathTraining {
     /// The tb method.
     public static let trajectoryBalance = PathTraining(objective: PathObjective.trajectoryBalance, learnsLogZ: true)
 }
+
+extension DiffusionMethod {
+    /// `--method tb`.
+    public static let tb = DiffusionMethod(declaring: "tb")
+}
+
+extension TrainingMethodRegistration {
+    public static let trajectoryBalance = TrainingMethodRegistration(
+        method: .tb,
+        summary: "off-policy trajectory balance with a learned log Z and a pinned-Brownian reference",
+        training: PathTraining.trajectoryBalance, options: PathObjective.commandLineOptions)
+}

@@ -144,9 +144,7 @@ public struct ChainRunner {
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> MCMCSummary {
         precondition(space.coordinateCount == system.coordinateCount && space.box == system.box,
                      "the space must be the system's (Space.forMCMC)")
-        var kernel = MALAKernel(space: space, system: system)
-        kernel.strict = true
-        return try run(kernel: kernel, start: start, jitter: 0.01, communicator: communicator, distribution: distribution,
+        return try run(kernel: MALAKernel.strict(space: space, system: system), start: start, jitter: 0.01, communicator: communicator, distribution: distribution,
                        record: { x, u, _ in try record(x, u) }, recordHot: recordHot, stop: stop, progress: progress)
     }
 

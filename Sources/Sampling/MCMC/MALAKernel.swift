@@ -181,3 +181,23 @@ extension EnergySystem {
         }
     }
 }
+
+extension KernelRegistration {
+    /// `--sampler mala`: MALA chains at the target temperature.
+    public static let mala = KernelRegistration(
+        name: "mala", summary: "MALA chains, step size adapted toward 0.574 acceptance during --burn-in",
+        make: { space, system in MALAKernel.strict(space: space, system: system) })
+    /// `--sampler pt`: MALA within each level of parallel-tempering ladders.
+    public static let parallelTempering = KernelRegistration(
+        name: "pt", summary: "MALA parallel tempering on ladders of --replicas temperatures", tempered: true,
+        make: { space, system in MALAKernel.strict(space: space, system: system) })
+}
+
+extension MALAKernel {
+    /// A kernel whose walkers all came from the plugin: a configuration it refuses stops the run.
+    public static func strict(space: Space, system: EnergySystem) -> MALAKernel {
+        var kernel = MALAKernel(space: space, system: system)
+        kernel.strict = true
+        return kernel
+    }
+}
