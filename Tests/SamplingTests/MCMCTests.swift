@@ -99,6 +99,7 @@ final class MCMCTests: XCTestCase {
             XCTAssertLessThan(error, 0.02)
         }
         XCTAssertEqual(summary.acceptance[0], 0.7, accuracy: 0.1)
+    }
 
     /// Every kernel of `sample --sampler` (`KernelRegistry`), built and run as the command line
     /// runs it (`registration.make`, `ChainRunner.run(kernel:)`), keeps ⟨x²⟩ = kT/k = 0.25 and
