@@ -423,6 +423,72 @@ def test_dynamics(args, work, c, waters):
                                 command=" ".join(cmd))
 
 
+def batch_means(values, batches=10):
+    """Mean and batch-means standard error."""
+    values = np.asarray(values)
+    means = np.array([b.mean() for b in np.array_split(values, batches)])
+    return float(values.mean()), float(means.std(ddof=1) / np.sqrt(batches))
+
+
+def compare_md(args, work, c):
+    """(optional, --md-compare PS) ⟨u⟩ of the host's Langevin dynamics of the solvated box against
+    OpenMM's LangevinMiddleIntegrator on the same System with the same protocol: X–H bonds
+    constrained at their start lengths (as the host's --constraints hbonds), hydrogens at 3 amu
+    taken from their heavy atom, 2 fs, γ = 1/ps, 300 K; the same 10 ps burn-in, a frame every 0.1 ps."""
+    import openmm
+    import openmm.unit as unit
+    thin, burn_in = 50, 5000
+    samples = int(round(args.md_compare / 0.002 / thin))
+    out = os.path.join(work, "water-long.nc")
+    cmd = [args.ensemble, "sample", "--plugin-dir", args.plugin_dir, "--plugin", "openmm",
+           "--param", f"system={work}/water.xml", "--param", f"positions={work}/water.pdb",
+           "--param", f"state={work}/water-state.xml", "--sampler", "langevin", "--replicas", "1", "--chains", "1",
+           "--timestep", "2", "--burn-in", str(burn_in), "--thin", str(thin), "--samples", str(samples),
+           "--threads", "1", "--seed", "11", "--out", out, "--overwrite"]
+    ours = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(f"{work}/water.xml") as f:
+        system = openmm.XmlSerializer.deserialize(f.read())
+    with open(f"{work}/water-state.xml") as f:
+        x = openmm.XmlSerializer.deserialize(f.read()).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    masses = [system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(system.getNumParticles())]
+    hydrogens = [i for i, m in enumerate(masses) if m < 1.5]
+    heavy = np.array([i for i, m in enumerate(masses) if m >= 1.5])
+    for h in hydrogens:
+        d = np.linalg.norm(x[heavy] - x[h], axis=1)
+        j = int(heavy[np.argmin(d)])
+        system.addConstraint(h, j, float(d.min()))
+        moved = 3.0 - masses[h]
+        masses[h] += moved
+        masses[j] -= moved
+    for i, m in enumerate(masses):
+        system.setParticleMass(i, m)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 2 * unit.femtosecond)
+    integrator.setRandomNumberSeed(11)
+    integrator.setConstraintTolerance(1e-8)
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    context.setPositions(x)
+    context.applyConstraints(1e-8)
+    context.setVelocitiesToTemperature(300 * unit.kelvin, 11)
+    started = time.time()
+    integrator.step(burn_in)
+    u_openmm = []
+    for _ in range(samples):
+        integrator.step(thin)
+        u_openmm.append(context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) / KT)
+    openmm_wall = time.time() - started
+    text, _ = ours.communicate()
+    print(text)
+    from netCDF4 import Dataset
+    with Dataset(out) as nc:
+        u_ours = np.array(nc["energy"][:])
+    (m1, e1), (m2, e2) = batch_means(u_ours), batch_means(u_openmm)
+    z = abs(m1 - m2) / np.hypot(e1, e2)
+    c.report["md_compare"] = dict(ps=args.md_compare, frames=samples, ensemble=[m1, e1], openmm=[m2, e2], z=z,
+                                  openmm_wall_s=openmm_wall, command=" ".join(cmd))
+    c.check(z < 3, f"⟨u⟩ over {args.md_compare:g} ps: ensemble {m1:.1f} ± {e1:.1f}, OpenMM LangevinMiddle "
+                   f"{m2:.1f} ± {e2:.1f} kT ({z:.1f}σ; OpenMM {openmm_wall:.0f} s)")
+
+
 def test_errors(args, work, c):
     """(4) bad input gives a clear message."""
     npy = os.path.join(work, "ala-compare.npy")
@@ -476,6 +542,9 @@ def main(argv=None):
     parser.add_argument("--md-thin", type=int, default=100)
     parser.add_argument("--md-samples", type=int, default=20)
     parser.add_argument("--report", help="write the measured numbers as JSON here")
+    parser.add_argument("--md-compare", type=float, default=0.0, metavar="PS",
+                        help="also compare ⟨u⟩ of PS ps of dynamics with OpenMM's own integrator (not in make test)")
+    parser.add_argument("--only-md-compare", action="store_true", help="prepare the inputs and run --md-compare only")
     args = parser.parse_args(argv)
     if args.command == "driver":
         return driver(args)
@@ -489,10 +558,13 @@ def main(argv=None):
     water_x0, waters = prepare_solvated(work, args.edge)
     print(f"inputs in {work}: alanine dipeptide (22 atoms), solvated: {len(water_x0)} atoms, {waters} waters, "
           f"{args.edge} nm box ({time.time() - started:.1f} s)", flush=True)
-    test_against_python(args, work, c, ala_x0, water_x0)
-    test_alanine(args, work, c, ala_x0)
-    test_dynamics(args, work, c, waters)
-    test_errors(args, work, c)
+    if not args.only_md_compare:
+        test_against_python(args, work, c, ala_x0, water_x0)
+        test_alanine(args, work, c, ala_x0)
+        test_dynamics(args, work, c, waters)
+        test_errors(args, work, c)
+    if args.md_compare > 0:
+        compare_md(args, work, c)
     c.report["wall_s"] = time.time() - started
     if args.report:
         with open(args.report, "w") as f:
