@@ -304,10 +304,23 @@ def test_against_python(args, work, c, ala_x0, water_x0):
             eu, eg = relative_energy(out["u"], u_ref), relative_gradient(out["g"], g_ref)
             c.report[f"python_api/{name}/{platform}"] = dict(frames=len(frames), energy_relative=eu,
                                                              gradient_relative=eg, u=out["u"].tolist())
-            c.check(eu <= 1e-9 and eg <= 1e-9,
+            # Reference: double precision, deterministic. CPU: OpenMM's own Contexts differ from one
+            # another with PME (FFTW plans each Context's FFTs by timing): up to 3.8e-9 in energy and
+            # 7.4e-7 in forces between two Python Contexts on the same frames, measured 2026-12-03.
+            te, tg = (1e-9, 1e-9) if platform == "Reference" else (1e-7, 1e-5)
+            c.check(eu <= te and eg <= tg,
                     f"{name} {platform}: plugin vs OpenMM Python API, {len(frames)} frames: "
-                    f"energy {eu:.1e}, gradient {eg:.1e} relative (≤ 1e-9) [{elapsed:.1f} s]")
+                    f"energy {eu:.1e} (≤ {te:g}), gradient {eg:.1e} (≤ {tg:g}) relative [{elapsed:.1f} s]")
             c.check(np.array_equal(out["u_only"], out["u"]), f"{name} {platform}: energy-only calls give the same u")
+            if name == "water" and platform == "Reference":  # the host splits the batch over 2 threads
+                twice = os.path.join(work, "water-twice.npy")
+                np.save(twice, np.concatenate([frames, frames]).reshape(2 * len(frames), -1))
+                one, two = (ensemble_energy(args, "openmm", [f"system={work}/{name}.xml", f"positions={work}/{pdb}",
+                                                             "platform=Reference"], twice, extra=["--threads", t])
+                            for t in ("1", "2"))
+                c.check(np.array_equal(one, two) and np.array_equal(one[:len(frames)], out["u"]),
+                        f"{name} Reference: `ensemble energy --threads 2` (two Contexts) gives the --threads 1 "
+                        f"numbers bit for bit")
             if "u_threads" in out:
                 same = np.array_equal(out["u_threads"], out["u"]) and np.array_equal(out["g_threads"], out["g"])
                 c.check(same, f"{name} {platform}: 3 threads calling evaluate concurrently give the sequential numbers")
@@ -320,8 +333,8 @@ def test_against_python(args, work, c, ala_x0, water_x0):
             if platform == "CPU":
                 host = ensemble_energy(args, "openmm", ["system=" + f"{work}/{name}.xml", f"positions={work}/{pdb}"], npy,
                                        extra=["--threads", "1"])
-                c.check(np.array_equal(host, out["u"]) or relative_energy(host, u_ref) <= 1e-9,
-                        f"{name}: `ensemble energy --plugin openmm` gives the table's u ({relative_energy(host, u_ref):.1e})")
+                c.check(relative_energy(host, out["u"]) <= te,
+                        f"{name}: `ensemble energy --plugin openmm` gives the table's u ({relative_energy(host, out['u']):.1e})")
     # topology of the solvated system: masses, box, bonds
     out = dict(np.load(os.path.join(work, "water-CPU-driver.npz")))
     import openmm
