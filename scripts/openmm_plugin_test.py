@@ -131,9 +131,9 @@ def driver(args):
     x = np.load(args.positions)
     u, g = plugin.evaluate(x)
     u_only, _ = plugin.evaluate(x, gradients=False)
+    atoms = plugin.atoms()
     result = dict(u=u, g=g, u_only=u_only, start=plugin.start(), bonds=plugin.bonds(),
-                  masses=np.array([a[4] for a in plugin.atoms()]),
-                  elements=np.array([a[1] for a in plugin.atoms()]),
+                  masses=np.array([a[4] for a in atoms]), elements=np.array([a[1] for a in atoms]),
                   box=plugin.box() if plugin.box() is not None else np.zeros(0))
     if args.threads > 1:
         # The same frames split over threads that call evaluate concurrently (ctypes drops the GIL).
@@ -379,7 +379,7 @@ def test_dynamics(args, work, c, waters):
            "--param", f"state={work}/water-state.xml",
            "--sampler", "langevin", "--replicas", "1", "--chains", "1", "--timestep", "2",
            "--burn-in", str(steps["burn_in"]), "--thin", str(steps["thin"]), "--samples", str(steps["samples"]),
-           "--threads", "1", "--seed", "3", "--out", out, "--json", out.replace(".nc", ".json"), "--overwrite"]
+           "--threads", "1", "--seed", "3", "--out", out, "--overwrite"]
     started = time.time()
     r = run(cmd)
     wall = time.time() - started
@@ -418,7 +418,6 @@ def test_dynamics(args, work, c, waters):
     c.check(err <= 1e-5, f"the trajectory's energies are OpenMM's of its coordinates: {err:.1e} relative "
                          f"(float32 coordinates; u {recorded.min():.0f}…{recorded.max():.0f})")
     # X–H constraints: every O–H and C–H stays at its start length.
-    summary = json.load(open(out.replace(".nc", ".json")))
     hydrogens = universe.select_atoms("element H")
     heavy = universe.select_atoms("not element H")
     universe.trajectory[0]  # each hydrogen's partner: the nearest heavy atom in the first frame
@@ -428,11 +427,11 @@ def test_dynamics(args, work, c, waters):
     lengths = np.array([np.linalg.norm(universe.atoms.positions[i] - universe.atoms.positions[j], axis=1)
                         for _ in universe.trajectory])
     spread = float(np.max(np.abs(lengths - lengths[0])))
-    c.check(spread < 1e-3, f"{len(bonded)} X–H bond lengths constant over the run to {spread:.1e} Å (float32)")
+    c.check(spread < 1e-4, f"{len(bonded)} X–H bond lengths constant over the run to {spread:.1e} Å (≤ 1e-4, float32)")
     c.report["dynamics"] = dict(atoms=int(n_atoms), waters=waters, frames=len(dims), wall_s=wall,
                                 md_steps=steps["burn_in"] + steps["thin"] * steps["samples"], timestep_fs=2,
                                 box_angstrom=dims[0, :3].tolist(), u_first=float(recorded[0]),
-                                u_last=float(recorded[-1]), summary_keys=sorted(summary.keys())[:50],
+                                u_last=float(recorded[-1]),
                                 command=" ".join(cmd))
 
 
