@@ -66,8 +66,8 @@ $(OPENMM_PLUGIN): Sources/Plugins/OpenMM/openmm_plugin.cpp Sources/EnsemblePlugi
 	    -I $(OPENMM_LIBS)/include $< -L $(OPENMM_LIBS)/lib -lOpenMM -Wl,-rpath,$(OPENMM_LIBS)/lib -Wl,--no-undefined -o $@
 
 ## Energies and forces against OpenMM's Python API, alanine dipeptide against the alanine plugin,
-## Langevin dynamics of a solvated periodic box read back by MDAnalysis, error messages
-## (scripts/openmm_plugin_test.py; ~30 s on 2 idle cores, 60-90 s on a loaded machine).
+## Langevin dynamics of a solvated periodic box read back by MDAnalysis, error messages and
+## every sampler on the plugin (scripts/openmm_plugin_test.py; ~40 s on the shared 2 cores).
 openmm-test: venv openmm-plugin
 	@if [ -f $(OPENMM_PLUGIN) ]; then $(PYTHON) scripts/openmm_plugin_test.py --ensemble $(ENSEMBLE) --plugin-dir $(BUILD); \
 	else echo "openmm tests: skipped (the openmm plugin is not built)"; fi

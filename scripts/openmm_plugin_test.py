@@ -12,7 +12,9 @@
 3. The solvated periodic system sampled with the host's Langevin dynamics, written as AMBER
    NetCDF; MDAnalysis and mdtraj read it with the PDB topology and find the box; the recorded
    energies are OpenMM's energies of the written coordinates; the X–H constraints hold.
-4. Clear errors for bad input (missing file, not a System, atom count mismatch, unknown key,
+4. Every sampler (langevin REMD, mala, pt, ghmc, a tiny dsm model using the plugin's bonds)
+   runs on the alanine System.
+5. Clear errors for bad input (missing file, not a System, atom count mismatch, unknown key,
    triclinic box).
 
 Every input is made here from the shipped prmtop and OpenMM's own force-field files; nothing
@@ -435,6 +437,34 @@ def test_dynamics(args, work, c, waters):
                                 command=" ".join(cmd))
 
 
+def test_samplers(args, work, c):
+    """Every sampler takes the plugin: short runs on the OBC1 alanine System (langevin REMD, the
+    molecular default; mala; pt; ghmc), then a tiny dsm model whose bond graph comes from the
+    plugin's bonds, drawn from with `sample --model`."""
+    base = [args.ensemble, "sample", "--plugin-dir", args.plugin_dir, "--plugin", "openmm",
+            "--param", f"system={work}/ala-obc1.xml", "--param", f"positions={work}/ala.pdb",
+            "--chains", "2", "--seed", "1", "--threads", "1", "--overwrite"]
+    runs = {"langevin (default)": ["--burn-in", "100", "--thin", "10", "--samples", "64", "--json", f"{work}/s-data.json",
+                                   "--out", f"{work}/s-data.nc"],
+            "mala": ["--sampler", "mala", "--burn-in", "200", "--thin", "10", "--samples", "10", "--out", f"{work}/s.nc"],
+            "pt": ["--sampler", "pt", "--replicas", "4", "--burn-in", "200", "--thin", "10", "--samples", "10",
+                   "--out", f"{work}/s.nc"],
+            "ghmc": ["--sampler", "ghmc", "--burn-in", "20", "--thin", "20", "--samples", "10", "--out", f"{work}/s.nc"]}
+    for name, extra in runs.items():
+        r = run(base + extra)
+        c.check(r.returncode == 0 and "wrote" in r.stdout, f"sample {name} on the openmm plugin: "
+                + (next((line for line in r.stdout.split("\n") if line.startswith("energy u")), "") or r.stderr[-300:]))
+    r = run([args.ensemble, "train", "--plugin-dir", args.plugin_dir, "--plugin", "openmm",
+             "--param", f"system={work}/ala-obc1.xml", "--param", f"positions={work}/ala.pdb", "--method", "dsm",
+             "--data", f"{work}/s-data.nc", "--steps", "3", "--batch", "8", "--hidden", "8", "--layers", "1",
+             "--seed", "1", "--out", f"{work}/m.ckpt"])
+    c.check(r.returncode == 0 and "bond graph: 21 bonds from plugin openmm" in r.stdout + r.stderr,
+            "train --method dsm finds the 21 bonds of alanine dipeptide in the plugin" + ("" if r.returncode == 0 else r.stderr[-300:]))
+    r = run([args.ensemble, "sample", "--plugin-dir", args.plugin_dir, "--model", f"{work}/m.ckpt", "--samples", "8",
+             "--out", f"{work}/m.nc", "--overwrite"])
+    c.check(r.returncode == 0 and "wrote 8 frames" in r.stdout, "sample --model draws from it")
+
+
 def batch_means(values, batches=10):
     """Mean and batch-means standard error."""
     values = np.asarray(values)
@@ -574,6 +604,7 @@ def main(argv=None):
         test_against_python(args, work, c, ala_x0, water_x0)
         test_alanine(args, work, c, ala_x0)
         test_dynamics(args, work, c, waters)
+        test_samplers(args, work, c)
         test_errors(args, work, c)
     if args.md_compare > 0:
         compare_md(args, work, c)
