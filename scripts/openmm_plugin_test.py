@@ -350,6 +350,18 @@ def test_against_python(args, work, c, ala_x0, water_x0):
     bonds = {tuple(sorted(p)) for f in system.getForces() if isinstance(f, openmm.HarmonicBondForce)
              for p in (f.getBondParameters(k)[:2] for k in range(f.getNumBonds()))}
     c.check({tuple(p) for p in out["bonds"]} == bonds, f"water: {len(out['bonds'])} bonds = the HarmonicBondForce pairs")
+    # Rigid water and HBonds: the bonds come from the constraints, without water's H–H side.
+    import openmm.app as app
+    pdb = app.PDBFile(f"{work}/water.pdb")
+    rigid = app.ForceField("amber14-all.xml", "amber14/tip3p.xml").createSystem(
+        pdb.topology, nonbondedMethod=app.PME, nonbondedCutoff=0.9 * openmm.unit.nanometer,
+        constraints=app.HBonds, rigidWater=True)
+    with open(f"{work}/rigid.xml", "w") as f:
+        f.write(openmm.XmlSerializer.serialize(rigid))
+    topology = {tuple(sorted((b[0].index, b[1].index))) for b in pdb.topology.bonds()}
+    reported = {tuple(p) for p in Plugin(args.so, f"system={work}/rigid.xml positions={work}/water.pdb").bonds()}
+    c.check(reported == topology, f"rigid water + HBonds ({rigid.getNumConstraints()} constraints): "
+                                  f"{len(reported)} bonds = the topology's {len(topology)}")
 
 
 def test_alanine(args, work, c, ala_x0):

@@ -456,6 +456,7 @@ void collectBonds(ensemble_system &s) {
         int i, j;
         double distance;
         OpenMM_System_getConstraintParameters(s.system, c, &i, &j, &distance);
+        if (i < 0 || j < 0 || i >= s.n || j >= s.n) continue;
         if (std::strcmp(s.atoms[i].element, "H") == 0 && std::strcmp(s.atoms[j].element, "H") == 0) continue;
         add(i, j);
     }
