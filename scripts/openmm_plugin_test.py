@@ -10,7 +10,7 @@
    NoCutoff, no constraints; vacuum, OBC1, OBC2) against the `alanine` plugin, both through
    `ensemble energy` on the same frames.
 3. The solvated periodic system sampled with the host's Langevin dynamics, written as AMBER
-   NetCDF; MDAnalysis and mdtraj read it with the PDB topology and find the box; the recorded
+   NetCDF; MDAnalysis, mdtraj and cpptraj read it with the PDB topology and find the box; the recorded
    energies are OpenMM's energies of the written coordinates; the X–H constraints hold.
 4. Every sampler (langevin REMD, mala, pt, ghmc, a tiny dsm model using the plugin's bonds)
    runs on the alanine System.
@@ -422,6 +422,17 @@ def test_dynamics(args, work, c, waters):
                 f"mdtraj reads {traj.n_frames} frames, box {traj.unitcell_lengths[0] * 10} Å")
     except ImportError:
         print("mdtraj not installed: its check skipped")
+    cpptraj = shutil.which("cpptraj", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if cpptraj:  # AmberTools' reader, as VMD reads AMBER NetCDF
+        boxes = os.path.join(work, "cpptraj-box.dat")
+        script = f"parm {pdb}\ntrajin {out}\nvector v box out {boxes}\nrun\n"
+        r = run([cpptraj], input=script)
+        rows = np.loadtxt(boxes, comments="#")[:, 1:4] if r.returncode == 0 and os.path.exists(boxes) else np.zeros((0, 3))
+        c.check(len(rows) == len(dims) and np.allclose(rows, box, atol=1e-3) and f"{waters} solvent" in r.stdout,
+                f"cpptraj reads {len(rows)} frames, box {rows[0] if len(rows) else None} Å, "
+                f"{waters} solvent molecules")
+    else:
+        print("cpptraj not installed: its check skipped")
     # The recorded energies are OpenMM's energies of the written (float32) coordinates.
     from netCDF4 import Dataset
     with Dataset(out) as nc:
