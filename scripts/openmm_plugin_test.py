@@ -346,13 +346,22 @@ def test_against_python(args, work, c, ala_x0, water_x0):
     a, b, cc = system.getDefaultPeriodicBoxVectors()
     box = np.array([a[0]._value, b[1]._value, cc[2]._value]) * 10
     c.check(np.array_equal(out["masses"], masses), "water: masses from the System")
+    import openmm.app as app
+    pdb = app.PDBFile(f"{work}/water.pdb")
+    pdb_x = np.array(pdb.getPositions(asNumpy=True).value_in_unit(openmm.unit.angstrom))
+    c.check(np.allclose(out["start"], pdb_x, rtol=0, atol=1e-9), "water: start positions (Å) from the PDB")
+    symbols = [a.element.symbol for a in pdb.topology.atoms()]
+    c.check(list(out["elements"]) == symbols, f"water: elements from the PDB ({symbols.count('H')} H, {symbols.count('O')} O)")
     c.check(np.allclose(out["box"], box, rtol=0, atol=1e-12), f"water: box {out['box']} Å from the System")
     bonds = {tuple(sorted(p)) for f in system.getForces() if isinstance(f, openmm.HarmonicBondForce)
              for p in (f.getBondParameters(k)[:2] for k in range(f.getNumBonds()))}
     c.check({tuple(p) for p in out["bonds"]} == bonds, f"water: {len(out['bonds'])} bonds = the HarmonicBondForce pairs")
+    # state= alone: the State's positions, elements from the masses.
+    state_only = Plugin(args.so, f"system={work}/water.xml state={work}/water-state.xml")
+    c.check(np.allclose(state_only.start(), water_x0, rtol=0, atol=1e-9)
+            and [a[1] for a in state_only.atoms()] == symbols,
+            "water, state= alone: start positions from the State, elements from the masses")
     # Rigid water and HBonds: the bonds come from the constraints, without water's H–H side.
-    import openmm.app as app
-    pdb = app.PDBFile(f"{work}/water.pdb")
     rigid = app.ForceField("amber14-all.xml", "amber14/tip3p.xml").createSystem(
         pdb.topology, nonbondedMethod=app.PME, nonbondedCutoff=0.9 * openmm.unit.nanometer,
         constraints=app.HBonds, rigidWater=True)
