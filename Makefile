@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
+.PHONY: sample test unit-test tour-test openmm-plugin openmm-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -25,6 +25,7 @@ help:
 	@echo "make alanine-neural     dsm neural sampler for alanine (Cartesian, atom types) + exact correction"
 	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
+	@echo "make openmm-plugin  the openmm plugin (any OpenMM System XML) into $(BUILD), if OpenMM is installed"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
 deps:
@@ -43,10 +44,33 @@ venv: $(VENV)/.installed
 build: deps
 	$(SWIFT) build -c $(CONFIG)
 
-test: unit-test tour-test
+test: unit-test tour-test openmm-test
 
 unit-test: build venv
 	$(SWIFT) test -c $(CONFIG) --disable-swift-testing  # the suites are XCTest
+
+## The `openmm` plugin (docs/openmm.md): C++ on OpenMM's C API (OpenMMCWrapper.h, libOpenMM.so)
+## as the OpenMM wheel in .venv ships it (OpenMM.libs/), or OPENMM_LIBS=DIR with the same layout;
+## built into the executable's directory, where `ensemble` finds it, with an rpath to that
+## library. Without the library: a one-line notice and nothing built.
+OPENMM_PLUGIN := $(BUILD)/libEnsembleOpenMM.so
+OPENMM_LIBS   ?=
+openmm-plugin: build
+	@libs="$(OPENMM_LIBS)"; [ -n "$$libs" ] || libs=$$(ls -d $(CURDIR)/$(VENV)/lib/python3*/site-packages/OpenMM.libs 2>/dev/null | head -n 1); \
+	if [ -z "$$libs" ] || [ ! -f "$$libs/include/OpenMMCWrapper.h" ] || [ ! -f "$$libs/lib/libOpenMM.so" ]; then \
+	  echo "openmm plugin: skipped, no OpenMM C API found (make venv installs the openmm wheel; or OPENMM_LIBS=DIR with include/OpenMMCWrapper.h and lib/libOpenMM.so)"; \
+	else $(MAKE) --no-print-directory $(OPENMM_PLUGIN) OPENMM_LIBS="$$libs"; fi
+
+$(OPENMM_PLUGIN): Sources/Plugins/OpenMM/openmm_plugin.cpp Sources/EnsemblePluginABI/include/ensemble_plugin.h $(OPENMM_LIBS)/lib/libOpenMM.so
+	$(CXX) -std=c++17 -O2 -Wall -shared -fPIC -fvisibility=hidden -I Sources/EnsemblePluginABI/include \
+	    -I $(OPENMM_LIBS)/include $< -L $(OPENMM_LIBS)/lib -lOpenMM -Wl,-rpath,$(OPENMM_LIBS)/lib -Wl,--no-undefined -o $@
+
+## Energies and forces against OpenMM's Python API, alanine dipeptide against the alanine plugin,
+## Langevin dynamics of a solvated periodic box read back by MDAnalysis, error messages and
+## every sampler on the plugin (scripts/openmm_plugin_test.py; ~40 s on the shared 2 cores).
+openmm-test: venv openmm-plugin
+	@if [ -f $(OPENMM_PLUGIN) ]; then $(PYTHON) scripts/openmm_plugin_test.py --ensemble $(ENSEMBLE) --plugin-dir $(BUILD); \
+	else echo "openmm tests: skipped (the openmm plugin is not built)"; fi
 
 ## The README's tour, command by command, in a fresh clone of this repository's HEAD with no
 ## ../shared beside it (~4 min on 2 cores, most of it the clone's first build).

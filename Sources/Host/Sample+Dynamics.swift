@@ -97,9 +97,9 @@ extension MCMCSampling {
 
     /// The molecule's masses, kT and constraints from the plugin's atom table and start structure.
     func molecularTopology(_ system: EnergySystem, start: [Double]) throws -> MolecularTopology {
-        guard let atoms = system.atoms(), atoms.allSatisfy({ $0.mass > 0 }), system.box == nil, system.dimension == 3,
+        guard let atoms = system.atoms(), atoms.allSatisfy({ $0.mass > 0 }), system.dimension == 3,
               system.lengthUnitAngstrom == 1 else {
-            throw FailureMessage("--sampler langevin/ghmc needs a non-periodic 3D plugin in Å whose atom table gives masses (the optional `atom` callback)")
+            throw FailureMessage("--sampler langevin/ghmc needs a 3D plugin in Å whose atom table gives masses (the optional `atom` callback)")
         }
         let bonds = MolecularTopology.hydrogenBonds(elements: atoms.map(\.element), positions: start)
         var topology = MolecularTopology(masses: atoms.map(\.mass), temperature: dynamicsTemperature,

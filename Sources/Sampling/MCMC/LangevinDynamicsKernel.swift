@@ -86,7 +86,9 @@ public struct MolecularTopology: Equatable, Sendable {
 /// exchange) one `step` is one BAOAB step, or with `metropolized` one GHMC `trajectory` of
 /// `trajectorySteps` MD steps (its clock ticks: `ticksPerStep`); the time step is fixed.
 ///
-/// Non-periodic systems only (3D, lengths in Å).
+/// 3D systems, lengths in Å. A periodic system (the `openmm` plugin's explicit solvent) is
+/// integrated in unwrapped coordinates: positions are never folded into the box, so molecules
+/// stay whole, and the plugin applies the periodic boundary conditions, as OpenMM does.
 public struct LangevinDynamicsKernel: MCMCKernel {
     public let system: EnergySystem
     public let topology: MolecularTopology
@@ -152,8 +154,8 @@ public struct LangevinDynamicsKernel: MCMCKernel {
     public var ticksPerStep: Int { metropolized ? trajectorySteps : 1 }
 
     public init(system: EnergySystem, topology: MolecularTopology, timeStep: Double, friction: Double) throws {
-        guard system.box == nil, system.dimension == 3 else {
-            throw SamplingError(step: 0, reason: "molecular dynamics needs a non-periodic 3D system")
+        guard system.dimension == 3 else {
+            throw SamplingError(step: 0, reason: "molecular dynamics needs a 3D system")
         }
         precondition(topology.masses.count == system.particleCount && topology.masses.allSatisfy { $0 > 0 })
         self.system = system
