@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
+.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md bench-amber reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -24,6 +24,7 @@ help:
 	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
 	@echo "make alanine-neural     dsm neural sampler for alanine (Cartesian, atom types) + exact correction"
 	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
+	@echo "make bench-amber        AMBER energy+forces by system size (22-2700 atoms) against OpenMM's CPU platform"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
@@ -116,6 +117,12 @@ alanine-openmm: build venv
 ## weights, φ/ψ KL/TV and energy W2 against the reference (~45 min on a shared 2-core machine).
 alanine-neural: build
 	ENSEMBLE=$(ENSEMBLE) scripts/alanine-neural.sh
+
+## The alanine plugin on public prmtops of 22, 147, 642 and 2673 atoms (built by tleap from files
+## AmberTools ships) against OpenMM's CPU platform on 1 and 2 threads, vacuum and OBC2, batch 1
+## and 16, with and without a 10 Å cutoff: a markdown table, and out/bench-amber.json.
+bench-amber: build venv
+	$(PYTHON) scripts/bench_amber.py --cutoff 10 --json out/bench-amber.json
 
 ## Wall time to φ/ψ TV ≤ 0.05 (30° bins) against out/alanine-reference.nc: the default sampler on 2
 ## threads against OpenMM's CPU platform on 2 threads (speed measured now; TV curve of the run above).
