@@ -30,8 +30,8 @@ final class AlanineSystem: PluginSystem {
         temperature=K            temperature for u = U/kT, kelvin (default 300)
         solute_dielectric=X      GB solute dielectric (default 1)
         solvent_dielectric=X     GB solvent dielectric (default 78.5)
-        threads=N                threads inside one evaluate call, for batches >= 64 (default 1: the host
-                                 already splits batches over threads; 0 = all cores)
+        threads=N                threads inside one evaluate call, for batches >= 64 (>= 2 from 100 atoms)
+                                 (default 1: the host already splits batches over threads; 0 = all cores)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
         cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
                                  truncated, Coulomb with a reaction field, GB integrals and pair terms cut
@@ -111,7 +111,11 @@ final class AlanineSystem: PluginSystem {
                   gradients: UnsafeMutablePointer<Double>?) throws {
         let n3 = 3 * topology.count
         let beta = 1 / energy.kT
-        splitBatch(batch, threads: threads) { range in energy.withScratch { scratch in
+        // Small molecules split only batches ≥ 64 (32 per thread); from ~100 atoms one
+        // configuration is work enough to give each thread its own.
+        let large = topology.count >= 100
+        splitBatch(batch, threads: threads, minimumBatch: large ? 2 : 64, perChunk: large ? 1 : 32) { range in
+            energy.withScratch { scratch in
             for b in range {
                 let x = positions + b * n3
                 let g = gradients.map { $0 + b * n3 }

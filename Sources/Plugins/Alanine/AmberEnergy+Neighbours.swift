@@ -1,6 +1,15 @@
 import Foundation
 
 extension AmberEnergy {
+    /// Half shell: the 13 neighbour cells after a cell in (z, y, x) order.
+    static let halfShell: [SIMD3<Int>] = {
+        var shell: [SIMD3<Int>] = []
+        for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where (dz, dy, dx) > (0, 0, 0) {
+            shell.append(SIMD3(dx, dy, dz))
+        } } }
+        return shell
+    }()
+
     /// Neighbour rows for a cutoff r_c, rebuilt for every configuration (the configurations
     /// of a batch are unrelated): a cell list with cells of edge ≥ r_c, then, for each atom
     /// in cell order, the partners within r_c from the rest of its own cell and the 13
@@ -26,7 +35,7 @@ extension AmberEnergy {
         }
         let cells = dims.x * dims.y * dims.z
         if s.cellOf.count < n { s.cellOf = [Int32](repeating: 0, count: n) }
-        if s.sorted.count < n { s.sorted = [Int32](repeating: 0, count: n) }
+        if s.sorted.count < n + 4 { s.sorted = [Int32](repeating: 0, count: n + 4) }
         if s.sx.count < n + 4 {
             s.sx = [Double](repeating: 0, count: n + 4); s.sy = s.sx; s.sz = s.sx
         }
@@ -65,13 +74,11 @@ extension AmberEnergy {
             let rc2 = rc * rc
             var count = 0
             var row = 0
-            // Half shell: the neighbour cells after this one in (z, y, x) order.
-            var shell: [SIMD3<Int>] = []
-            for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where (dz, dy, dx) > (0, 0, 0) {
-                shell.append(SIMD3(dx, dy, dz))
-            } } }
-            var ranges: [(Int, Int)] = []
-            ranges.reserveCapacity(14)
+            let shell = AmberEnergy.halfShell
+            var ranges = s.ranges          // moved out and back, so never copied
+            s.ranges = []
+            ranges.removeAll(keepingCapacity: true)
+            defer { s.ranges = ranges }
             for cz in 0..<dims.z { for cy in 0..<dims.y { for cx in 0..<dims.x {
                 let c = (cz * dims.y + cy) * dims.x + cx
                 let begin = Int(start[c]), end = Int(start[c + 1])
@@ -99,8 +106,10 @@ extension AmberEnergy {
                                 let dy = yi - UnsafeRawPointer(sy.baseAddress! + q).loadUnaligned(as: V4.self)
                                 let dz = zi - UnsafeRawPointer(sz.baseAddress! + q).loadUnaligned(as: V4.self)
                                 let inside = (dx * dx + dy * dy + dz * dz) .< V4(repeating: rc2)
-                                for lane in 0..<min(4, e - q) where inside[lane] {
-                                    list[count] = sorted[q + lane]; count += 1
+                                if any(inside) {
+                                    for lane in 0..<min(4, e - q) where inside[lane] {
+                                        list[count] = sorted[q + lane]; count += 1
+                                    }
                                 }
                                 q += 4
                             }

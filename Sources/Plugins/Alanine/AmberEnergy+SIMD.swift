@@ -22,7 +22,10 @@ func vlog(_ x: V4) -> V4 {
     k &+= SIMD4<Int64>(truncatingIfNeeded: i &>> 20)
     let f = unsafeBitCast(bits, to: V4.self) - 1
     let s = f / (2 + f)
-    let dk = V4(Double(k[0]), Double(k[1]), Double(k[2]), Double(k[3]))
+    // Double(k) without a per-lane conversion (AVX2 has none for 64-bit integers): add k to
+    // the bits of 1.5·2⁵², whose low bits then hold it, and subtract 1.5·2⁵² (|k| < 2⁵¹).
+    let magic = V4(repeating: 0x1.8p52)
+    let dk = unsafeBitCast(unsafeBitCast(magic, to: SIMD4<Int64>.self) &+ k, to: V4.self) - magic
     let z = s * s, w = z * z
     let t1 = w * (lg2 + w * (lg4 + w * lg6))
     let t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
@@ -104,79 +107,72 @@ extension AmberEnergy {
         let gb = solvent != .vacuum
         var energy = V4(repeating: 0)
         var scalarEnergy = 0.0
-        let k = PairTables(self, s)
-        // Pass 1: LJ + Coulomb, Born integrals.
-        forEachRow(s) { i, row in
-            var a = Pass1Atom(k, i)
-            row.forEachChunk { lanes in k.pass1(lanes, &a, &energy, gb: gb) }
-            s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
-            if gb { s.integral[i] += a.integral.sum() }
-        }
-        guard gb else { return energy.sum() }
-        scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
-                                  born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
-        // Pass 2: GB pair terms.
-        forEachRow(s) { i, row in
-            var a = GBAtom(k, i)
-            row.forEachChunk { lanes in k.pass2(lanes, &a, &energy) }
-            s.bornForce[i] += a.bornForce.sum()
-            s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
-        }
-        // Pass 3: chain rule through the Born radii.
-        if gradients {
+        // Pass 1 keeps the Born terms' r-derivatives for pass 3 when they fit (4 lanes × 2 per
+        // chunk); else pass 3 computes them again.
+        let lanes = cutoff == nil ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
+        let keepDerivatives = gb && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
+        if keepDerivatives { s.reserveDerivatives(2 * lanes) }
+        let k = PairTables(self, s, derivatives: keepDerivatives ? s.derivatives : nil)
+        let rows = cutoff == nil ? n : s.rowAtom.count
+        s.list.withUnsafeBufferPointer { listBuffer in
+            let list = listBuffer.baseAddress
+            // Pass 1: LJ + Coulomb, Born integrals.
+            var cursor = 0
+            for r in 0..<rows {
+                let i = cutoff == nil ? r : Int(s.rowAtom[r])
+                let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
+                for q in skip { s.keep[Int(partners[q])] = 0 }
+                var a = Pass1Atom(k, i)
+                if cutoff == nil {
+                    var j0 = (i + 1) & ~3
+                    while j0 < n { k.pass1(PairLanes(run: j0, i: i, n: n), &a, &energy, gb: gb, &cursor); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass1(PairLanes(gather: list! + q, n: n), &a, &energy, gb: gb, &cursor); q += 4 }
+                }
+                for q in skip { s.keep[Int(partners[q])] = 1 }
+                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
+                if gb { s.integral[i] += a.integral.sum() }
+            }
+            guard gb else { return }
+            scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
+                                      born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
+            // Pass 2: GB pair terms.
+            for r in 0..<rows {
+                let i = cutoff == nil ? r : Int(s.rowAtom[r])
+                var a = GBAtom(k, i)
+                if cutoff == nil {
+                    var j0 = (i + 1) & ~3
+                    while j0 < n { k.pass2(PairLanes(run: j0, i: i, n: n), &a, &energy); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass2(PairLanes(gather: list! + q, n: n), &a, &energy); q += 4 }
+                }
+                s.bornForce[i] += a.bornForce.sum()
+                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
+            }
+            guard gradients else { return }
+            // Pass 3: chain rule through the Born radii.
             for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
             for i in n..<stride { s.bornForce[i] = 0 }
-            forEachRow(s) { i, row in
+            cursor = 0
+            for r in 0..<rows {
+                let i = cutoff == nil ? r : Int(s.rowAtom[r])
                 var a = GBAtom(k, i)
-                row.forEachChunk { lanes in k.pass3(lanes, &a) }
+                if cutoff == nil {
+                    var j0 = (i + 1) & ~3
+                    while j0 < n { k.pass3(PairLanes(run: j0, i: i, n: n), &a, &cursor); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass3(PairLanes(gather: list! + q, n: n), &a, &cursor); q += 4 }
+                }
                 s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
             }
         }
         return energy.sum() + scalarEnergy
-    }
-
-    /// Calls body(i, row) for each atom's row of partners, with the `keep` factors of its
-    /// skipped partners set to 0 for the duration of the call.
-    @inline(__always)
-    func forEachRow(_ s: Scratch, _ body: (Int, PartnerRow) -> Void) {
-        s.list.withUnsafeBufferPointer { list in
-            let rows = cutoff == nil ? n : s.rowAtom.count
-            for r in 0..<rows {
-                let i = cutoff == nil ? r : Int(s.rowAtom[r])
-                let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
-                for k in skip { s.keep[Int(partners[k])] = 0 }
-                if cutoff == nil {
-                    body(i, PartnerRow(i: i, n: n, list: nil, range: 0..<0))
-                } else {
-                    body(i, PartnerRow(i: i, n: n, list: list.baseAddress, range: Int(s.rowStart[r])..<Int(s.rowStart[r + 1])))
-                }
-                for k in skip { s.keep[Int(partners[k])] = 1 }
-            }
-        }
-    }
-}
-
-/// One atom's partners: the runs j > i (list nil) or a neighbour row padded to 4 with n.
-struct PartnerRow {
-    let i: Int, n: Int
-    let list: UnsafePointer<Int32>?
-    let range: Range<Int>
-
-    @inline(__always)
-    func forEachChunk(_ body: (PairLanes) -> Void) {
-        if let list {
-            var k = range.lowerBound
-            while k < range.upperBound {
-                body(PairLanes(gather: list + k, n: n))
-                k += 4
-            }
-        } else {
-            var j0 = (i + 1) & ~3
-            while j0 < n {
-                body(PairLanes(run: j0, i: i, n: n))
-                j0 += 4
-            }
-        }
     }
 }
 
@@ -258,8 +254,11 @@ struct PairTables {
     let typeCount: Int
     let coulomb, gbPrefactor, kRF, cRF, gbShift: Double
     let engulf: Bool
+    /// Born-term r-derivatives (j ← i and i ← j, 4 lanes each per chunk) kept from pass 1, or nil.
+    let derivatives: UnsafeMutablePointer<Double>?
 
-    init(_ e: AmberEnergy, _ s: AmberEnergy.Scratch) {
+    init(_ e: AmberEnergy, _ s: AmberEnergy.Scratch, derivatives: UnsafeMutablePointer<Double>?) {
+        self.derivatives = derivatives
         (x, y, z, gx, gy, gz) = (s.x, s.y, s.z, s.gx, s.gy, s.gz)
         (integral, born, bornForce, keep) = (s.integral, s.born, s.bornForce, s.keep)
         (charge, rho, sr) = (UnsafePointer(e.charge), UnsafePointer(e.rho), UnsafePointer(e.scaledRadius))
@@ -275,7 +274,7 @@ struct PairTables {
 
     /// LJ + Coulomb (reaction field with a cutoff) on kept lanes, Born integral terms on all.
     @inline(__always)
-    func pass1(_ l: PairLanes, _ a: inout Pass1Atom, _ energy: inout V4, gb: Bool) {
+    func pass1(_ l: PairLanes, _ a: inout Pass1Atom, _ energy: inout V4, gb: Bool, _ cursor: inout Int) {
         let one = V4(repeating: 1), zero = V4(repeating: 0)
         let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
         let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: l.valid)
@@ -291,10 +290,15 @@ struct PairTables {
         l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)
         if gb {
             let r = r2 * invr
-            let (tij, _) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf)
-            let (tji, _) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf)
+            let (tij, dij) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf)
+            let (tji, dji) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf)
             a.integral += tij
             l.add(tji, to: integral)
+            if let d = derivatives {
+                UnsafeMutableRawPointer(d + cursor).storeBytes(of: dij, as: V4.self)
+                UnsafeMutableRawPointer(d + cursor + 4).storeBytes(of: dji, as: V4.self)
+                cursor += 8
+            }
         }
     }
 
@@ -322,14 +326,21 @@ struct PairTables {
 
     /// Chain rule through the Born radii (bornForce already holds ∂E/∂B · ∂B/∂I).
     @inline(__always)
-    func pass3(_ l: PairLanes, _ a: inout GBAtom) {
+    func pass3(_ l: PairLanes, _ a: inout GBAtom, _ cursor: inout Int) {
         let one = V4(repeating: 1)
         let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
         let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: l.valid)
         let invr = (1 / r2).squareRoot()
-        let r = r2 * invr
-        let (_, dij) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf)
-        let (_, dji) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf)
+        let dij: V4, dji: V4
+        if let d = derivatives {
+            dij = UnsafeRawPointer(d + cursor).loadUnaligned(as: V4.self)
+            dji = UnsafeRawPointer(d + cursor + 4).loadUnaligned(as: V4.self)
+            cursor += 8
+        } else {
+            let r = r2 * invr
+            dij = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf).1
+            dji = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf).1
+        }
         let s = (a.bornForce0 * dij + l.load(bornForce) * dji) * invr
         a.gx += s * dx; a.gy += s * dy; a.gz += s * dz
         l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)

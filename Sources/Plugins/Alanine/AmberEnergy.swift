@@ -86,6 +86,13 @@ final class AmberEnergy {
     /// `partners[partnerStart[i] ..< partnerStart[i + 1]]`.
     let partnerStart: [Int32], partners: [Int32]
 
+    /// Chunks of 4 partners in the pair loops without a cutoff: Σᵢ ⌈(n − ⌊(i+1)/4⌋·4)/4⌉.
+    let fullChunks: Int
+    /// At most this many Born-term derivatives (8 bytes each) are kept between passes 1 and 3
+    /// per scratch (16 MB); beyond it, pass 3 recomputes them, so memory stays O(n) without a
+    /// cutoff and O(n · neighbours) with one.
+    static let derivativeCapacity = 2 << 20
+
     /// Scratch buffers, one per concurrent caller, kept for the life of the system.
     private var pool: [Scratch] = []
     private let poolLock = NSLock()
@@ -169,6 +176,8 @@ final class AmberEnergy {
         for list in both { start.append(start.last! + Int32(list.count)) }
         partnerStart = start
         partners = both.flatMap { $0.sorted() }
+        let count = n
+        fullChunks = (0..<count).reduce(0) { $0 + (count - (($1 + 1) & ~3) + 3) / 4 }
     }
 
     deinit {
@@ -189,6 +198,16 @@ final class AmberEnergy {
         /// Cell list (cutoff only): atoms sorted by cell, their sorted positions, cell starts.
         var cellOf: [Int32] = [], cellStart: [Int32] = [], sorted: [Int32] = []
         var sx: [Double] = [], sy: [Double] = [], sz: [Double] = []
+        var ranges: [(Int, Int)] = []
+        /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
+        private(set) var derivatives: UnsafeMutablePointer<Double>?
+        private var derivativeCount = 0
+        func reserveDerivatives(_ count: Int) {
+            guard count > derivativeCount else { return }
+            derivatives?.deallocate()
+            derivatives = .allocate(capacity: count)
+            derivativeCount = count
+        }
 
         init(n: Int, stride: Int) {
             self.stride = stride
@@ -200,7 +219,10 @@ final class AmberEnergy {
             (x, y, z, gx, gy, gz) = (buffer(0), buffer(0), buffer(0), buffer(0), buffer(0), buffer(0))
             (integral, born, dBorn, bornForce, keep) = (buffer(0), buffer(1), buffer(0), buffer(0), buffer(1))
         }
-        deinit { for p in [x, y, z, gx, gy, gz, integral, born, dBorn, bornForce, keep] { p.deallocate() } }
+        deinit {
+            for p in [x, y, z, gx, gy, gz, integral, born, dBorn, bornForce, keep] { p.deallocate() }
+            derivatives?.deallocate()
+        }
     }
 
     /// Runs `body` with a scratch that no concurrent caller holds, taken from (and returned to)
