@@ -254,7 +254,9 @@ def measure(side, prmtop, solvent, batch, threads, cutoff, seconds):
     command = [sys.executable, os.path.abspath(__file__), "--worker", side, "--prmtop", prmtop,
                "--solvent", solvent, "--batch", str(batch), "--threads", str(threads),
                "--seconds", str(seconds)] + (["--cutoff", str(cutoff)] if cutoff else [])
-    result = subprocess.run(command, capture_output=True, text=True)
+    # numpy's OpenBLAS threads would spin beside either side; neither uses them.
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

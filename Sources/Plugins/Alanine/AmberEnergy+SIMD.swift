@@ -211,11 +211,6 @@ struct PairLanes {
             p[j0] += v[0]; p[j1] += v[1]; p[j2] += v[2]; p[j3] += v[3]
         }
     }
-    /// table[type[j]] per lane.
-    @inline(__always)
-    func lookup(_ type: UnsafePointer<Int32>, _ table: UnsafePointer<Double>) -> V4 {
-        V4(table[Int(type[j0])], table[Int(type[j1])], table[Int(type[j2])], table[Int(type[j3])])
-    }
 }
 
 /// Atom i's broadcast values and its accumulators in pass 1.
@@ -228,8 +223,8 @@ struct Pass1Atom {
         x = V4(repeating: k.x[i]); y = V4(repeating: k.y[i]); z = V4(repeating: k.z[i])
         kq = V4(repeating: k.coulomb * k.charge[i])
         rho = V4(repeating: k.rho[i]); sr = V4(repeating: k.sr[i])
-        let row = Int(k.type[i]) * k.typeCount
-        ljA = k.ljA + row; ljB = k.ljB + row
+        let row = Int(k.type[i]) * k.stride
+        ljA = k.ljAByAtom + row; ljB = k.ljBByAtom + row
     }
 }
 
@@ -249,7 +244,8 @@ struct GBAtom {
 /// The raw tables one evaluation reads and writes, and the three pair passes on four lanes.
 struct PairTables {
     let x, y, z, gx, gy, gz, integral, born, bornForce, keep: UnsafeMutablePointer<Double>
-    let charge, rho, sr, ljA, ljB: UnsafePointer<Double>
+    let charge, rho, sr, ljAByAtom, ljBByAtom: UnsafePointer<Double>
+    let stride: Int
     let type: UnsafePointer<Int32>
     let typeCount: Int
     let coulomb, gbPrefactor, kRF, cRF, gbShift: Double
@@ -262,7 +258,8 @@ struct PairTables {
         (x, y, z, gx, gy, gz) = (s.x, s.y, s.z, s.gx, s.gy, s.gz)
         (integral, born, bornForce, keep) = (s.integral, s.born, s.bornForce, s.keep)
         (charge, rho, sr) = (UnsafePointer(e.charge), UnsafePointer(e.rho), UnsafePointer(e.scaledRadius))
-        (ljA, ljB) = (UnsafePointer(e.ljA), UnsafePointer(e.ljB))
+        (ljAByAtom, ljBByAtom) = (UnsafePointer(e.ljAByAtom), UnsafePointer(e.ljBByAtom))
+        stride = e.stride
         type = UnsafePointer(e.ljType)
         typeCount = e.ljTypeCount
         coulomb = e.coulomb
@@ -282,7 +279,7 @@ struct PairTables {
         let invr = inv2.squareRoot()
         let inv6 = inv2 * inv2 * inv2
         let on = zero.replacing(with: l.load(keep), where: l.valid)
-        let lj12 = on * l.lookup(type, a.ljA) * inv6 * inv6, lj6 = on * l.lookup(type, a.ljB) * inv6
+        let lj12 = on * l.load(a.ljA) * inv6 * inv6, lj6 = on * l.load(a.ljB) * inv6
         let qq = on * a.kq * l.load(charge)
         energy += lj12 - lj6 + qq * (invr + kRF * r2 - cRF)
         let s = (-12 * lj12 + 6 * lj6) * inv2 + qq * (2 * kRF - invr * inv2)

@@ -80,6 +80,9 @@ final class AmberEnergy {
     /// LJ A and B over type pairs, ntypes × ntypes.
     let ljTypeCount: Int
     let ljA: UnsafeMutablePointer<Double>, ljB: UnsafeMutablePointer<Double>
+    /// The same per partner atom, for the SIMD kernel: `ljAByAtom[t · stride + j]` = A[t, type j]
+    /// (ntypes × stride each, O(n)), so a run of partners loads its A and B as vectors.
+    let ljAByAtom: UnsafeMutablePointer<Double>, ljBByAtom: UnsafeMutablePointer<Double>
     /// Coulomb's constant, kcal·Å/(mol·e²).
     let coulomb: Double
     /// Skipped partners (exclusions and 1-4 pairs) of each atom, both directions, in CSR form:
@@ -167,6 +170,17 @@ final class AmberEnergy {
         ljA.initialize(from: topology.ljA, count: topology.ljA.count)
         ljB = .allocate(capacity: topology.ljB.count)
         ljB.initialize(from: topology.ljB, count: topology.ljB.count)
+        let types = topology.ljTypeCount
+        ljAByAtom = .allocate(capacity: types * stride)
+        ljAByAtom.initialize(repeating: 0, count: types * stride)
+        ljBByAtom = .allocate(capacity: types * stride)
+        ljBByAtom.initialize(repeating: 0, count: types * stride)
+        for t in 0..<types {
+            for (j, tj) in topology.ljType.enumerated() {
+                ljAByAtom[t * stride + j] = topology.ljA[t * types + Int(tj)]
+                ljBByAtom[t * stride + j] = topology.ljB[t * types + Int(tj)]
+            }
+        }
         var both = [[Int32]](repeating: [], count: n)
         for (i, list) in topology.skipped.enumerated() {
             for j in list { both[i].append(j); both[Int(j)].append(Int32(i)) }
@@ -181,7 +195,7 @@ final class AmberEnergy {
     }
 
     deinit {
-        for p in [charge, rho, scaledRadius, radius, aceFactor, ljA, ljB] { p.deallocate() }
+        for p in [charge, rho, scaledRadius, radius, aceFactor, ljA, ljB, ljAByAtom, ljBByAtom] { p.deallocate() }
         ljType.deallocate()
     }
 
