@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The non-bonded cutoff (`cutoff=`, neighbour lists) against OpenMM's CutoffNonPeriodic.
+/// The non-bonded cutoff (`cutoff=`, neighbour rows or cut runs) against OpenMM's CutoffNonPeriodic.
 final class AlanineCutoffTests: XCTestCase {
     /// OpenMM's R in kJ/(mol·K): the OpenMM side's kT.
     private let gasConstantKJ = 8.31446261815324e-3
@@ -20,8 +20,8 @@ final class AlanineCutoffTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let prmtop = TestPaths.repositoryRoot.appendingPathComponent("data/alanine-dipeptide-ff14SB.prmtop").path
         var report: [String] = []
-        for solvent in ["vacuum", "obc1", "obc2"] {
-            let system = try plugin.make("prmtop=\(prmtop) solvent=\(solvent) cutoff=\(cutoff)")
+        for (solvent, rows) in [("vacuum", "yes"), ("vacuum", "no"), ("obc1", "yes"), ("obc2", "yes"), ("obc2", "no")] {
+            let system = try plugin.make("prmtop=\(prmtop) solvent=\(solvent) cutoff=\(cutoff) neighbour_list=\(rows)")
             let exact = try plugin.make("prmtop=\(prmtop) solvent=\(solvent)")
             let n = system.count
             let confs = Conformations.make(start: system.initialPositions(), seed: 11)
@@ -54,7 +54,7 @@ final class AlanineCutoffTests: XCTestCase {
             }
             // The cutoff must matter here, or the comparison above proves nothing about it.
             XCTAssertGreaterThan(smallestEffect, 0.1, "\(solvent): the cutoff changes no energy by more than 0.1 kT")
-            report.append(String(format: "%@: %d conformations, worst |Δu|/|u| %.2e, worst max|Δ∇u|/‖∇u‖ %.2e "
+            report.append(String(format: "%@ (neighbour_list=\(rows)): %d conformations, worst |Δu|/|u| %.2e, worst max|Δ∇u|/‖∇u‖ %.2e "
                                  + "(the cutoff moves u by ≥ %.1f kT)", solvent, confs.count, worstEnergy, worstForce, smallestEffect))
         }
         print("alanine cutoff=\(cutoff) Å vs OpenMM CutoffNonPeriodic (Reference platform):\n  " + report.joined(separator: "\n  "))
@@ -64,7 +64,7 @@ final class AlanineCutoffTests: XCTestCase {
     func testCutoffGradientMatchesFiniteDifferences() throws {
         let plugin = try AlaninePlugin.load()
         for solvent in ["vacuum", "obc1", "obc2"] {
-            let system = try plugin.make("solvent=\(solvent) cutoff=\(cutoff)")
+            let system = try plugin.make("solvent=\(solvent) cutoff=\(cutoff) neighbour_list=yes")
             let confs = Conformations.make(start: system.initialPositions(), seed: 5, noisy: 4, rotated: 2)
             var worst = 0.0
             for x in confs {
@@ -80,13 +80,15 @@ final class AlanineCutoffTests: XCTestCase {
         }
     }
 
-    /// Neighbour lists (SIMD, gathered rows) and the scalar loops over the same rows agree;
-    /// evaluating the batch twice on one system (scratch reused) gives the same numbers.
+    /// Neighbour rows and cut runs, SIMD and scalar loops, all agree; evaluating the batch
+    /// twice on one system (scratch reused) gives the same numbers.
     func testCutoffKernelsAgreeAndScratchIsReused() throws {
         let plugin = try AlaninePlugin.load()
-        for solvent in ["vacuum", "obc2"] {
+        for (solvent, rows, kernel) in [("vacuum", "yes", "simd"), ("vacuum", "no", "simd"), ("vacuum", "no", "scalar"),
+                                        ("obc2", "yes", "simd"), ("obc2", "no", "simd"), ("obc2", "no", "scalar"),
+                                        ("obc2", "auto", "scalar")] {
             let simd = try plugin.make("solvent=\(solvent) cutoff=\(cutoff)")
-            let scalar = try plugin.make("solvent=\(solvent) cutoff=\(cutoff) kernel=scalar")
+            let scalar = try plugin.make("solvent=\(solvent) cutoff=\(cutoff) neighbour_list=\(rows) kernel=\(kernel)")
             let flat = Conformations.make(start: simd.initialPositions(), seed: 9, noisy: 40, rotated: 10).flatMap { $0 }
             let a = try simd.evaluate(flat), b = try scalar.evaluate(flat), again = try simd.evaluate(flat)
             XCTAssertEqual(a.energies, again.energies)
@@ -105,5 +107,7 @@ final class AlanineCutoffTests: XCTestCase {
         XCTAssertThrowsError(try plugin.make("reaction_field_dielectric=2")) { error in
             XCTAssertTrue("\(error)".contains("needs cutoff"), "\(error)")
         }
+        XCTAssertThrowsError(try plugin.make("neighbour_list=yes"))
+        XCTAssertThrowsError(try plugin.make("cutoff=8 neighbour_list=sometimes"))
     }
 }

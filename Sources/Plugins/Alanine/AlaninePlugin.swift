@@ -16,7 +16,7 @@ final class AlanineSystem: PluginSystem {
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
     static let defaultStart = "alanine-dipeptide-ff96.inpcrd"
     static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel",
-                       "cutoff", "reaction_field_dielectric"]
+                       "cutoff", "reaction_field_dielectric", "neighbour_list"]
 
     static let parametersHelp = """
         prmtop=PATH              AMBER prmtop of a non-periodic molecule (default: data/\(defaultPrmtop),
@@ -38,6 +38,9 @@ final class AlanineSystem: PluginSystem {
                                  (default none: every pair, exact)
         reaction_field_dielectric=X  ε_rf of the cutoff's reaction field (default 78.3 in vacuum, 1 with
                                  GB, as OpenMM's createSystem sets them)
+        neighbour_list=auto|yes|no   with a cutoff: neighbour rows from a cell list, or runs of all j > i
+                                 cut per pair (default auto: rows when the molecule is large against the
+                                 cutoff sphere); the same sum either way
         """
 
     /// The prmtop's bonds (with and without hydrogen), 0-based.
@@ -69,8 +72,11 @@ final class AlanineSystem: PluginSystem {
             cutoff = .init(distance: try parameters.double("cutoff", default: 0, positive: true),
                            reactionFieldDielectric: try parameters.double(
                                "reaction_field_dielectric", default: solvent == .vacuum ? 78.3 : 1, positive: true))
+            cutoff?.neighbourList = try parameters.choice("neighbour_list", default: .auto)
         } else if parameters.has("reaction_field_dielectric") {
             throw PluginFailure("reaction_field_dielectric= needs cutoff=: without a cutoff there is no reaction field")
+        } else if parameters.has("neighbour_list") {
+            throw PluginFailure("neighbour_list= needs cutoff=: without a cutoff every pair is summed")
         }
         threads = try parameters.threads(default: 1)
         let prmtop = parameters.string("prmtop")

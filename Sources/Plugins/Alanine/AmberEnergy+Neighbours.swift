@@ -1,6 +1,22 @@
 import Foundation
 
 extension AmberEnergy {
+    /// Whether neighbour rows pay for themselves: when the molecule's bounding box is not
+    /// much larger than the cutoff sphere, most pairs are within r_c anyway and the runs of
+    /// j > i, cut per lane, skip the cell list. GB pairs cost ~5× LJ + Coulomb ones, so GB
+    /// takes rows sooner. Either way the same pairs are summed.
+    func usesNeighbourList(_ s: Scratch, cutoff rc: Double) -> Bool {
+        guard n > 0 else { return false }
+        var lo = SIMD3(s.x[0], s.y[0], s.z[0]), hi = lo
+        for a in 1..<n {
+            let p = SIMD3(s.x[a], s.y[a], s.z[a])
+            lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p)
+        }
+        let span = hi - lo + rc
+        let sphere = 4 / 3 * Double.pi * rc * rc * rc
+        return span.x * span.y * span.z > (solvent == .vacuum ? 24 : 6) * sphere
+    }
+
     /// Half shell: the 13 neighbour cells after a cell in (z, y, x) order.
     static let halfShell: [SIMD3<Int>] = {
         var shell: [SIMD3<Int>] = []

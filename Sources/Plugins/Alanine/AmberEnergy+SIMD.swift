@@ -109,21 +109,21 @@ extension AmberEnergy {
         var scalarEnergy = 0.0
         // Pass 1 keeps the Born terms' r-derivatives for pass 3 when they fit (4 lanes × 2 per
         // chunk); else pass 3 computes them again.
-        let lanes = cutoff == nil ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
+        let lanes = !s.usesList ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
         let keepDerivatives = gb && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
         if keepDerivatives { s.reserveDerivatives(2 * lanes) }
         let k = PairTables(self, s, derivatives: keepDerivatives ? s.derivatives : nil)
-        let rows = cutoff == nil ? n : s.rowAtom.count
+        let rows = !s.usesList ? n : s.rowAtom.count
         s.list.withUnsafeBufferPointer { listBuffer in
             let list = listBuffer.baseAddress
             // Pass 1: LJ + Coulomb, Born integrals.
             var cursor = 0
             for r in 0..<rows {
-                let i = cutoff == nil ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
                 let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
                 for q in skip { s.keep[Int(partners[q])] = 0 }
                 var a = Pass1Atom(k, i)
-                if cutoff == nil {
+                if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass1(PairLanes(run: j0, i: i, n: n), &a, &energy, gb: gb, &cursor); j0 += 4 }
                 } else {
@@ -140,9 +140,9 @@ extension AmberEnergy {
                                       born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
             // Pass 2: GB pair terms.
             for r in 0..<rows {
-                let i = cutoff == nil ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
                 var a = GBAtom(k, i)
-                if cutoff == nil {
+                if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass2(PairLanes(run: j0, i: i, n: n), &a, &energy); j0 += 4 }
                 } else {
@@ -159,9 +159,9 @@ extension AmberEnergy {
             for i in n..<stride { s.bornForce[i] = 0 }
             cursor = 0
             for r in 0..<rows {
-                let i = cutoff == nil ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
                 var a = GBAtom(k, i)
-                if cutoff == nil {
+                if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass3(PairLanes(run: j0, i: i, n: n), &a, &cursor); j0 += 4 }
                 } else {
@@ -249,6 +249,8 @@ struct PairTables {
     let type: UnsafePointer<Int32>
     let typeCount: Int
     let coulomb, gbPrefactor, kRF, cRF, gbShift: Double
+    /// r² beyond which a lane is not a pair: r_c² on runs with a cutoff, else +∞.
+    let limit2: Double
     let engulf: Bool
     /// Born-term r-derivatives (j ← i and i ← j, 4 lanes each per chunk) kept from pass 1, or nil.
     let derivatives: UnsafeMutablePointer<Double>?
@@ -266,6 +268,8 @@ struct PairTables {
         gbPrefactor = e.gbPrefactor
         (kRF, cRF) = e.cutoff.map { ($0.kRF, $0.cRF) } ?? (0, 0)
         gbShift = e.cutoff.map { 1 / $0.distance } ?? 0
+        // Runs of j > i with a cutoff drop pairs beyond it per lane; neighbour rows hold none.
+        limit2 = s.usesList ? .infinity : e.cutoff.map { $0.distance * $0.distance } ?? .infinity
         engulf = e.engulfCorrection
     }
 
@@ -274,11 +278,13 @@ struct PairTables {
     func pass1(_ l: PairLanes, _ a: inout Pass1Atom, _ energy: inout V4, gb: Bool, _ cursor: inout Int) {
         let one = V4(repeating: 1), zero = V4(repeating: 0)
         let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
-        let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: l.valid)
+        let r2Raw = dx * dx + dy * dy + dz * dz
+        let valid = l.valid .& (r2Raw .< V4(repeating: limit2))
+        let r2 = one.replacing(with: r2Raw, where: valid)
         let inv2 = 1 / r2
         let invr = inv2.squareRoot()
         let inv6 = inv2 * inv2 * inv2
-        let on = zero.replacing(with: l.load(keep), where: l.valid)
+        let on = zero.replacing(with: l.load(keep), where: valid)
         let lj12 = on * l.load(a.ljA) * inv6 * inv6, lj6 = on * l.load(a.ljB) * inv6
         let qq = on * a.kq * l.load(charge)
         energy += lj12 - lj6 + qq * (invr + kRF * r2 - cRF)
@@ -287,8 +293,8 @@ struct PairTables {
         l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)
         if gb {
             let r = r2 * invr
-            let (tij, dij) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf)
-            let (tji, dji) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf)
+            let (tij, dij) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), valid, engulf)
+            let (tji, dji) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, valid, engulf)
             a.integral += tij
             l.add(tji, to: integral)
             if let d = derivatives {
@@ -310,7 +316,7 @@ struct PairTables {
         let d = r2 / (4 * p)
         let ex = vexpNonPositive(-d)
         let invf2 = 1 / (r2 + p * ex)
-        let qq = zero.replacing(with: a.qPre * l.load(charge), where: l.valid)
+        let qq = zero.replacing(with: a.qPre * l.load(charge), where: l.valid .& (r2 .< V4(repeating: limit2)))
         let gpol = qq * invf2.squareRoot()
         energy += gpol - qq * gbShift
         let dGdr = -gpol * (1 - 0.25 * ex) * invf2       // (∂G/∂r)/r
@@ -326,7 +332,9 @@ struct PairTables {
     func pass3(_ l: PairLanes, _ a: inout GBAtom, _ cursor: inout Int) {
         let one = V4(repeating: 1)
         let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
-        let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: l.valid)
+        let r2Raw = dx * dx + dy * dy + dz * dz
+        let valid = l.valid .& (r2Raw .< V4(repeating: limit2))
+        let r2 = one.replacing(with: r2Raw, where: valid)
         let invr = (1 / r2).squareRoot()
         let dij: V4, dji: V4
         if let d = derivatives {
@@ -335,8 +343,8 @@ struct PairTables {
             cursor += 8
         } else {
             let r = r2 * invr
-            dij = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), l.valid, engulf).1
-            dji = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, l.valid, engulf).1
+            dij = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), valid, engulf).1
+            dji = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, valid, engulf).1
         }
         let s = (a.bornForce0 * dij + l.load(bornForce) * dji) * invr
         a.gx += s * dx; a.gy += s * dy; a.gz += s * dz

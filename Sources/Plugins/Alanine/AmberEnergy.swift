@@ -63,6 +63,10 @@ final class AmberEnergy {
         var distance: Double
         /// ε_rf: OpenMM's NonbondedForce default 78.3 in vacuum; `createSystem` sets 1 with GB.
         var reactionFieldDielectric: Double
+        /// Neighbour rows always (`yes`), never (`no`: runs of j > i cut per lane), or when the
+        /// molecule is large against the cutoff sphere (`auto`); the same pairs either way.
+        var neighbourList: NeighbourList = .auto
+        enum NeighbourList: String, CaseIterable { case auto, yes, no }
         var kRF: Double { (reactionFieldDielectric - 1) / ((2 * reactionFieldDielectric + 1) * distance * distance * distance) }
         var cRF: Double { 3 * reactionFieldDielectric / ((2 * reactionFieldDielectric + 1) * distance) }
     }
@@ -213,6 +217,8 @@ final class AmberEnergy {
         var cellOf: [Int32] = [], cellStart: [Int32] = [], sorted: [Int32] = []
         var sx: [Double] = [], sy: [Double] = [], sz: [Double] = []
         var ranges: [(Int, Int)] = []
+        /// This call's pair loops walk neighbour rows (else runs of j > i, cut per lane).
+        var usesList = false
         /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
         private(set) var derivatives: UnsafeMutablePointer<Double>?
         private var derivativeCount = 0
@@ -264,7 +270,12 @@ final class AmberEnergy {
             scratch.gx[a] = 0; scratch.gy[a] = 0; scratch.gz[a] = 0
             scratch.integral[a] = 0; scratch.bornForce[a] = 0; scratch.born[a] = 1
         }
-        if let cutoff { buildNeighbours(scratch, cutoff: cutoff.distance) }
+        switch cutoff?.neighbourList {
+        case nil, .no?: scratch.usesList = false
+        case .yes?: scratch.usesList = true
+        case .auto?: scratch.usesList = usesNeighbourList(scratch, cutoff: cutoff!.distance)
+        }
+        if scratch.usesList, let cutoff { buildNeighbours(scratch, cutoff: cutoff.distance) }
         switch kernel {
         case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
         case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
@@ -419,13 +430,17 @@ final class AmberEnergy {
     /// body(i, j, keep), keep = 0 for excluded and 1-4 pairs, else 1.
     @inline(__always)
     private func forEachPair(_ s: Scratch, _ body: (Int, Int, Double) -> Void) {
-        let rows = cutoff == nil ? n : s.rowAtom.count
+        let rows = !s.usesList ? n : s.rowAtom.count
+        let limit2 = s.usesList ? .infinity : cutoff.map { $0.distance * $0.distance } ?? .infinity
         for r in 0..<rows {
-            let i = cutoff == nil ? r : Int(s.rowAtom[r])
+            let i = !s.usesList ? r : Int(s.rowAtom[r])
             let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
             for k in skip { s.keep[Int(partners[k])] = 0 }
-            if cutoff == nil {
-                for j in (i + 1)..<max(i + 1, n) { body(i, j, s.keep[j]) }
+            if !s.usesList {
+                for j in (i + 1)..<max(i + 1, n) {
+                    let dx = s.x[i] - s.x[j], dy = s.y[i] - s.y[j], dz = s.z[i] - s.z[j]
+                    if dx * dx + dy * dy + dz * dz < limit2 { body(i, j, s.keep[j]) }
+                }
             } else {
                 for k in Int(s.rowStart[r])..<Int(s.rowStart[r + 1]) {
                     let j = Int(s.list[k])
