@@ -101,6 +101,27 @@ final class AlanineCutoffTests: XCTestCase {
         }
     }
 
+    /// Positions that are not finite are an error, not a crash of the cell list; an atom
+    /// thrown far away still gets the same energy from neighbour rows as from cut runs.
+    func testCutoffWithNonFiniteOrFarPositions() throws {
+        let plugin = try AlaninePlugin.load()
+        for rows in ["yes", "auto"] {
+            let system = try plugin.make("solvent=obc2 cutoff=\(cutoff) neighbour_list=\(rows)")
+            var x = system.initialPositions()
+            x[4] = .nan
+            XCTAssertThrowsError(try system.evaluate(x)) { XCTAssertTrue("\($0)".contains("non-finite"), "\($0)") }
+            x[4] = .infinity
+            XCTAssertThrowsError(try system.evaluate(x)) { XCTAssertTrue("\($0)".contains("non-finite"), "\($0)") }
+        }
+        let rows = try plugin.make("solvent=obc2 cutoff=\(cutoff) neighbour_list=yes")
+        let runs = try plugin.make("solvent=obc2 cutoff=\(cutoff) neighbour_list=no")
+        var x = rows.initialPositions()
+        x[0] += 1e6; x[1] -= 3e7
+        let a = try rows.evaluate(x), b = try runs.evaluate(x)
+        assertClose(a.energies[0], b.energies[0], relative: 1e-12)
+        for k in a.gradients.indices { assertClose(a.gradients[k], b.gradients[k], absolute: 1e-9) }
+    }
+
     func testBadCutoffParameters() throws {
         let plugin = try AlaninePlugin.load()
         XCTAssertThrowsError(try plugin.make("cutoff=-1"))

@@ -41,14 +41,15 @@ extension AmberEnergy {
             lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p)
         }
         // Cells of edge ≥ r_c; coarser when the molecule is spread thin (at most ~2n cells).
+        // (Counted in doubles first, so atoms far apart cannot overflow an Int.)
         var edge = rc
-        var dims = SIMD3<Int>(1, 1, 1)
         while true {
             let span = (hi - lo) / edge
-            dims = SIMD3(Int(span.x) + 1, Int(span.y) + 1, Int(span.z) + 1)
-            if dims.x * dims.y * dims.z <= max(64, 2 * n) || !edge.isFinite { break }
+            if (span.x + 1) * (span.y + 1) * (span.z + 1) <= Double(max(64, 2 * n)) { break }
             edge *= 1.25
         }
+        let span = (hi - lo) / edge
+        let dims = SIMD3(Int(span.x) + 1, Int(span.y) + 1, Int(span.z) + 1)
         let cells = dims.x * dims.y * dims.z
         if s.cellOf.count < n { s.cellOf = [Int32](repeating: 0, count: n) }
         if s.sorted.count < n + 4 { s.sorted = [Int32](repeating: 0, count: n + 4) }

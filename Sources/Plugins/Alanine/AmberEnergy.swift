@@ -270,8 +270,13 @@ final class AmberEnergy {
             scratch.gx[a] = 0; scratch.gy[a] = 0; scratch.gz[a] = 0
             scratch.integral[a] = 0; scratch.bornForce[a] = 0; scratch.born[a] = 1
         }
+        // Non-finite positions take the runs (no cell list to index), whose non-finite energy
+        // the caller reports.
+        var finite = true
+        for a in 0..<n where !(scratch.x[a].isFinite && scratch.y[a].isFinite && scratch.z[a].isFinite) { finite = false }
         switch cutoff?.neighbourList {
         case nil, .no?: scratch.usesList = false
+        case _ where !finite: scratch.usesList = false
         case .yes?: scratch.usesList = true
         case .auto?: scratch.usesList = usesNeighbourList(scratch, cutoff: cutoff!.distance)
         }
