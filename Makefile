@@ -13,7 +13,7 @@ REFERENCE  ?= ../shared/reference
 APT_PACKAGES := libopenblas-dev libnetcdf-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md bench-amber reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
+.PHONY: sample test unit-test tour-test reference reference-large build deps venv bench bench-mpi clean help alanine-reference alanine-openmm alanine-neural bench-alanine-md reproduce-dw4 reproduce-lj13 reproduce-periodic reproduce-corrected-dw4 reproduce-corrected-lj13
 
 help:
 	@echo "make sample   sample LJ-13 (parallel tempering) into out/lj13.nc + out/lj13.pdb"
@@ -21,10 +21,10 @@ help:
 	@echo "make reference  DW-4 and LJ-13 reference samples by parallel tempering into out/reference/"
 	@echo "make bench    energy, sampler and EGNN throughput, and the training steps against PyTorch"
 	@echo "make alanine-reference  alanine φ/ψ reference by Langevin dynamics + REMD, two seeds"
+	@echo "make bench-amber        AMBER energy+forces by system size (22-2700 atoms) against OpenMM's CPU platform"
 	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
 	@echo "make alanine-neural     dsm neural sampler for alanine (Cartesian, atom types) + exact correction"
 	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
-	@echo "make bench-amber        AMBER energy+forces by system size (22-2700 atoms) against OpenMM's CPU platform"
 	@echo "make bench-mpi  sampling and training throughput at 1 and 2 MPI ranks"
 
 ## System libraries (OpenBLAS, netCDF, Open MPI), installed only when missing.
@@ -121,6 +121,7 @@ alanine-neural: build
 ## The alanine plugin on public prmtops of 22, 147, 642 and 2673 atoms (built by tleap from files
 ## AmberTools ships) against OpenMM's CPU platform on 1 and 2 threads, vacuum and OBC2, batch 1
 ## and 16, with and without a 10 Å cutoff: a markdown table, and out/bench-amber.json.
+.PHONY: bench-amber
 bench-amber: build venv
 	$(PYTHON) scripts/bench_amber.py --cutoff 10 --json out/bench-amber.json
 
