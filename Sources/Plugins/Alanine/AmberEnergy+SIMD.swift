@@ -249,6 +249,8 @@ struct PairTables {
     let type: UnsafePointer<Int32>
     let typeCount: Int
     let coulomb, gbPrefactor, kRF, cRF, gbShift: Double
+    /// Whether Coulomb carries the reaction-field terms (a cutoff).
+    let reactionField: Bool
     /// r² beyond which a lane is not a pair: r_c² on runs with a cutoff, else +∞.
     let limit2: Double
     let engulf: Bool
@@ -267,6 +269,7 @@ struct PairTables {
         coulomb = e.coulomb
         gbPrefactor = e.gbPrefactor
         (kRF, cRF) = e.cutoff.map { ($0.kRF, $0.cRF) } ?? (0, 0)
+        reactionField = e.cutoff != nil
         gbShift = e.cutoff.map { 1 / $0.distance } ?? 0
         // Runs of j > i with a cutoff drop pairs beyond it per lane; neighbour rows hold none.
         limit2 = s.usesList ? .infinity : e.cutoff.map { $0.distance * $0.distance } ?? .infinity
@@ -287,8 +290,9 @@ struct PairTables {
         let on = zero.replacing(with: l.load(keep), where: valid)
         let lj12 = on * l.load(a.ljA) * inv6 * inv6, lj6 = on * l.load(a.ljB) * inv6
         let qq = on * a.kq * l.load(charge)
-        energy += lj12 - lj6 + qq * (invr + kRF * r2 - cRF)
-        let s = (-12 * lj12 + 6 * lj6) * inv2 + qq * (2 * kRF - invr * inv2)
+        let coulomb = reactionField ? invr + kRF * r2 - cRF : invr
+        energy += lj12 - lj6 + qq * coulomb
+        let s = (-12 * lj12 + 6 * lj6) * inv2 + qq * (reactionField ? 2 * kRF - invr * inv2 : -invr * inv2)
         a.gx += s * dx; a.gy += s * dy; a.gz += s * dz
         l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)
         if gb {

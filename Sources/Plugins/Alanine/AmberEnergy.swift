@@ -476,8 +476,9 @@ final class AmberEnergy {
                 let inv6 = inv2 * inv2 * inv2
                 let lj12 = ljA[t] * inv6 * inv6, lj6 = ljB[t] * inv6
                 let qq = coulomb * charge[i] * charge[j]
-                e += lj12 - lj6 + qq * (invr + krf * r2 - crf)
-                let sc = (-12 * lj12 + 6 * lj6) * inv2 + qq * (2 * krf - invr * inv2)   // (∂E/∂r)/r
+                let rf = cutoff != nil
+                e += lj12 - lj6 + qq * (rf ? invr + krf * r2 - crf : invr)
+                let sc = (-12 * lj12 + 6 * lj6) * inv2 + qq * (rf ? 2 * krf - invr * inv2 : -invr * inv2)   // (∂E/∂r)/r
                 s.gx[i] += sc * dx; s.gy[i] += sc * dy; s.gz[i] += sc * dz
                 s.gx[j] -= sc * dx; s.gy[j] -= sc * dy; s.gz[j] -= sc * dz
             }
