@@ -21,6 +21,7 @@ help:
 	@echo "make reference  DW-4 and LJ-13 reference samples by parallel tempering into out/reference/"
 	@echo "make bench    energy, sampler and EGNN throughput, and the training steps against PyTorch"
 	@echo "make alanine-reference  alanine φ/ψ reference by Langevin dynamics + REMD, two seeds"
+	@echo "make bench-amber        AMBER energy+forces by system size (22-2700 atoms) against OpenMM's CPU platform"
 	@echo "make alanine-openmm     OpenMM Langevin MD of the same prmtop (10 ns) against that reference"
 	@echo "make alanine-neural     dsm neural sampler for alanine (Cartesian, atom types) + exact correction"
 	@echo "make bench-alanine-md   wall time to φ/ψ TV ≤ 0.05: ours against OpenMM, 2 threads each"
@@ -140,6 +141,13 @@ alanine-openmm: build venv
 ## weights, φ/ψ KL/TV and energy W2 against the reference (~45 min on a shared 2-core machine).
 alanine-neural: build
 	ENSEMBLE=$(ENSEMBLE) scripts/alanine-neural.sh
+
+## The alanine plugin on public prmtops of 22, 147, 642 and 2673 atoms (built by tleap from files
+## AmberTools ships) against OpenMM's CPU platform on 1 and 2 threads, vacuum and OBC2, batch 1
+## and 16, with and without a 10 Å cutoff: a markdown table, and out/bench-amber.json.
+.PHONY: bench-amber
+bench-amber: build venv
+	$(PYTHON) scripts/bench_amber.py --cutoff 10 --json out/bench-amber.json
 
 ## Wall time to φ/ψ TV ≤ 0.05 (30° bins) against out/alanine-reference.nc: the default sampler on 2
 ## threads against OpenMM's CPU platform on 2 threads (speed measured now; TV curve of the run above).

@@ -5,7 +5,8 @@ Loads an AMBER prmtop with openmm.app.AmberPrmtopFile and builds the System the 
 the plugin claims to reproduce it: nonbondedMethod=NoCutoff, constraints=None,
 rigidWater=False, implicitSolvent None / OBC1 / OBC2 with the default dielectrics
 (solute 1, solvent 78.5) and the default ACE surface-area term. Evaluates on the
-Reference platform (double precision).
+Reference platform (double precision). With --cutoff R (Å): nonbondedMethod=CutoffNonPeriodic,
+nonbondedCutoff=R, createSystem's reaction-field dielectric (78.3 in vacuum, 1 with GB).
 
 Input:  --positions FILE, raw little-endian float64 [frames][atoms][3] in Å.
 Output: --output FILE, raw little-endian float64 [frames][1 + 3*atoms]: the potential
@@ -23,11 +24,17 @@ import openmm.app as app
 import openmm.unit as unit
 
 
-def make_system(prmtop_path, solvent):
+def make_system(prmtop_path, solvent, cutoff=None):
+    """cutoff: None (every pair) or the CutoffNonPeriodic cutoff in Å."""
     prmtop = app.AmberPrmtopFile(prmtop_path)
     implicit = {"vacuum": None, "obc1": app.OBC1, "obc2": app.OBC2}[solvent]
-    system = prmtop.createSystem(nonbondedMethod=app.NoCutoff, constraints=None,
-                                 rigidWater=False, implicitSolvent=implicit)
+    if cutoff is None:
+        system = prmtop.createSystem(nonbondedMethod=app.NoCutoff, constraints=None,
+                                     rigidWater=False, implicitSolvent=implicit)
+    else:
+        system = prmtop.createSystem(nonbondedMethod=app.CutoffNonPeriodic,
+                                     nonbondedCutoff=cutoff * 0.1 * unit.nanometer, constraints=None,
+                                     rigidWater=False, implicitSolvent=implicit)
     return prmtop, system
 
 
@@ -43,9 +50,10 @@ def main(argv=None):
     parser.add_argument("--solvent", choices=["vacuum", "obc1", "obc2"], required=True)
     parser.add_argument("--positions", required=True)
     parser.add_argument("--output", required=True)
+    parser.add_argument("--cutoff", type=float, default=None, help="CutoffNonPeriodic cutoff in Å (default: none)")
     args = parser.parse_args(argv)
 
-    prmtop, system = make_system(args.prmtop, args.solvent)
+    prmtop, system = make_system(args.prmtop, args.solvent, args.cutoff)
     n = system.getNumParticles()
     x = np.fromfile(args.positions, dtype="<f8")
     if x.size % (3 * n) != 0:

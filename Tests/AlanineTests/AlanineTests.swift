@@ -272,9 +272,9 @@ final class AlanineBadInputTests: XCTestCase {
 
     func testUnknownKeyListsValidKeys() throws {
         let plugin = try AlaninePlugin.load()
-        XCTAssertThrowsError(try plugin.make("solvent=obc2; cutoff=9")) { error in
+        XCTAssertThrowsError(try plugin.make("solvent=obc2; switch_distance=9")) { error in
             let m = "\(error)"
-            XCTAssertTrue(m.contains("cutoff"), m)
+            XCTAssertTrue(m.contains("switch_distance"), m)
             for key in ["prmtop", "start", "solvent", "temperature"] { XCTAssertTrue(m.contains(key), m) }
         }
         XCTAssertThrowsError(try plugin.make("solvent=water")) { error in

@@ -15,7 +15,8 @@ final class AlanineSystem: PluginSystem {
     static let messagePrefix = "alanine: "
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
     static let defaultStart = "alanine-dipeptide-ff96.inpcrd"
-    static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel"]
+    static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel",
+                       "cutoff", "reaction_field_dielectric", "neighbour_list"]
 
     static let parametersHelp = """
         prmtop=PATH              AMBER prmtop of a non-periodic molecule (default: data/\(defaultPrmtop),
@@ -29,9 +30,17 @@ final class AlanineSystem: PluginSystem {
         temperature=K            temperature for u = U/kT, kelvin (default 300)
         solute_dielectric=X      GB solute dielectric (default 1)
         solvent_dielectric=X     GB solvent dielectric (default 78.5)
-        threads=N                threads inside one evaluate call, for batches >= 64 (default 1: the host
-                                 already splits batches over threads; 0 = all cores)
+        threads=N                threads inside one evaluate call, for batches >= 64 (>= 2 from 100 atoms)
+                                 (default 1: the host already splits batches over threads; 0 = all cores)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
+        cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
+                                 truncated, Coulomb with a reaction field, GB integrals and pair terms cut
+                                 (default none: every pair, exact)
+        reaction_field_dielectric=X  ε_rf of the cutoff's reaction field (default 78.3 in vacuum, 1 with
+                                 GB, as OpenMM's createSystem sets them)
+        neighbour_list=auto|yes|no   with a cutoff: neighbour rows from a cell list, or runs of all j > i
+                                 cut per pair (default auto: rows when the molecule is large against the
+                                 cutoff sphere); the same sum either way
         """
 
     /// The prmtop's bonds (with and without hydrogen), 0-based.
@@ -58,13 +67,24 @@ final class AlanineSystem: PluginSystem {
         let soluteDielectric = try parameters.double("solute_dielectric", default: 1, positive: true)
         let solventDielectric = try parameters.double("solvent_dielectric", default: 78.5, positive: true)
         let kernel: AmberEnergy.Kernel = try parameters.choice("kernel", default: .simd)
+        var cutoff: AmberEnergy.Cutoff?
+        if parameters.has("cutoff") {
+            cutoff = .init(distance: try parameters.double("cutoff", default: 0, positive: true),
+                           reactionFieldDielectric: try parameters.double(
+                               "reaction_field_dielectric", default: solvent == .vacuum ? 78.3 : 1, positive: true))
+            cutoff?.neighbourList = try parameters.choice("neighbour_list", default: .auto)
+        } else if parameters.has("reaction_field_dielectric") {
+            throw PluginFailure("reaction_field_dielectric= needs cutoff=: without a cutoff there is no reaction field")
+        } else if parameters.has("neighbour_list") {
+            throw PluginFailure("neighbour_list= needs cutoff=: without a cutoff every pair is summed")
+        }
         threads = try parameters.threads(default: 1)
         let prmtop = parameters.string("prmtop")
         let prmtopPath = try prmtop ?? DataFiles.find(Self.defaultPrmtop)
         topology = try AmberTopology(prmtopPath: prmtopPath)
         energy = try AmberEnergy(topology: topology, solvent: solvent, temperature: temperature,
                                  soluteDielectric: soluteDielectric, solventDielectric: solventDielectric,
-                                 kernel: kernel)
+                                 kernel: kernel, cutoff: cutoff)
         start = try Self.startPositions(given: parameters.string("start"), prmtopPath: prmtopPath,
                                         defaultPrmtop: prmtop == nil, atoms: topology.count)
     }
@@ -97,8 +117,11 @@ final class AlanineSystem: PluginSystem {
                   gradients: UnsafeMutablePointer<Double>?) throws {
         let n3 = 3 * topology.count
         let beta = 1 / energy.kT
-        splitBatch(batch, threads: threads) { range in
-            let scratch = AmberEnergy.Scratch(n: topology.count)
+        // Small molecules split only batches ≥ 64 (32 per thread); from ~100 atoms one
+        // configuration is work enough to give each thread its own.
+        let large = topology.count >= 100
+        splitBatch(batch, threads: threads, minimumBatch: large ? 2 : 64, perChunk: large ? 1 : 32) { range in
+            energy.withScratch { scratch in
             for b in range {
                 let x = positions + b * n3
                 let g = gradients.map { $0 + b * n3 }
@@ -107,7 +130,7 @@ final class AlanineSystem: PluginSystem {
                 energies[b] = u
                 if let g { for k in 0..<n3 { g[k] *= beta } }
             }
-        }
+        } }
         try requireFinite(batch: batch, particles: topology.count, dimension: 3,
                           energies: energies, gradients: gradients)
     }

@@ -22,7 +22,10 @@ func vlog(_ x: V4) -> V4 {
     k &+= SIMD4<Int64>(truncatingIfNeeded: i &>> 20)
     let f = unsafeBitCast(bits, to: V4.self) - 1
     let s = f / (2 + f)
-    let dk = V4(Double(k[0]), Double(k[1]), Double(k[2]), Double(k[3]))
+    // Double(k) without a per-lane conversion (AVX2 has none for 64-bit integers): add k to
+    // the bits of 1.5·2⁵², whose low bits then hold it, and subtract 1.5·2⁵² (|k| < 2⁵¹).
+    let magic = V4(repeating: 0x1.8p52)
+    let dk = unsafeBitCast(unsafeBitCast(magic, to: SIMD4<Int64>.self) &+ k, to: V4.self) - magic
     let z = s * s, w = z * z
     let t1 = w * (lg2 + w * (lg4 + w * lg6))
     let t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
@@ -97,159 +100,258 @@ extension AmberEnergy {
         return (j .> SIMD4(repeating: Int64(i))) .& (j .< SIMD4(repeating: Int64(n)))
     }
 
-    /// LJ + Coulomb (+ GB) pair terms with SIMD4 over j; the same sums as `pairEnergy` and
-    /// `gbEnergy`, in a structure-of-arrays layout.
-    func simdPairEnergy(_ x: UnsafePointer<Double>, _ g: UnsafeMutablePointer<Double>?,
-                        _ scratch: Scratch) -> Double {
-        let n = self.n, np = padded
+    /// LJ + Coulomb (+ GB) pair terms with SIMD4 over partners j: the same sums as
+    /// `scalarPairEnergy`. Without a cutoff the partners of atom i are the aligned runs of
+    /// j > i (contiguous loads); with one, atom i's neighbour row (gathered loads).
+    func simdPairEnergy(_ s: Scratch, gradients: Bool) -> Double {
         let gb = solvent != .vacuum
-        let engulf = engulfCorrection
         var energy = V4(repeating: 0)
         var scalarEnergy = 0.0
-        matA.withUnsafeBufferPointer { pa in
-        matB.withUnsafeBufferPointer { pb in
-        matQQ.withUnsafeBufferPointer { pq in
-        rhoPadded.withUnsafeBufferPointer { rho in
-        srPadded.withUnsafeBufferPointer { sr in
-        chargePadded.withUnsafeBufferPointer { q in
-        radius.withUnsafeBufferPointer { radius in
-        aceFactor.withUnsafeBufferPointer { ace in
-        scratch.sx.withUnsafeMutableBufferPointer { X in
-        scratch.sy.withUnsafeMutableBufferPointer { Y in
-        scratch.sz.withUnsafeMutableBufferPointer { Z in
-        scratch.sgx.withUnsafeMutableBufferPointer { GX in
-        scratch.sgy.withUnsafeMutableBufferPointer { GY in
-        scratch.sgz.withUnsafeMutableBufferPointer { GZ in
-        scratch.pr.withUnsafeMutableBufferPointer { PR in
-        scratch.pux.withUnsafeMutableBufferPointer { UX in
-        scratch.puy.withUnsafeMutableBufferPointer { UY in
-        scratch.puz.withUnsafeMutableBufferPointer { UZ in
-        scratch.pdij.withUnsafeMutableBufferPointer { DIJ in
-        scratch.pdji.withUnsafeMutableBufferPointer { DJI in
-        scratch.integral.withUnsafeMutableBufferPointer { integral in
-        scratch.born.withUnsafeMutableBufferPointer { born in
-        scratch.dBorn.withUnsafeMutableBufferPointer { dBorn in
-        scratch.bornForce.withUnsafeMutableBufferPointer { bornForce in
-            @inline(__always) func load(_ p: UnsafeMutableBufferPointer<Double>, _ k: Int) -> V4 {
-                UnsafeRawPointer(p.baseAddress! + k).loadUnaligned(as: V4.self)
-            }
-            @inline(__always) func load(_ p: UnsafeBufferPointer<Double>, _ k: Int) -> V4 {
-                UnsafeRawPointer(p.baseAddress! + k).loadUnaligned(as: V4.self)
-            }
-            @inline(__always) func store(_ v: V4, _ p: UnsafeMutableBufferPointer<Double>, _ k: Int) {
-                UnsafeMutableRawPointer(p.baseAddress! + k).storeBytes(of: v, as: V4.self)
-            }
-            for a in 0..<np {
-                if a < n {
-                    X[a] = x[3 * a]; Y[a] = x[3 * a + 1]; Z[a] = x[3 * a + 2]
-                } else {
-                    X[a] = 0; Y[a] = 0; Z[a] = 0
-                }
-                GX[a] = 0; GY[a] = 0; GZ[a] = 0; integral[a] = 0; bornForce[a] = 0; born[a] = 1
-            }
-            let one = V4(repeating: 1)
+        // Pass 1 keeps the Born terms' r-derivatives for pass 3 when they fit (4 lanes × 2 per
+        // chunk); else pass 3 computes them again.
+        let lanes = !s.usesList ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
+        let keepDerivatives = gb && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
+        if keepDerivatives { s.reserveDerivatives(2 * lanes) }
+        let k = PairTables(self, s, derivatives: keepDerivatives ? s.derivatives : nil)
+        let rows = !s.usesList ? n : s.rowAtom.count
+        s.list.withUnsafeBufferPointer { listBuffer in
+            let list = listBuffer.baseAddress
             // Pass 1: LJ + Coulomb, Born integrals.
-            for i in 0..<n {
-                let xi = V4(repeating: X[i]), yi = V4(repeating: Y[i]), zi = V4(repeating: Z[i])
-                let rhoI = V4(repeating: rho[i]), srI = V4(repeating: sr[i])
-                var gxi = V4(repeating: 0), gyi = gxi, gzi = gxi, integralI = gxi
-                let row = i * np
-                var j0 = (i + 1) & ~3
-                while j0 < n {
-                    let mask = AmberEnergy.laneMask(j0, i, n)
-                    let dx = xi - load(X, j0), dy = yi - load(Y, j0), dz = zi - load(Z, j0)
-                    let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: mask)
-                    let inv2 = 1 / r2
-                    let invr = inv2.squareRoot()
-                    let inv6 = inv2 * inv2 * inv2
-                    let lj12 = load(pa, row + j0) * inv6 * inv6, lj6 = load(pb, row + j0) * inv6
-                    let coul = load(pq, row + j0) * invr
-                    energy += lj12 - lj6 + coul
-                    let s = (-12 * lj12 + 6 * lj6 - coul) * inv2
-                    gxi += s * dx; gyi += s * dy; gzi += s * dz
-                    store(load(GX, j0) - s * dx, GX, j0)
-                    store(load(GY, j0) - s * dy, GY, j0)
-                    store(load(GZ, j0) - s * dz, GZ, j0)
-                    if gb {
-                        let r = r2 * invr
-                        store(r, PR, row + j0)
-                        store(dx * invr, UX, row + j0); store(dy * invr, UY, row + j0); store(dz * invr, UZ, row + j0)
-                        let (tij, dtij) = AmberEnergy.bornV(r, invr, rhoI, load(sr, j0), mask, engulf)
-                        let (tji, dtji) = AmberEnergy.bornV(r, invr, load(rho, j0), srI, mask, engulf)
-                        integralI += tij
-                        store(load(integral, j0) + tji, integral, j0)
-                        store(dtij, DIJ, row + j0); store(dtji, DJI, row + j0)
-                    }
-                    j0 += 4
-                }
-                GX[i] += gxi.sum(); GY[i] += gyi.sum(); GZ[i] += gzi.sum()
-                if gb { integral[i] += integralI.sum() }
-            }
-            if gb {
-                let pre = gbPrefactor
-                // Born radii, self energy and ACE term (scalar: n values).
-                scalarEnergy += bornRadii(integral: integral.baseAddress!, rho: rho.baseAddress!, radius: radius.baseAddress!,
-                                          charge: q.baseAddress!, ace: ace.baseAddress!, born: born.baseAddress!,
-                                          dBorn: dBorn.baseAddress!, bornForce: bornForce.baseAddress!)
-                // Pass 2: GB pair terms.
-                for i in 0..<n {
-                    let qi = pre * q[i], bi = born[i]
-                    var bfi = V4(repeating: 0), gxi = bfi, gyi = bfi, gzi = bfi
-                    let row = i * np
+            var cursor = 0
+            for r in 0..<rows {
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
+                for q in skip { s.keep[Int(partners[q])] = 0 }
+                var a = Pass1Atom(k, i)
+                if !s.usesList {
                     var j0 = (i + 1) & ~3
-                    while j0 < n {
-                        let mask = AmberEnergy.laneMask(j0, i, n)
-                        let r = load(PR, row + j0)
-                        let r2 = r * r
-                        let bj = load(born, j0)
-                        let p = bi * bj
-                        let d = r2 / (4 * p)
-                        let ex = vexpNonPositive(-d)
-                        let f2 = r2 + p * ex
-                        let invf2 = 1 / f2
-                        let gpol = V4(repeating: 0).replacing(with: qi * load(q, j0) * invf2.squareRoot(), where: mask)
-                        energy += gpol
-                        let dGdr = -gpol * (1 - 0.25 * ex) * r * invf2
-                        let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
-                        bfi += dGdp * bj
-                        store(load(bornForce, j0) + dGdp * bi, bornForce, j0)
-                        let ux = load(UX, row + j0), uy = load(UY, row + j0), uz = load(UZ, row + j0)
-                        gxi += dGdr * ux; gyi += dGdr * uy; gzi += dGdr * uz
-                        store(load(GX, j0) - dGdr * ux, GX, j0)
-                        store(load(GY, j0) - dGdr * uy, GY, j0)
-                        store(load(GZ, j0) - dGdr * uz, GZ, j0)
-                        j0 += 4
-                    }
-                    bornForce[i] += bfi.sum()
-                    GX[i] += gxi.sum(); GY[i] += gyi.sum(); GZ[i] += gzi.sum()
+                    while j0 < n { k.pass1(PairLanes(run: j0, i: i, n: n), &a, &energy, gb: gb, &cursor); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass1(PairLanes(gather: list! + q, n: n), &a, &energy, gb: gb, &cursor); q += 4 }
                 }
-                // Pass 3: chain rule through the Born radii.
-                if g != nil {
-                    for i in 0..<n { bornForce[i] *= dBorn[i] }
-                    for i in n..<np { bornForce[i] = 0 }
-                    for i in 0..<n {
-                        let ci = V4(repeating: bornForce[i])
-                        var gxi = V4(repeating: 0), gyi = gxi, gzi = gxi
-                        let row = i * np
-                        var j0 = (i + 1) & ~3
-                        while j0 < n {
-                            // DIJ/DJI are zero on lanes that are not pairs.
-                            let s = ci * load(DIJ, row + j0) + load(bornForce, j0) * load(DJI, row + j0)
-                            let ux = load(UX, row + j0), uy = load(UY, row + j0), uz = load(UZ, row + j0)
-                            gxi += s * ux; gyi += s * uy; gzi += s * uz
-                            store(load(GX, j0) - s * ux, GX, j0)
-                            store(load(GY, j0) - s * uy, GY, j0)
-                            store(load(GZ, j0) - s * uz, GZ, j0)
-                            j0 += 4
-                        }
-                        GX[i] += gxi.sum(); GY[i] += gyi.sum(); GZ[i] += gzi.sum()
-                    }
+                for q in skip { s.keep[Int(partners[q])] = 1 }
+                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
+                if gb { s.integral[i] += a.integral.sum() }
+            }
+            guard gb else { return }
+            scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
+                                      born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
+            // Pass 2: GB pair terms.
+            for r in 0..<rows {
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                var a = GBAtom(k, i)
+                if !s.usesList {
+                    var j0 = (i + 1) & ~3
+                    while j0 < n { k.pass2(PairLanes(run: j0, i: i, n: n), &a, &energy); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass2(PairLanes(gather: list! + q, n: n), &a, &energy); q += 4 }
                 }
+                s.bornForce[i] += a.bornForce.sum()
+                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
             }
-            if let g {
-                for a in 0..<n { g[3 * a] += GX[a]; g[3 * a + 1] += GY[a]; g[3 * a + 2] += GZ[a] }
+            guard gradients else { return }
+            // Pass 3: chain rule through the Born radii.
+            for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
+            for i in n..<stride { s.bornForce[i] = 0 }
+            cursor = 0
+            for r in 0..<rows {
+                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                var a = GBAtom(k, i)
+                if !s.usesList {
+                    var j0 = (i + 1) & ~3
+                    while j0 < n { k.pass3(PairLanes(run: j0, i: i, n: n), &a, &cursor); j0 += 4 }
+                } else {
+                    var q = Int(s.rowStart[r])
+                    let end = Int(s.rowStart[r + 1])
+                    while q < end { k.pass3(PairLanes(gather: list! + q, n: n), &a, &cursor); q += 4 }
+                }
+                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
             }
-        }}}}}}}}}}}}}}}}}}}}}}}}
+        }
         return energy.sum() + scalarEnergy
+    }
+}
+
+/// Four partners j: a contiguous run (vector loads and stores) or four gathered indices.
+struct PairLanes {
+    let j0: Int, j1: Int, j2: Int, j3: Int
+    let contiguous: Bool
+    /// Lanes that are real pairs.
+    let valid: SIMDMask<SIMD4<Int64>>
+
+    @inline(__always)
+    init(run j0: Int, i: Int, n: Int) {
+        (self.j0, j1, j2, j3) = (j0, j0 + 1, j0 + 2, j0 + 3)
+        contiguous = true
+        valid = AmberEnergy.laneMask(j0, i, n)
+    }
+    @inline(__always)
+    init(gather p: UnsafePointer<Int32>, n: Int) {
+        (j0, j1, j2, j3) = (Int(p[0]), Int(p[1]), Int(p[2]), Int(p[3]))
+        contiguous = false
+        valid = SIMD4<Int64>(Int64(j0), Int64(j1), Int64(j2), Int64(j3)) .< SIMD4(repeating: Int64(n))
+    }
+    @inline(__always)
+    func load(_ p: UnsafePointer<Double>) -> V4 {
+        contiguous ? UnsafeRawPointer(p + j0).loadUnaligned(as: V4.self) : V4(p[j0], p[j1], p[j2], p[j3])
+    }
+    @inline(__always)
+    func load(_ p: UnsafeMutablePointer<Double>) -> V4 { load(UnsafePointer(p)) }
+    /// p[j] += v on every lane (padding lanes carry zeros).
+    @inline(__always)
+    func add(_ v: V4, to p: UnsafeMutablePointer<Double>) {
+        if contiguous {
+            let q = UnsafeMutableRawPointer(p + j0)
+            q.storeBytes(of: q.loadUnaligned(as: V4.self) + v, as: V4.self)
+        } else {
+            p[j0] += v[0]; p[j1] += v[1]; p[j2] += v[2]; p[j3] += v[3]
+        }
+    }
+}
+
+/// Atom i's broadcast values and its accumulators in pass 1.
+struct Pass1Atom {
+    let x, y, z, kq, rho, sr: V4
+    let ljA, ljB: UnsafePointer<Double>
+    var gx = V4(repeating: 0), gy = V4(repeating: 0), gz = V4(repeating: 0), integral = V4(repeating: 0)
+    @inline(__always)
+    init(_ k: PairTables, _ i: Int) {
+        x = V4(repeating: k.x[i]); y = V4(repeating: k.y[i]); z = V4(repeating: k.z[i])
+        kq = V4(repeating: k.coulomb * k.charge[i])
+        rho = V4(repeating: k.rho[i]); sr = V4(repeating: k.sr[i])
+        let row = Int(k.type[i]) * k.stride
+        ljA = k.ljAByAtom + row; ljB = k.ljBByAtom + row
+    }
+}
+
+/// Atom i's broadcast values and its accumulators in passes 2 and 3.
+struct GBAtom {
+    let x, y, z, qPre, born, bornForce0, rho, sr: V4
+    var gx = V4(repeating: 0), gy = V4(repeating: 0), gz = V4(repeating: 0), bornForce = V4(repeating: 0)
+    @inline(__always)
+    init(_ k: PairTables, _ i: Int) {
+        x = V4(repeating: k.x[i]); y = V4(repeating: k.y[i]); z = V4(repeating: k.z[i])
+        qPre = V4(repeating: k.gbPrefactor * k.charge[i]); born = V4(repeating: k.born[i])
+        bornForce0 = V4(repeating: k.bornForce[i])
+        rho = V4(repeating: k.rho[i]); sr = V4(repeating: k.sr[i])
+    }
+}
+
+/// The raw tables one evaluation reads and writes, and the three pair passes on four lanes.
+struct PairTables {
+    let x, y, z, gx, gy, gz, integral, born, bornForce, keep: UnsafeMutablePointer<Double>
+    let charge, rho, sr, ljAByAtom, ljBByAtom: UnsafePointer<Double>
+    let stride: Int
+    let type: UnsafePointer<Int32>
+    let typeCount: Int
+    let coulomb, gbPrefactor, kRF, cRF, gbShift: Double
+    /// Whether Coulomb carries the reaction-field terms (a cutoff).
+    let reactionField: Bool
+    /// r² beyond which a lane is not a pair: r_c² on runs with a cutoff, else +∞.
+    let limit2: Double
+    let engulf: Bool
+    /// Born-term r-derivatives (j ← i and i ← j, 4 lanes each per chunk) kept from pass 1, or nil.
+    let derivatives: UnsafeMutablePointer<Double>?
+
+    init(_ e: AmberEnergy, _ s: AmberEnergy.Scratch, derivatives: UnsafeMutablePointer<Double>?) {
+        self.derivatives = derivatives
+        (x, y, z, gx, gy, gz) = (s.x, s.y, s.z, s.gx, s.gy, s.gz)
+        (integral, born, bornForce, keep) = (s.integral, s.born, s.bornForce, s.keep)
+        (charge, rho, sr) = (UnsafePointer(e.charge), UnsafePointer(e.rho), UnsafePointer(e.scaledRadius))
+        (ljAByAtom, ljBByAtom) = (UnsafePointer(e.ljAByAtom), UnsafePointer(e.ljBByAtom))
+        stride = e.stride
+        type = UnsafePointer(e.ljType)
+        typeCount = e.ljTypeCount
+        coulomb = e.coulomb
+        gbPrefactor = e.gbPrefactor
+        (kRF, cRF) = e.cutoff.map { ($0.kRF, $0.cRF) } ?? (0, 0)
+        reactionField = e.cutoff != nil
+        gbShift = e.cutoff.map { 1 / $0.distance } ?? 0
+        // Runs of j > i with a cutoff drop pairs beyond it per lane; neighbour rows hold none.
+        limit2 = s.usesList ? .infinity : e.cutoff.map { $0.distance * $0.distance } ?? .infinity
+        engulf = e.engulfCorrection
+    }
+
+    /// LJ + Coulomb (reaction field with a cutoff) on kept lanes, Born integral terms on all.
+    @inline(__always)
+    func pass1(_ l: PairLanes, _ a: inout Pass1Atom, _ energy: inout V4, gb: Bool, _ cursor: inout Int) {
+        let one = V4(repeating: 1), zero = V4(repeating: 0)
+        let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
+        let r2Raw = dx * dx + dy * dy + dz * dz
+        let valid = l.valid .& (r2Raw .< V4(repeating: limit2))
+        let r2 = one.replacing(with: r2Raw, where: valid)
+        let inv2 = 1 / r2
+        let invr = inv2.squareRoot()
+        let inv6 = inv2 * inv2 * inv2
+        let on = zero.replacing(with: l.load(keep), where: valid)
+        let lj12 = on * l.load(a.ljA) * inv6 * inv6, lj6 = on * l.load(a.ljB) * inv6
+        let qq = on * a.kq * l.load(charge)
+        let coulomb = reactionField ? invr + kRF * r2 - cRF : invr
+        energy += lj12 - lj6 + qq * coulomb
+        let s = (-12 * lj12 + 6 * lj6) * inv2 + qq * (reactionField ? 2 * kRF - invr * inv2 : -invr * inv2)
+        a.gx += s * dx; a.gy += s * dy; a.gz += s * dz
+        l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)
+        if gb {
+            let r = r2 * invr
+            let (tij, dij) = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), valid, engulf)
+            let (tji, dji) = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, valid, engulf)
+            a.integral += tij
+            l.add(tji, to: integral)
+            if let d = derivatives {
+                UnsafeMutableRawPointer(d + cursor).storeBytes(of: dij, as: V4.self)
+                UnsafeMutableRawPointer(d + cursor + 4).storeBytes(of: dji, as: V4.self)
+                cursor += 8
+            }
+        }
+    }
+
+    /// GB pair terms: energy, ∂E/∂B into the Born forces, the direct gradient.
+    @inline(__always)
+    func pass2(_ l: PairLanes, _ a: inout GBAtom, _ energy: inout V4) {
+        let zero = V4(repeating: 0)
+        let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
+        let r2 = dx * dx + dy * dy + dz * dz
+        let bj = l.load(born)
+        let p = a.born * bj
+        let d = r2 / (4 * p)
+        let ex = vexpNonPositive(-d)
+        let invf2 = 1 / (r2 + p * ex)
+        let qq = zero.replacing(with: a.qPre * l.load(charge), where: l.valid .& (r2 .< V4(repeating: limit2)))
+        let gpol = qq * invf2.squareRoot()
+        energy += gpol - qq * gbShift
+        let dGdr = -gpol * (1 - 0.25 * ex) * invf2       // (∂G/∂r)/r
+        let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
+        a.bornForce += dGdp * bj
+        l.add(dGdp * a.born, to: bornForce)
+        a.gx += dGdr * dx; a.gy += dGdr * dy; a.gz += dGdr * dz
+        l.add(-dGdr * dx, to: gx); l.add(-dGdr * dy, to: gy); l.add(-dGdr * dz, to: gz)
+    }
+
+    /// Chain rule through the Born radii (bornForce already holds ∂E/∂B · ∂B/∂I).
+    @inline(__always)
+    func pass3(_ l: PairLanes, _ a: inout GBAtom, _ cursor: inout Int) {
+        let one = V4(repeating: 1)
+        let dx = a.x - l.load(x), dy = a.y - l.load(y), dz = a.z - l.load(z)
+        let r2Raw = dx * dx + dy * dy + dz * dz
+        let valid = l.valid .& (r2Raw .< V4(repeating: limit2))
+        let r2 = one.replacing(with: r2Raw, where: valid)
+        let invr = (1 / r2).squareRoot()
+        let dij: V4, dji: V4
+        if let d = derivatives {
+            dij = UnsafeRawPointer(d + cursor).loadUnaligned(as: V4.self)
+            dji = UnsafeRawPointer(d + cursor + 4).loadUnaligned(as: V4.self)
+            cursor += 8
+        } else {
+            let r = r2 * invr
+            dij = AmberEnergy.bornV(r, invr, a.rho, l.load(sr), valid, engulf).1
+            dji = AmberEnergy.bornV(r, invr, l.load(rho), a.sr, valid, engulf).1
+        }
+        let s = (a.bornForce0 * dij + l.load(bornForce) * dji) * invr
+        a.gx += s * dx; a.gy += s * dy; a.gz += s * dz
+        l.add(-s * dx, to: gx); l.add(-s * dy, to: gy); l.add(-s * dz, to: gz)
     }
 }

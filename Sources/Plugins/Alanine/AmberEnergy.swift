@@ -41,25 +41,68 @@ final class AmberEnergy {
         var integerPeriodicity: Int
     }
     private let torsions: [Torsion]
-    /// Dense upper triangle over all i<j pairs, in loop order: (a, b, qq) with zeros
-    /// for excluded pairs; 1-4 pairs carry their scaled parameters.
-    let pairA: [Double], pairB: [Double], pairQQ: [Double]
-    // GB per-atom parameters.
-    let offsetRadius: [Double], scaledRadius: [Double], radius: [Double]
-    let charge: [Double]
-    let gbPrefactor: Double
-    let aceFactor: [Double]
-    let alpha: Double, beta: Double, gamma: Double
+    /// 1-4 pairs (scaled LJ and Coulomb, never cut off), computed apart from the pair loops.
+    let oneFour: [AmberTopology.Pair]
     let engulfCorrection: Bool
+    let alpha: Double, beta: Double, gamma: Double
+    let gbPrefactor: Double
 
     /// Pair kernel: portable scalar loops, or SIMD4 over j (the default; same numbers to rounding).
     enum Kernel: String, CaseIterable { case simd, scalar }
     let kernel: Kernel
-    /// n rounded up to a multiple of 4, and padded per-pair [n][padded] / per-atom [padded]
-    /// parameter tables for the SIMD kernel (zeros, or harmless values, beyond n and on j ≤ i).
-    let padded: Int
-    let matA: [Double], matB: [Double], matQQ: [Double]
-    let rhoPadded: [Double], srPadded: [Double], chargePadded: [Double]
+
+    /// The non-bonded cutoff, as OpenMM's `CutoffNonPeriodic` computes it: every pair term
+    /// (LJ, Coulomb, the GB Born integrals and GB pair terms) is dropped at r ≥ r_c; Coulomb
+    /// between non-excluded pairs becomes the reaction field
+    /// kq_iq_j(1/r + k_rf r² − c_rf), k_rf = (ε_rf − 1)/((2ε_rf + 1) r_c³),
+    /// c_rf = 3ε_rf/((2ε_rf + 1) r_c); the GB pair term becomes −k(1/ε_in − 1/ε_out)q_iq_j(1/f − 1/r_c)
+    /// (the GB self terms are unchanged); LJ is truncated without a switch; 1-4 pairs are
+    /// neither cut nor reaction-field corrected; excluded pairs contribute nothing.
+    struct Cutoff {
+        /// r_c in Å.
+        var distance: Double
+        /// ε_rf: OpenMM's NonbondedForce default 78.3 in vacuum; `createSystem` sets 1 with GB.
+        var reactionFieldDielectric: Double
+        /// Neighbour rows always (`yes`), never (`no`: runs of j > i cut per lane), or when the
+        /// molecule is large against the cutoff sphere (`auto`); the same pairs either way.
+        var neighbourList: NeighbourList = .auto
+        enum NeighbourList: String, CaseIterable { case auto, yes, no }
+        var kRF: Double { (reactionFieldDielectric - 1) / ((2 * reactionFieldDielectric + 1) * distance * distance * distance) }
+        var cRF: Double { 3 * reactionFieldDielectric / ((2 * reactionFieldDielectric + 1) * distance) }
+    }
+    let cutoff: Cutoff?
+
+    /// Per-atom tables, each padded to `stride` = n rounded up to 4, plus 4 (index n is the
+    /// dummy partner that pads neighbour rows): allocated once, owned by this object.
+    let stride: Int
+    /// Charges (e), Lennard-Jones types, GB offset radii ρ (padding 1) and scaled radii s.
+    let charge: UnsafeMutablePointer<Double>
+    let ljType: UnsafeMutablePointer<Int32>
+    let rho: UnsafeMutablePointer<Double>, scaledRadius: UnsafeMutablePointer<Double>
+    /// GB radii R and ACE factors 4πσ(R + 1.4)², n each.
+    let radius: UnsafeMutablePointer<Double>, aceFactor: UnsafeMutablePointer<Double>
+    /// LJ A and B over type pairs, ntypes × ntypes.
+    let ljTypeCount: Int
+    let ljA: UnsafeMutablePointer<Double>, ljB: UnsafeMutablePointer<Double>
+    /// The same per partner atom, for the SIMD kernel: `ljAByAtom[t · stride + j]` = A[t, type j]
+    /// (ntypes × stride each, O(n)), so a run of partners loads its A and B as vectors.
+    let ljAByAtom: UnsafeMutablePointer<Double>, ljBByAtom: UnsafeMutablePointer<Double>
+    /// Coulomb's constant, kcal·Å/(mol·e²).
+    let coulomb: Double
+    /// Skipped partners (exclusions and 1-4 pairs) of each atom, both directions, in CSR form:
+    /// `partners[partnerStart[i] ..< partnerStart[i + 1]]`.
+    let partnerStart: [Int32], partners: [Int32]
+
+    /// Chunks of 4 partners in the pair loops without a cutoff: Σᵢ ⌈(n − ⌊(i+1)/4⌋·4)/4⌉.
+    let fullChunks: Int
+    /// At most this many Born-term derivatives (8 bytes each) are kept between passes 1 and 3
+    /// per scratch (16 MB); beyond it, pass 3 recomputes them, so memory stays O(n) without a
+    /// cutoff and O(n · neighbours) with one.
+    static let derivativeCapacity = 2 << 20
+
+    /// Scratch buffers, one per concurrent caller, kept for the life of the system.
+    private var pool: [Scratch] = []
+    private let poolLock = NSLock()
 
     static let dielectricOffset = 0.09   // Å (OpenMM: 0.009 nm)
     static let probeRadius = 1.4         // Å (OpenMM: 0.14 nm)
@@ -69,12 +112,15 @@ final class AmberEnergy {
     ///   - solvent: vacuum, OBC1 or OBC2.
     ///   - temperature: K, for the reduced energy u = U/kT.
     ///   - soluteDielectric, solventDielectric: GB dielectrics (OpenMM defaults 1, 78.5).
+    ///   - cutoff: nil for every pair (the exact sum), else r_c and ε_rf (see `Cutoff`).
     /// - Throws: `AmberFileError` when GB is asked for and the prmtop has no RADII/SCREEN.
     init(topology: AmberTopology, solvent: Solvent, temperature: Double,
-         soluteDielectric: Double = 1, solventDielectric: Double = 78.5, kernel: Kernel = .simd) throws {
+         soluteDielectric: Double = 1, solventDielectric: Double = 78.5, kernel: Kernel = .simd,
+         cutoff: Cutoff? = nil) throws {
         n = topology.count
         self.kernel = kernel
         self.solvent = solvent
+        self.cutoff = cutoff
         kT = Constants.boltzmannKcal * temperature
         bonds = topology.bonds
         angles = topology.angles
@@ -84,16 +130,7 @@ final class AmberEnergy {
                            cosPhase: cos(t.phase), sinPhase: sin(t.phase),
                            integerPeriodicity: whole == t.periodicity && whole >= 1 && whole <= 12 ? Int(whole) : 0)
         }
-        var a = [Double](repeating: 0, count: n * (n - 1) / 2)
-        var b = a, qq = a
-        let count = topology.count
-        for p in topology.pairs {
-            let i = Int(p.i), j = Int(p.j)
-            let k = i * (2 * count - i - 1) / 2 + (j - i - 1)
-            a[k] = p.a; b[k] = p.b; qq[k] = p.qq
-        }
-        pairA = a; pairB = b; pairQQ = qq
-        charge = topology.charges
+        oneFour = topology.oneFour
         switch solvent {
         case .vacuum, .obc2: (alpha, beta, gamma) = (1.0, 0.8, 4.85)
         case .obc1: (alpha, beta, gamma) = (0.8, 0.0, 2.909125)
@@ -105,46 +142,117 @@ final class AmberEnergy {
                     "solvent=\(solvent.rawValue) needs GB radii: the prmtop has no %FLAG RADII / %FLAG SCREEN sections")
             }
         }
-        radius = solvent == .vacuum ? [] : topology.radii
-        offsetRadius = radius.map { $0 - AmberEnergy.dielectricOffset }
-        scaledRadius = zip(offsetRadius, topology.screen).map { $0 * $1 }
-        let coulomb = Constants.coulombKcalAngstrom(
+        coulomb = Constants.coulombKcalAngstrom(Constants.coulombOpenMM)
+        let gbCoulomb = Constants.coulombKcalAngstrom(
             solvent == .obc1 ? Constants.coulombCustomGB : Constants.coulombOpenMM)
-        gbPrefactor = -coulomb * (1 / soluteDielectric - 1 / solventDielectric)
+        gbPrefactor = -gbCoulomb * (1 / soluteDielectric - 1 / solventDielectric)
         // Surface-area energy per area, kcal/mol/Å²: OBC1's CustomGBForce writes 4π·2.25936
         // as the literal 28.3919551; GBSAOBCForce computes 4π·2.25936 itself.
         let fourPiSigma = (solvent == .obc1 ? 28.3919551 : 4 * Double.pi * 2.25936) / Constants.kJPerKcal / 100
-        let np = (n + 3) / 4 * 4
-        padded = np
-        var ma = [Double](repeating: 0, count: n * np), mb = ma, mq = ma
-        for p in topology.pairs {
-            ma[Int(p.i) * np + Int(p.j)] = p.a; mb[Int(p.i) * np + Int(p.j)] = p.b
-            mq[Int(p.i) * np + Int(p.j)] = p.qq
+        let stride = (n + 3) / 4 * 4 + 4
+        self.stride = stride
+        func table(_ values: [Double], padding: Double) -> UnsafeMutablePointer<Double> {
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: stride)
+            p.initialize(repeating: padding, count: stride)
+            for (k, v) in values.enumerated() { p[k] = v }
+            return p
         }
-        matA = ma; matB = mb; matQQ = mq
-        rhoPadded = offsetRadius + [Double](repeating: 1, count: np - offsetRadius.count)
-        srPadded = scaledRadius + [Double](repeating: 0, count: np - scaledRadius.count)
-        chargePadded = charge + [Double](repeating: 0, count: np - n)
-        aceFactor = radius.map { fourPiSigma * ($0 + AmberEnergy.probeRadius) * ($0 + AmberEnergy.probeRadius) }
+        charge = table(topology.charges, padding: 0)
+        let gbRadii = solvent == .vacuum ? [Double](repeating: 1, count: n) : topology.radii
+        let offset = gbRadii.map { $0 - AmberEnergy.dielectricOffset }
+        let screen = solvent == .vacuum ? [Double](repeating: 0, count: n) : topology.screen
+        rho = table(offset, padding: 1)
+        scaledRadius = table(zip(offset, screen).map { $0 * $1 }, padding: 0)
+        radius = table(gbRadii, padding: 1)
+        aceFactor = table(gbRadii.map { fourPiSigma * ($0 + AmberEnergy.probeRadius) * ($0 + AmberEnergy.probeRadius) },
+                          padding: 0)
+        ljType = .allocate(capacity: stride)
+        ljType.initialize(repeating: 0, count: stride)
+        for (k, t) in topology.ljType.enumerated() { ljType[k] = t }
+        ljTypeCount = topology.ljTypeCount
+        ljA = .allocate(capacity: topology.ljA.count)
+        ljA.initialize(from: topology.ljA, count: topology.ljA.count)
+        ljB = .allocate(capacity: topology.ljB.count)
+        ljB.initialize(from: topology.ljB, count: topology.ljB.count)
+        let types = topology.ljTypeCount
+        ljAByAtom = .allocate(capacity: types * stride)
+        ljAByAtom.initialize(repeating: 0, count: types * stride)
+        ljBByAtom = .allocate(capacity: types * stride)
+        ljBByAtom.initialize(repeating: 0, count: types * stride)
+        for t in 0..<types {
+            for (j, tj) in topology.ljType.enumerated() {
+                ljAByAtom[t * stride + j] = topology.ljA[t * types + Int(tj)]
+                ljBByAtom[t * stride + j] = topology.ljB[t * types + Int(tj)]
+            }
+        }
+        var both = [[Int32]](repeating: [], count: n)
+        for (i, list) in topology.skipped.enumerated() {
+            for j in list { both[i].append(j); both[Int(j)].append(Int32(i)) }
+        }
+        var start: [Int32] = [0]
+        start.reserveCapacity(n + 1)
+        for list in both { start.append(start.last! + Int32(list.count)) }
+        partnerStart = start
+        partners = both.flatMap { $0.sorted() }
+        let count = n
+        fullChunks = (0..<count).reduce(0) { $0 + (count - (($1 + 1) & ~3) + 3) / 4 }
     }
 
-    /// Per-call scratch, one per thread: never shared between concurrent calls.
+    deinit {
+        for p in [charge, rho, scaledRadius, radius, aceFactor, ljA, ljB, ljAByAtom, ljBByAtom] { p.deallocate() }
+        ljType.deallocate()
+    }
+
+    /// Per-call working memory, O(n) (plus the neighbour list, O(n · neighbours) with a cutoff):
+    /// allocated on first use and then reused by every call on the same thread of work.
     final class Scratch {
-        var r: [Double], ux: [Double], uy: [Double], uz: [Double]
-        var dTermIJ: [Double], dTermJI: [Double]
-        var integral: [Double], born: [Double], dBorn: [Double], bornForce: [Double]
-        /// SIMD kernel: positions and gradient as structure of arrays [padded], per-pair
-        /// values [n][padded].
-        var sx: [Double], sy: [Double], sz: [Double], sgx: [Double], sgy: [Double], sgz: [Double]
-        var pr: [Double], pux: [Double], puy: [Double], puz: [Double], pdij: [Double], pdji: [Double]
-        init(n: Int) {
-            let np = (n + 3) / 4 * 4
-            sx = [Double](repeating: 0, count: np); sy = sx; sz = sx; sgx = sx; sgy = sx; sgz = sx
-            pr = [Double](repeating: 0, count: n * np); pux = pr; puy = pr; puz = pr; pdij = pr; pdji = pr
-            let m = n * (n - 1) / 2
-            r = [Double](repeating: 0, count: m); ux = r; uy = r; uz = r; dTermIJ = r; dTermJI = r
-            integral = [Double](repeating: 0, count: np); born = integral; dBorn = integral; bornForce = integral
+        let stride: Int
+        /// Positions and gradient as structure of arrays, Born integrals, radii, ∂B/∂I, ∂E/∂B,
+        /// and the 1/0 factors that switch excluded partners off; `stride` each.
+        let x, y, z, gx, gy, gz, integral, born, dBorn, bornForce, keep: UnsafeMutablePointer<Double>
+        /// Neighbour rows (cutoff only): row r holds atom `rowAtom[r]`'s partners
+        /// `list[rowStart[r] ..< rowStart[r + 1]]`, padded to a multiple of 4 with the dummy index n.
+        var rowAtom: [Int32] = [], rowStart: [Int32] = [], list: [Int32] = []
+        /// Cell list (cutoff only): atoms sorted by cell, their sorted positions, cell starts.
+        var cellOf: [Int32] = [], cellStart: [Int32] = [], sorted: [Int32] = []
+        var sx: [Double] = [], sy: [Double] = [], sz: [Double] = []
+        var ranges: [(Int, Int)] = []
+        /// This call's pair loops walk neighbour rows (else runs of j > i, cut per lane).
+        var usesList = false
+        /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
+        private(set) var derivatives: UnsafeMutablePointer<Double>?
+        private var derivativeCount = 0
+        func reserveDerivatives(_ count: Int) {
+            guard count > derivativeCount else { return }
+            derivatives?.deallocate()
+            derivatives = .allocate(capacity: count)
+            derivativeCount = count
         }
+
+        init(n: Int, stride: Int) {
+            self.stride = stride
+            func buffer(_ value: Double) -> UnsafeMutablePointer<Double> {
+                let p = UnsafeMutablePointer<Double>.allocate(capacity: stride)
+                p.initialize(repeating: value, count: stride)
+                return p
+            }
+            (x, y, z, gx, gy, gz) = (buffer(0), buffer(0), buffer(0), buffer(0), buffer(0), buffer(0))
+            (integral, born, dBorn, bornForce, keep) = (buffer(0), buffer(1), buffer(0), buffer(0), buffer(1))
+        }
+        deinit {
+            for p in [x, y, z, gx, gy, gz, integral, born, dBorn, bornForce, keep] { p.deallocate() }
+            derivatives?.deallocate()
+        }
+    }
+
+    /// Runs `body` with a scratch that no concurrent caller holds, taken from (and returned to)
+    /// this system's pool: after the first calls, an evaluate call allocates nothing.
+    func withScratch<T>(_ body: (Scratch) throws -> T) rethrows -> T {
+        poolLock.lock()
+        let scratch = pool.popLast() ?? Scratch(n: n, stride: stride)
+        poolLock.unlock()
+        defer { poolLock.lock(); pool.append(scratch); poolLock.unlock() }
+        return try body(scratch)
     }
 
     /// Potential energy (kcal/mol) of one configuration; adds ∂U/∂x (kcal/mol/Å) into
@@ -153,10 +261,54 @@ final class AmberEnergy {
     ///   - x: positions [n][3] in Å.
     ///   - gradient: [n][3], or nil for the energy only.
     func energy(_ x: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>?, scratch: Scratch) -> Double {
-        var e = bondedEnergy(x, gradient)
+        var e = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
+        for a in 0..<n {
+            scratch.x[a] = x[3 * a]; scratch.y[a] = x[3 * a + 1]; scratch.z[a] = x[3 * a + 2]
+        }
+        for a in n..<stride { scratch.x[a] = 0; scratch.y[a] = 0; scratch.z[a] = 0 }
+        for a in 0..<stride {
+            scratch.gx[a] = 0; scratch.gy[a] = 0; scratch.gz[a] = 0
+            scratch.integral[a] = 0; scratch.bornForce[a] = 0; scratch.born[a] = 1
+        }
+        // Non-finite positions take the runs (no cell list to index), whose non-finite energy
+        // the caller reports.
+        var finite = true
+        for a in 0..<n where !(scratch.x[a].isFinite && scratch.y[a].isFinite && scratch.z[a].isFinite) { finite = false }
+        switch cutoff?.neighbourList {
+        case nil, .no?: scratch.usesList = false
+        case _ where !finite: scratch.usesList = false
+        case .yes?: scratch.usesList = true
+        case .auto?: scratch.usesList = usesNeighbourList(scratch, cutoff: cutoff!.distance)
+        }
+        if scratch.usesList, let cutoff { buildNeighbours(scratch, cutoff: cutoff.distance) }
         switch kernel {
-        case .simd: e += simdPairEnergy(x, gradient, scratch)
-        case .scalar: e += pairEnergy(x, gradient, scratch)
+        case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
+        case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
+        }
+        if let g = gradient {
+            for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
+        }
+        return e
+    }
+
+    /// The 1-4 pairs: a/r¹² − b/r⁶ + qq/r, never cut off.
+    private func oneFourEnergy(_ x: UnsafePointer<Double>, _ g: UnsafeMutablePointer<Double>?) -> Double {
+        var e = 0.0
+        oneFour.withUnsafeBufferPointer { pairs in
+            for p in pairs {
+                let i = 3 * Int(p.i), j = 3 * Int(p.j)
+                let dx = x[i] - x[j], dy = x[i + 1] - x[j + 1], dz = x[i + 2] - x[j + 2]
+                let inv2 = 1 / (dx * dx + dy * dy + dz * dz)
+                let invr = inv2.squareRoot()
+                let inv6 = inv2 * inv2 * inv2
+                let lj12 = p.a * inv6 * inv6, lj6 = p.b * inv6, coul = p.qq * invr
+                e += lj12 - lj6 + coul
+                if let g {
+                    let s = (-12 * lj12 + 6 * lj6 - coul) * inv2
+                    g[i] += s * dx; g[i + 1] += s * dy; g[i + 2] += s * dz
+                    g[j] -= s * dx; g[j + 1] -= s * dy; g[j + 2] -= s * dz
+                }
+            }
         }
         return e
     }
@@ -254,12 +406,12 @@ final class AmberEnergy {
         return e
     }
 
-    // MARK: - Pair terms (LJ, Coulomb, GB)
+
 
     /// One OBC Born integral term of atom i (offset radius ρ) from atom j (scaled radius s)
     /// at distance r, and its derivative in r.
     @inline(__always)
-    private static func born(_ r: Double, _ invr: Double, _ rho: Double, _ s: Double,
+    static func born(_ r: Double, _ invr: Double, _ rho: Double, _ s: Double,
                              _ engulf: Bool) -> (Double, Double) {
         let u = r + s
         guard rho < u else { return (0, 0) }
@@ -277,131 +429,102 @@ final class AmberEnergy {
         return (term, dterm)
     }
 
-    private func pairEnergy(_ x: UnsafePointer<Double>, _ g: UnsafeMutablePointer<Double>?, _ scratch: Scratch) -> Double {
-        let n = self.n
-        let gb = solvent != .vacuum
-        var e = 0.0
-        pairA.withUnsafeBufferPointer { pa in
-        pairB.withUnsafeBufferPointer { pb in
-        pairQQ.withUnsafeBufferPointer { pq in
-        offsetRadius.withUnsafeBufferPointer { rho in
-        scaledRadius.withUnsafeBufferPointer { sr in
-        scratch.r.withUnsafeMutableBufferPointer { rr in
-        scratch.ux.withUnsafeMutableBufferPointer { ux in
-        scratch.uy.withUnsafeMutableBufferPointer { uy in
-        scratch.uz.withUnsafeMutableBufferPointer { uz in
-        scratch.dTermIJ.withUnsafeMutableBufferPointer { dij in
-        scratch.dTermJI.withUnsafeMutableBufferPointer { dji in
-        scratch.integral.withUnsafeMutableBufferPointer { integral in
-            if gb { for i in 0..<n { integral[i] = 0 } }
-            let engulf = engulfCorrection
-            // Pass 1: LJ + Coulomb over non-excluded pairs, Born integrals over all pairs.
-            var k = 0
-            for i in 0..<n {
-                let xi = x[3 * i], yi = x[3 * i + 1], zi = x[3 * i + 2]
-                var gxi = 0.0, gyi = 0.0, gzi = 0.0
-                var integralI = 0.0
-                let rhoI = gb ? rho[i] : 0, srI = gb ? sr[i] : 0
-                for j in (i + 1)..<n {
-                    let dx = xi - x[3 * j], dy = yi - x[3 * j + 1], dz = zi - x[3 * j + 2]
-                    let r2 = dx * dx + dy * dy + dz * dz
-                    let inv2 = 1 / r2
-                    let invr = inv2.squareRoot()
-                    let inv6 = inv2 * inv2 * inv2
-                    let lj12 = pa[k] * inv6 * inv6, lj6 = pb[k] * inv6, coul = pq[k] * invr
-                    e += lj12 - lj6 + coul
-                    let s = (-12 * lj12 + 6 * lj6 - coul) * inv2    // (∂E/∂r)/r
-                    gxi += s * dx; gyi += s * dy; gzi += s * dz
-                    if let g {
-                        g[3 * j] -= s * dx; g[3 * j + 1] -= s * dy; g[3 * j + 2] -= s * dz
-                    }
-                    if gb {
-                        let r = r2 * invr
-                        rr[k] = r; ux[k] = dx * invr; uy[k] = dy * invr; uz[k] = dz * invr
-                        let (tij, dtij) = AmberEnergy.born(r, invr, rhoI, sr[j], engulf)
-                        let (tji, dtji) = AmberEnergy.born(r, invr, rho[j], srI, engulf)
-                        integralI += tij
-                        integral[j] += tji
-                        dij[k] = dtij; dji[k] = dtji
-                    }
-                    k += 1
+    // MARK: - Pair terms (LJ, Coulomb, GB): the scalar reference loops
+
+    /// Visits every pair once (i < j without a cutoff; the neighbour rows with one) as
+    /// body(i, j, keep), keep = 0 for excluded and 1-4 pairs, else 1.
+    @inline(__always)
+    private func forEachPair(_ s: Scratch, _ body: (Int, Int, Double) -> Void) {
+        let rows = !s.usesList ? n : s.rowAtom.count
+        let limit2 = s.usesList ? .infinity : cutoff.map { $0.distance * $0.distance } ?? .infinity
+        for r in 0..<rows {
+            let i = !s.usesList ? r : Int(s.rowAtom[r])
+            let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
+            for k in skip { s.keep[Int(partners[k])] = 0 }
+            if !s.usesList {
+                for j in (i + 1)..<max(i + 1, n) {
+                    let dx = s.x[i] - s.x[j], dy = s.y[i] - s.y[j], dz = s.z[i] - s.z[j]
+                    if dx * dx + dy * dy + dz * dz < limit2 { body(i, j, s.keep[j]) }
                 }
-                if let g { g[3 * i] += gxi; g[3 * i + 1] += gyi; g[3 * i + 2] += gzi }
-                if gb { integral[i] += integralI }
+            } else {
+                for k in Int(s.rowStart[r])..<Int(s.rowStart[r + 1]) {
+                    let j = Int(s.list[k])
+                    if j < n { body(i, j, s.keep[j]) }
+                }
             }
-        }}}}}}}}}}}}
-        if gb { e += gbEnergy(g, scratch) }
-        return e
+            for k in skip { s.keep[Int(partners[k])] = 1 }
+        }
     }
 
-    /// Born radii, GB polar and ACE energies, and the chain rule through the Born radii.
-    private func gbEnergy(_ g: UnsafeMutablePointer<Double>?, _ scratch: Scratch) -> Double {
-        let n = self.n
+    /// LJ + Coulomb (+ GB) over all pairs, or over the neighbour rows with a cutoff, in plain
+    /// scalar loops; accumulates the gradient into the scratch's gx, gy, gz.
+    func scalarPairEnergy(_ s: Scratch, gradients: Bool) -> Double {
+        let gb = solvent != .vacuum
+        let (krf, crf) = cutoff.map { ($0.kRF, $0.cRF) } ?? (0, 0)
+        let gbShift = cutoff.map { 1 / $0.distance } ?? 0
+        let engulf = engulfCorrection
+        let nt = ljTypeCount
         var e = 0.0
+        // Pass 1: LJ + Coulomb over non-skipped pairs, Born integrals over all pairs.
+        forEachPair(s) { i, j, keep in
+            let dx = s.x[i] - s.x[j], dy = s.y[i] - s.y[j], dz = s.z[i] - s.z[j]
+            let r2 = dx * dx + dy * dy + dz * dz
+            let inv2 = 1 / r2
+            let invr = inv2.squareRoot()
+            if keep != 0 {
+                let t = Int(ljType[i]) * nt + Int(ljType[j])
+                let inv6 = inv2 * inv2 * inv2
+                let lj12 = ljA[t] * inv6 * inv6, lj6 = ljB[t] * inv6
+                let qq = coulomb * charge[i] * charge[j]
+                let rf = cutoff != nil
+                e += lj12 - lj6 + qq * (rf ? invr + krf * r2 - crf : invr)
+                let sc = (-12 * lj12 + 6 * lj6) * inv2 + qq * (rf ? 2 * krf - invr * inv2 : -invr * inv2)   // (∂E/∂r)/r
+                s.gx[i] += sc * dx; s.gy[i] += sc * dy; s.gz[i] += sc * dz
+                s.gx[j] -= sc * dx; s.gy[j] -= sc * dy; s.gz[j] -= sc * dz
+            }
+            if gb {
+                let r = r2 * invr
+                s.integral[i] += AmberEnergy.born(r, invr, rho[i], scaledRadius[j], engulf).0
+                s.integral[j] += AmberEnergy.born(r, invr, rho[j], scaledRadius[i], engulf).0
+            }
+        }
+        guard gb else { return e }
+        e += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
+                       born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
+        // Pass 2: GB pair terms, ∂G/∂r = −G(1 − e/4) r/f², ∂G/∂P = −G e (1 + D)/(2f²), P = BᵢBⱼ.
         let pre = gbPrefactor
-        charge.withUnsafeBufferPointer { q in
-        radius.withUnsafeBufferPointer { radius in
-        offsetRadius.withUnsafeBufferPointer { rho in
-        aceFactor.withUnsafeBufferPointer { ace in
-        scratch.r.withUnsafeMutableBufferPointer { rr in
-        scratch.ux.withUnsafeMutableBufferPointer { ux in
-        scratch.uy.withUnsafeMutableBufferPointer { uy in
-        scratch.uz.withUnsafeMutableBufferPointer { uz in
-        scratch.dTermIJ.withUnsafeMutableBufferPointer { dij in
-        scratch.dTermJI.withUnsafeMutableBufferPointer { dji in
-        scratch.integral.withUnsafeMutableBufferPointer { integral in
-        scratch.born.withUnsafeMutableBufferPointer { born in
-        scratch.dBorn.withUnsafeMutableBufferPointer { dBorn in
-        scratch.bornForce.withUnsafeMutableBufferPointer { bornForce in
-            e += bornRadii(integral: integral.baseAddress!, rho: rho.baseAddress!, radius: radius.baseAddress!,
-                           charge: q.baseAddress!, ace: ace.baseAddress!, born: born.baseAddress!,
-                           dBorn: dBorn.baseAddress!, bornForce: bornForce.baseAddress!)
-            // Pass 2: GB pair terms.
-            var k = 0
-            for i in 0..<n {
-                let qi = pre * q[i], bi = born[i]
-                var bfi = 0.0
-                var gxi = 0.0, gyi = 0.0, gzi = 0.0
-                for j in (i + 1)..<n {
-                    let r = rr[k]
-                    let r2 = r * r
-                    let p = bi * born[j]
-                    let d = r2 / (4 * p)
-                    let ex = exp(-d)
-                    let f2 = r2 + p * ex
-                    let invf2 = 1 / f2
-                    let gpol = qi * q[j] * invf2.squareRoot()
-                    e += gpol
-                    // ∂G/∂r = −G(1 − e/4) r/f², ∂G/∂P = −G e (1 + D)/(2f²).
-                    let dGdr = -gpol * (1 - 0.25 * ex) * r * invf2
-                    let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
-                    bfi += dGdp * born[j]
-                    bornForce[j] += dGdp * bi
-                    if let g {
-                        gxi += dGdr * ux[k]; gyi += dGdr * uy[k]; gzi += dGdr * uz[k]
-                        g[3 * j] -= dGdr * ux[k]; g[3 * j + 1] -= dGdr * uy[k]; g[3 * j + 2] -= dGdr * uz[k]
-                    }
-                    k += 1
-                }
-                bornForce[i] += bfi
-                if let g { g[3 * i] += gxi; g[3 * i + 1] += gyi; g[3 * i + 2] += gzi }
-            }
-            guard let g else { return }
-            // Pass 3: chain rule through the Born radii, ∂E/∂Bᵢ · ∂Bᵢ/∂Iᵢ · ∂Iᵢ/∂r.
-            for i in 0..<n { bornForce[i] *= dBorn[i] }
-            k = 0
-            for i in 0..<n {
-                let ci = bornForce[i]
-                var gxi = 0.0, gyi = 0.0, gzi = 0.0
-                for j in (i + 1)..<n {
-                    let s = ci * dij[k] + bornForce[j] * dji[k]
-                    gxi += s * ux[k]; gyi += s * uy[k]; gzi += s * uz[k]
-                    g[3 * j] -= s * ux[k]; g[3 * j + 1] -= s * uy[k]; g[3 * j + 2] -= s * uz[k]
-                    k += 1
-                }
-                g[3 * i] += gxi; g[3 * i + 1] += gyi; g[3 * i + 2] += gzi
-            }
-        }}}}}}}}}}}}}}
+        forEachPair(s) { i, j, _ in
+            let dx = s.x[i] - s.x[j], dy = s.y[i] - s.y[j], dz = s.z[i] - s.z[j]
+            let r2 = dx * dx + dy * dy + dz * dz
+            let p = s.born[i] * s.born[j]
+            let d = r2 / (4 * p)
+            let ex = exp(-d)
+            let f2 = r2 + p * ex
+            let invf2 = 1 / f2
+            let qq = pre * charge[i] * charge[j]
+            let gpol = qq * invf2.squareRoot()
+            e += gpol - qq * gbShift
+            let dGdr = -gpol * (1 - 0.25 * ex) * invf2          // (∂G/∂r)/r
+            let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
+            s.bornForce[i] += dGdp * s.born[j]
+            s.bornForce[j] += dGdp * s.born[i]
+            s.gx[i] += dGdr * dx; s.gy[i] += dGdr * dy; s.gz[i] += dGdr * dz
+            s.gx[j] -= dGdr * dx; s.gy[j] -= dGdr * dy; s.gz[j] -= dGdr * dz
+        }
+        guard gradients else { return e }
+        // Pass 3: chain rule through the Born radii, ∂E/∂Bᵢ · ∂Bᵢ/∂Iᵢ · ∂Iᵢ/∂r.
+        for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
+        forEachPair(s) { i, j, _ in
+            let dx = s.x[i] - s.x[j], dy = s.y[i] - s.y[j], dz = s.z[i] - s.z[j]
+            let r2 = dx * dx + dy * dy + dz * dz
+            let invr = 1 / r2.squareRoot()
+            let r = r2 * invr
+            let dij = AmberEnergy.born(r, invr, rho[i], scaledRadius[j], engulf).1
+            let dji = AmberEnergy.born(r, invr, rho[j], scaledRadius[i], engulf).1
+            let sc = (s.bornForce[i] * dij + s.bornForce[j] * dji) * invr
+            s.gx[i] += sc * dx; s.gy[i] += sc * dy; s.gz[i] += sc * dz
+            s.gx[j] -= sc * dx; s.gy[j] -= sc * dy; s.gz[j] -= sc * dz
+        }
         return e
     }
 }

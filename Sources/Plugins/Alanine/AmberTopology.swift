@@ -43,7 +43,7 @@ struct AmberTopology {
         var i: Int32; var j: Int32; var k: Int32; var l: Int32
         var barrier: Double; var periodicity: Double; var phase: Double
     }
-    /// One i<j non-bonded pair: E = a/r¹² − b/r⁶ + qq/r (kcal/mol, Å); excluded pairs are absent.
+    /// One i<j 1-4 pair: E = a/r¹² − b/r⁶ + qq/r (kcal/mol, Å), parameters already scaled.
     struct Pair { var i: Int32; var j: Int32; var a: Double; var b: Double; var qq: Double }
 
     var atoms: [Atom] = []
@@ -52,7 +52,17 @@ struct AmberTopology {
     var bonds: [Bond] = []
     var angles: [Angle] = []
     var torsions: [Torsion] = []
-    var pairs: [Pair] = []
+    /// 1-4 pairs with their scaled parameters (qq includes Coulomb's constant).
+    var oneFour: [Pair] = []
+    /// Lennard-Jones type of each atom (0-based) and the full ntypes × ntypes A and B tables
+    /// (kcal/mol·Å¹², kcal/mol·Å⁶): every pair that is neither excluded nor 1-4 uses
+    /// A[tᵢ·ntypes + tⱼ], B[…].
+    var ljType: [Int32] = []
+    var ljTypeCount = 0
+    var ljA: [Double] = [], ljB: [Double] = []
+    /// For each atom i, the sorted partners j > i that the plain LJ + Coulomb sum skips:
+    /// the prmtop's exclusions and the 1-4 pairs (computed apart, from `oneFour`).
+    var skipped: [[Int32]] = []
     /// GB intrinsic radii (Å, `RADII`) and screening factors (`SCREEN`).
     var radii: [Double] = []
     var screen: [Double] = []
@@ -74,9 +84,15 @@ struct AmberTopology {
         radiusSet = r.top.has("RADIUS_SET") ? (try r.top.strings("RADIUS_SET").first ?? "") : ""
         bonds = try r.bonds()
         angles = try r.angles()
-        let oneFour: [Int: Pair]
-        (torsions, oneFour) = try r.torsions(charges: charges)
-        pairs = try r.nonbondedPairs(charges: charges, oneFour: oneFour, excluded: try r.exclusions())
+        let oneFourByKey: [Int: Pair]
+        (torsions, oneFourByKey) = try r.torsions(charges: charges)
+        let ke = Constants.coulombKcalAngstrom(Constants.coulombOpenMM)
+        oneFour = oneFourByKey.keys.sorted().map { var p = oneFourByKey[$0]!; p.qq *= ke; return p }
+        (ljType, ljTypeCount, ljA, ljB) = try r.lennardJonesTables()
+        var skip = [Set<Int32>](repeating: [], count: r.n)
+        for key in try r.exclusions() { skip[key / r.n].insert(Int32(key % r.n)) }
+        for p in oneFour { skip[Int(p.i)].insert(p.j) }
+        skipped = skip.map { $0.sorted() }
     }
 }
 
@@ -286,24 +302,31 @@ private struct PrmtopReader {
         return (torsions, oneFour)
     }
 
-    /// Every i<j pair except exclusions, in order; 1-4 pairs with their scaled parameters.
-    func nonbondedPairs(charges: [Double], oneFour: [Int: AmberTopology.Pair],
-                        excluded: Set<Int>) throws -> [AmberTopology.Pair] {
-        let ke = Constants.coulombKcalAngstrom(Constants.coulombOpenMM)
-        var pairs: [AmberTopology.Pair] = []
-        for i in 0..<n {
-            for j in (i + 1)..<n {
-                let pk = key(i, j)
-                if var p = oneFour[pk] {
-                    p.qq *= ke
-                    pairs.append(p)
-                } else if !excluded.contains(pk) {
-                    let (a, b) = try lennardJones(i, j)
-                    pairs.append(.init(i: Int32(i), j: Int32(j), a: a, b: b, qq: ke * charges[i] * charges[j]))
+    /// Atom types (0-based) and the full symmetric A and B tables over type pairs.
+    /// - Throws: when a type pair that two atoms of the molecule could form has a 10-12
+    ///   hydrogen-bond term (negative NONBONDED_PARM_INDEX), which this plugin does not handle.
+    func lennardJonesTables() throws -> ([Int32], Int, [Double], [Double]) {
+        var a = [Double](repeating: 0, count: ntypes * ntypes), b = a
+        var present = [Int](repeating: 0, count: ntypes)
+        for t in types.prefix(n) { present[t - 1] += 1 }
+        for ti in 0..<ntypes {
+            for tj in 0..<ntypes {
+                let entry = ntypes * ti + tj
+                let index = nbIndex[entry]
+                if index < 0 {
+                    let used = present[ti] > 0 && present[tj] > 0 && (ti != tj || present[ti] > 1)
+                    guard !used else {
+                        throw AmberFileError(description:
+                            "\(path):\(top.line("NONBONDED_PARM_INDEX", entry: entry)): "
+                            + "unsupported in section %FLAG NONBONDED_PARM_INDEX: 10-12 hydrogen-bond term for atom types \(ti + 1), \(tj + 1)")
+                    }
+                    continue
                 }
+                try checkIndex(index, 1...typePairs, "NONBONDED_PARM_INDEX", entry)
+                a[entry] = acoef[index - 1]; b[entry] = bcoef[index - 1]
             }
         }
-        return pairs
+        return (types.prefix(n).map { Int32($0 - 1) }, ntypes, a, b)
     }
 }
 
