@@ -13,13 +13,13 @@ extension ModelSampling {
         settings.resampleThreshold = c.threshold
         settings.globalMoves = c.global
         settings.annealSteps = c.anneal
-        settings.stepSizePerSample = c.stepSize == .perSample
         if c.global > 0 && !model.configuration.method.usesVEProcess {
             throw FailureMessage("--correct-global needs a score model (idem or dsm): a \(model.configuration.method.rawValue) model has no probability flow")
         }
         let mala = MALAKernel(space: model.space, system: system)
         let masses = moleculeMasses(system, space: model.space)
         let leapfrog = self.leapfrog(system, space: model.space)
+        settings.stepSizePerSample = (c.stepSize ?? (masses != nil ? .perSample : .shared)) == .perSample
         var kernel: any MCMCKernel = mala
         if leapfrog > 0 {
             settings.initialStepSize = HMCKernel.stepSize(equivalentToMALA: settings.initialStepSize)

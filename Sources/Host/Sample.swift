@@ -85,7 +85,7 @@ extension Ensemble {
             if let leapfrog = c.leapfrog, leapfrog < 0 { throw ValidationError("--correct-leapfrog must be ≥ 0, got \(leapfrog)") }
             guard c.anneal >= 0, c.anneal == 0 || c.steps > 0 else { throw ValidationError("--correct-anneal needs --correct-steps and must be ≥ 0, got \(c.anneal)") }
             guard c.global >= 0, c.global == 0 || c.steps > 0 else { throw ValidationError("--correct-global needs --correct-steps and must be ≥ 0, got \(c.global)") }
-            guard c.stepSize == .shared || c.steps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }
+            guard c.stepSize == nil || c.steps > 0 else { throw ValidationError("--correct-step-size needs --correct-steps") }
             guard c.threshold == CorrectionOptions.defaultThreshold || c.steps > 0 else { throw ValidationError("--correct-threshold needs --correct-steps") }
             if let t = m.modelTemperature {
                 guard model != nil, t > 0 else { throw ValidationError("--model-temperature needs --model and a temperature > 0 (× kT), got \(t)") }

@@ -91,8 +91,8 @@ struct CorrectionOptions: ParsableArguments {
 
     /// Leapfrog steps of a molecule's default correction move (mass-weighted HMC).
     static let moleculeLeapfrog = 10
-    @Option(name: .customLong("correct-step-size"), help: ArgumentHelp("With --correct-steps: shared — one step size for all samples, adapted to the population's acceptance; per-sample — each sample adapts its own over the first quarter, never above the population's, then it is frozen (frees samples stuck where the shared step is far too long, such as an overlapping pair).", valueName: "shared|per-sample"))
-    var stepSize: StepSize = .shared
+    @Option(name: .customLong("correct-step-size"), help: ArgumentHelp("With --correct-steps: shared — one step size for all samples, adapted to the population's acceptance; per-sample — each sample adapts its own over the first quarter, never above the population's, then it is frozen (frees samples stuck where the shared step is far too long, such as an overlapping pair). Default: shared for a cluster, per-sample for a molecule (a draw with one broken bond needs a far shorter step than the rest).", valueName: "shared|per-sample"))
+    var stepSize: StepSize?
     @Option(name: .customLong("correct-threshold"), help: "With --correct-steps: resample by the weights only when their ESS/N reaches this (below it the weights are unusable and every finite-energy sample is kept).")
     var threshold: Double = CorrectionOptions.defaultThreshold
     @Option(name: .customLong("correct-global"), help: ArgumentHelp("With --correct-steps and a score model (idem, dsm): G global moves per sample — independence Metropolis with the model's probability-flow ODE (exact density) as proposal, interleaved with the MALA steps after adaptation. Each costs a fresh ODE draw and the flow run backwards from the current sample.", valueName: "G"))
