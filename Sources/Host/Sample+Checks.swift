@@ -105,6 +105,6 @@ extension ModelSampling {
         }
         guard !problems.isEmpty else { return nil }
         return "this model's draws are mostly broken: " + problems.joined(separator: "; ")
-            + ". Correct them before use: --correct-steps K (e.g. 100; MALA steps at the target per draw, with resampling when the weights allow), or train longer"
+            + ". Correct them before use: --correct-steps K (e.g. 100; MCMC steps at the target per draw: HMC on repartitioned masses for a molecule, MALA otherwise; with resampling when the weights allow), or train longer"
     }
 }

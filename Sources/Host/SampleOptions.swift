@@ -84,7 +84,7 @@ struct CorrectionOptions: ParsableArguments {
     }
     static let defaultThreshold = 0.1
 
-    @Option(name: .customLong("correct-steps"), help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted MALA steps at the target per sample (0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
+    @Option(name: .customLong("correct-steps"), help: ArgumentHelp("With --model: exact correction (SMC) — resample by the importance weights where usable, then K Metropolis-adjusted steps at the target per sample (MALA; for a molecule HMC, see --correct-leapfrog; 0: none). Metrics after K/2 and K steps go to the screen and to <out>.correction.json.", valueName: "K"))
     var steps: Int = 0
     @Option(name: .customLong("correct-leapfrog"), help: "With --correct-steps: 0 moves by MALA; L ≥ 1 by HMC with L leapfrog steps per Metropolis-adjusted step (L gradient evaluations each). Default: 0 for a cluster; for a molecule, HMC with \(CorrectionOptions.moleculeLeapfrog) leapfrog steps on hydrogen-repartitioned masses (hydrogens at 3 amu), so light atoms take proportionally longer steps.")
     var leapfrog: Int?

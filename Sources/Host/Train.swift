@@ -95,7 +95,7 @@ extension Ensemble {
         var predictScore = false
         @Option(help: ArgumentHelp("dsm: edm — EDM's preconditioned denoiser (inputs, skip and output scaled by σ and the data's rms coordinate σ_d; every noise level weighs O(1)); noise — the network predicts the noise. Default: edm, noise on a periodic box.", valueName: "edm|noise"))
         var parameterization: ScoreParameterization?
-        @Option(help: ArgumentHelp("dsm with edm: training noise levels, log-uniform over [σ_min, σ_max], log-normal:MEAN,STD of ln σ (truncated to the range), or mixture:MEAN,STD,U (log-uniform with probability U, else the log-normal). Default: log-normal:-5.1,1.5 relative to ln σ_d.", valueName: "log-uniform|log-normal:M,S|mixture:M,S,U"))
+        @Option(help: ArgumentHelp("dsm with edm: training noise levels, log-uniform over [σ_min, σ_max], log-normal:MEAN,STD of ln σ (truncated to the range), or mixture:MEAN,STD,U (log-uniform with probability U, else the log-normal). Default: log-normal:-5.1,1.5 relative to ln σ_d; log-uniform for a molecule with a bond graph.", valueName: "log-uniform|log-normal:M,S|mixture:M,S,U"))
         var noiseLevels: NoiseLevelOption = .init(value: .logUniform)
         @Option(help: ArgumentHelp("Half-life in steps of the parameters' moving average, which sampling uses (0: none; default 500 for dsm, none otherwise).", valueName: "steps"))
         var averageHalfLife: Double?
