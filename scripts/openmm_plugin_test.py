@@ -313,7 +313,11 @@ def test_against_python(args, work, c, ala_x0, water_x0):
             c.check(eu <= te and eg <= tg,
                     f"{name} {platform}: plugin vs OpenMM Python API, {len(frames)} frames: "
                     f"energy {eu:.1e} (≤ {te:g}), gradient {eg:.1e} (≤ {tg:g}) relative [{elapsed:.1f} s]")
-            c.check(np.array_equal(out["u_only"], out["u"]), f"{name} {platform}: energy-only calls give the same u")
+            # Reference is deterministic: bit for bit. OpenMM's CPU platform is not (PME's
+            # reciprocal sum differs run to run at ~1e-9), so there the tolerance above applies.
+            same_u = (np.array_equal(out["u_only"], out["u"]) if platform == "Reference"
+                      else relative_energy(out["u_only"], out["u"]) <= te)
+            c.check(same_u, f"{name} {platform}: energy-only calls give the same u")
             if name == "water" and platform == "Reference":  # the host splits the batch over 2 threads
                 twice = os.path.join(work, "water-twice.npy")
                 np.save(twice, np.concatenate([frames, frames]).reshape(2 * len(frames), -1))
