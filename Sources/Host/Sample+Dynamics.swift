@@ -73,6 +73,11 @@ extension Ensemble.Sample {
         if let sampler = mcmc.sampler, sampler == .langevin || sampler == .ghmc {
             guard Communicator.world.size == 1 else { throw ValidationError("--sampler \(sampler.rawValue) runs as one rank (no mpirun)") }
             if let r = mcmc.replicasOption, r < 1 { throw ValidationError("--replicas must be ≥ 1, got \(r)") }
+            if sampler == .ghmc, let thin = mcmc.thinOption, thin < o.trajectorySteps {
+                // A frame can only be taken between trajectories: a shorter --thin would record
+                // fewer frames than --samples asks for.
+                throw ValidationError("--thin \(thin) is shorter than one GHMC trajectory (--trajectory-steps \(o.trajectorySteps) MD steps); frames are taken between trajectories: give --thin ≥ \(o.trajectorySteps)")
+            }
             if mcmc.replicasOption ?? DynamicsDefaults.replicas > 1, !(mcmc.maxTemperatureOption ?? DynamicsDefaults.maxTemperature > 1) {
                 throw ValidationError("--max-temperature must be > 1 for replica exchange")
             }

@@ -41,6 +41,11 @@ final class DynamicsCLITests: XCTestCase {
         for expected in ["GHMC acceptance (target level):", "replica exchange acceptance: 0↔1", "temperatures (K): 300.0"] {
             XCTAssertTrue(r.stdout.contains(expected), "missing \(expected) in:\n\(r.stdout)")
         }
+        // A --thin shorter than one trajectory could not give --samples frames: refused.
+        let short = try runProcess(TestPaths.ensembleExecutable.path, [
+            "sample", "--plugin", "alanine", "--sampler", "ghmc", "--samples", "10", "--thin", "5", "--out", out, "--overwrite"])
+        XCTAssertNotEqual(short.status, 0)
+        XCTAssertTrue(short.stderr.contains("--thin 5 is shorter than one GHMC trajectory"), short.stderr)
     }
 
     /// The default replica-exchange ladder is sized to the molecule: alanine dipeptide (22 atoms)
