@@ -18,7 +18,8 @@ extension ModelSampling {
         }
         let mala = MALAKernel(space: model.space, system: system)
         let masses = moleculeMasses(system, space: model.space)
-        let leapfrog = self.leapfrog(system, space: model.space)
+        // A molecule moves by HMC on repartitioned masses unless --correct-leapfrog says otherwise.
+        let leapfrog = c.leapfrog ?? (masses != nil ? CorrectionOptions.moleculeLeapfrog : 0)
         settings.stepSizePerSample = (c.stepSize ?? (masses != nil ? .perSample : .shared)) == .perSample
         var kernel: any MCMCKernel = mala
         if leapfrog > 0 {
@@ -46,12 +47,6 @@ extension ModelSampling {
         described.report.moves = leapfrog == 0 ? "MALA steps"
             : "HMC steps (\(leapfrog) leapfrog each\(masses != nil ? ", hydrogen-repartitioned masses" : ""))"
         return described
-    }
-
-    /// The correction's leapfrog steps: the option's, else `moleculeLeapfrog` for a molecule and 0
-    /// (MALA) for anything else.
-    func leapfrog(_ system: EnergySystem, space: Space) -> Int {
-        correction.leapfrog ?? (moleculeMasses(system, space: space) != nil ? CorrectionOptions.moleculeLeapfrog : 0)
     }
 
     /// A molecule's atom masses and X–H bonds (the plugin's bonds with a hydrogen, for the

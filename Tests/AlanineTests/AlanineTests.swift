@@ -126,22 +126,7 @@ final class AlanineEnergyTests: XCTestCase {
 
     /// Central finite differences of the energy against the analytic gradient, every coordinate.
     func testGradientMatchesFiniteDifferences() throws {
-        let plugin = try AlaninePlugin.load()
-        for solvent in ["vacuum", "obc1", "obc2"] {
-            let system = try plugin.make("solvent=\(solvent)")
-            let confs = Conformations.make(start: system.initialPositions(), seed: 7, noisy: 4, rotated: 2)
-            var worst = 0.0
-            for x in confs {
-                let g = try system.evaluate(x).gradients
-                let fd = try finiteDifferenceGradient(x, step: 1e-5) { try system.energy($0) }
-                let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
-                for k in g.indices {
-                    assertClose(g[k], fd[k], absolute: 1e-6 * norm, "\(solvent) coordinate \(k)")
-                    worst = max(worst, abs(g[k] - fd[k]) / norm)
-                }
-            }
-            print(String(format: "alanine %@: finite differences (h = 1e-5 Å), worst |Δ|/‖∇u‖ = %.2e", solvent, worst))
-        }
+        try checkGradientsAgainstFiniteDifferences(try AlaninePlugin.load(), label: "alanine", seed: 7) { "solvent=\($0)" }
     }
 
     func testEnergiesOnlyThreadsAndTemperatureAgree() throws {

@@ -36,16 +36,14 @@ public struct MirrorFold: Sendable {
         func distance(_ i: Int, _ j: Int) -> Double {
             (0..<3).map { start[3 * i + $0] - start[3 * j + $0] }.map { $0 * $0 }.reduce(0, +).squareRoot()
         }
-        var centres: [[Int]] = []
-        for c in 0..<n where !hydrogen[c] {
-            let bonded = (0..<n).filter { j in
-                j != c && !(hydrogen[j] && hydrogen[c]) && distance(c, j) < (hydrogen[j] ? 1.3 : 1.75)
-            }
-            // The three heavy neighbours where there are three: a hydrogen is the last atom a
-            // sampler places precisely.
-            let ordered = bonded.sorted { (hydrogen[$0] ? 1 : 0, $0) < (hydrogen[$1] ? 1 : 0, $1) }
-            if bonded.count == 4 && bonded.filter({ hydrogen[$0] }).count <= 1 { centres.append([c] + ordered.prefix(3)) }
+        var bonds: [(Int, Int)] = []
+        for i in 0..<n {
+            for j in (i + 1)..<n where !(hydrogen[i] && hydrogen[j])
+                && distance(i, j) < (hydrogen[i] || hydrogen[j] ? 1.3 : 1.75) { bonds.append((i, j)) }
         }
+        // The graph's rule and order: heavy neighbours first (a hydrogen is the last atom a
+        // sampler places precisely), the same centres the EGNN's handedness feature uses.
+        let centres = BondGraph(particles: n, bonds: bonds).stereocentres(hydrogen: hydrogen)
         guard !centres.isEmpty else { return nil }
         self.centres = centres
         self.particles = n
