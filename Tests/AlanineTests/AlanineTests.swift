@@ -153,6 +153,64 @@ final class AlanineEnergyTests: XCTestCase {
         for r in results { XCTAssertEqual(r, a.energies) }
     }
 
+    /// One configuration's pair rows split over threads (`split_pairs_from=0` takes that path
+    /// even for the dipeptide): energies and gradients equal the one-thread ones to 1e-12
+    /// (gradients against their norm), the same bits run to run, for every solvent, without
+    /// and with a cutoff (cut runs and neighbour rows), and for batches smaller than threads.
+    func testSplitPairsMatchOneThread() throws {
+        let plugin = try AlaninePlugin.load()
+        for solvent in ["vacuum", "obc1", "obc2"] {
+            for cut in ["", "cutoff=8 neighbour_list=no", "cutoff=8 neighbour_list=yes"] {
+                let one = try plugin.make("solvent=\(solvent) \(cut) threads=1")
+                let confs = Conformations.make(start: one.initialPositions(), seed: 11, noisy: 4, rotated: 2)
+                for threads in [2, 3] {
+                    let split = try plugin.make("solvent=\(solvent) \(cut) threads=\(threads) split_pairs_from=0")
+                    for batch in [1, threads - 1] {
+                        let flat = confs.prefix(batch).flatMap { $0 }
+                        let a = try one.evaluate(flat), b = try split.evaluate(flat), again = try split.evaluate(flat)
+                        XCTAssertEqual(b.energies, again.energies)
+                        XCTAssertEqual(b.gradients, again.gradients)
+                        let label = "\(solvent) \(cut) threads=\(threads) batch=\(batch)"
+                        assertSplitMatches(a, b, label)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same on a 642-atom protein (crambin, built by scripts/bench_amber.py into
+    /// out/bench-amber/), where threads=2 at batch 1 splits the pairs by default.
+    func testSplitPairsMatchOneThreadOnAProtein() throws {
+        let prmtop = TestPaths.repositoryRoot.appendingPathComponent("out/bench-amber/bench-640.prmtop").path
+        guard FileManager.default.fileExists(atPath: prmtop) else {
+            print("skipped: \(prmtop) is absent (make bench-amber builds it with AmberTools' tleap)")
+            throw XCTSkip("\(prmtop) is absent")
+        }
+        let plugin = try AlaninePlugin.load()
+        for parameters in ["solvent=vacuum", "solvent=obc2", "solvent=obc2 cutoff=10"] {
+            let one = try plugin.make("prmtop=\(prmtop) \(parameters) threads=1")
+            let two = try plugin.make("prmtop=\(prmtop) \(parameters) threads=2")
+            var rng = TestRandom(seed: 4)
+            let x = one.initialPositions().map { $0 + 0.05 * rng.normal() }
+            let a = try one.evaluate(x), b = try two.evaluate(x), again = try two.evaluate(x)
+            XCTAssertEqual(b.energies, again.energies)
+            XCTAssertEqual(b.gradients, again.gradients)
+            assertSplitMatches(a, b, parameters)
+        }
+    }
+
+    private func assertSplitMatches(_ a: (energies: [Double], gradients: [Double]),
+                                    _ b: (energies: [Double], gradients: [Double]), _ label: String,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+        for k in a.energies.indices {
+            assertClose(b.energies[k], a.energies[k], relative: 1e-12, "\(label) energy \(k)", file: file, line: line)
+        }
+        let norm = a.gradients.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        for k in a.gradients.indices {
+            assertClose(b.gradients[k], a.gradients[k], absolute: 1e-12 * norm, "\(label) gradient \(k)", file: file, line: line)
+        }
+    }
+
     /// The SIMD pair kernel (default) and the plain scalar loops give the same numbers.
     func testSIMDAndScalarKernelsAgree() throws {
         let plugin = try AlaninePlugin.load()

@@ -16,7 +16,7 @@ final class AlanineSystem: PluginSystem {
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
     static let defaultStart = "alanine-dipeptide-ff96.inpcrd"
     static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel",
-                       "cutoff", "reaction_field_dielectric", "neighbour_list"]
+                       "cutoff", "reaction_field_dielectric", "neighbour_list", "split_pairs_from"]
 
     static let parametersHelp = """
         prmtop=PATH              AMBER prmtop of a non-periodic molecule (default: data/\(defaultPrmtop),
@@ -30,9 +30,16 @@ final class AlanineSystem: PluginSystem {
         temperature=K            temperature for u = U/kT, kelvin (default 300)
         solute_dielectric=X      GB solute dielectric (default 1)
         solvent_dielectric=X     GB solvent dielectric (default 78.5)
-        threads=N                threads inside one evaluate call, for batches >= 64 (>= 2 from 100 atoms)
-                                 (default 1: the host already splits batches over threads; 0 = all cores)
-        kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop)
+        threads=N                threads inside one evaluate call (default 1: the host already splits
+                                 batches over threads; 0 = all cores): batches >= 64 are split over them
+                                 (>= 2 from 100 atoms); a batch smaller than N splits each
+                                 configuration's pair rows over them from split_pairs_from atoms
+        split_pairs_from=ATOMS   with threads=N >= 2 and fewer than N configurations in a call, split one
+                                 configuration's pair rows over the N threads from this many atoms
+                                 (default \(defaultSplitPairsFrom); the same bits for the same N, and the
+                                 one-thread numbers to rounding; kernel=simd only)
+        kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop,
+                                 always one thread per configuration)
         cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
                                  truncated, Coulomb with a reaction field, GB integrals and pair terms cut
                                  (default none: every pair, exact)
@@ -42,6 +49,10 @@ final class AlanineSystem: PluginSystem {
                                  cut per pair (default auto: rows when the molecule is large against the
                                  cutoff sphere); the same sum either way
         """
+
+    /// Atoms from which a call with fewer configurations than threads splits each
+    /// configuration's pair rows over the threads.
+    static let defaultSplitPairsFrom = 300
 
     /// The prmtop's bonds (with and without hydrogen), 0-based.
     func bonds() -> [(Int, Int)]? {
@@ -54,6 +65,8 @@ final class AlanineSystem: PluginSystem {
     let start: [Double]
     /// Threads per evaluate call (the host already splits batches over threads).
     let threads: Int
+    /// Atoms from which a batch smaller than `threads` splits pair rows over the threads.
+    let splitPairsFrom: Int
     var particleCount: Int { topology.count }
     let dimension = 3
     var box: [Double]? { nil }
@@ -79,6 +92,7 @@ final class AlanineSystem: PluginSystem {
             throw PluginFailure("neighbour_list= needs cutoff=: without a cutoff every pair is summed")
         }
         threads = try parameters.threads(default: 1)
+        splitPairsFrom = try parameters.int("split_pairs_from", default: Self.defaultSplitPairsFrom, in: 0...Int(Int32.max))
         let prmtop = parameters.string("prmtop")
         let prmtopPath = try prmtop ?? DataFiles.find(Self.defaultPrmtop)
         topology = try AmberTopology(prmtopPath: prmtopPath)
@@ -117,20 +131,29 @@ final class AlanineSystem: PluginSystem {
                   gradients: UnsafeMutablePointer<Double>?) throws {
         let n3 = 3 * topology.count
         let beta = 1 / energy.kT
-        // Small molecules split only batches ≥ 64 (32 per thread); from ~100 atoms one
-        // configuration is work enough to give each thread its own.
-        let large = topology.count >= 100
-        splitBatch(batch, threads: threads, minimumBatch: large ? 2 : 64, perChunk: large ? 1 : 32) { range in
-            energy.withScratch { scratch in
-            for b in range {
-                let x = positions + b * n3
-                let g = gradients.map { $0 + b * n3 }
-                if let g { g.update(repeating: 0, count: n3) }
-                let u = energy.energy(x, gradient: g, scratch: scratch) * beta
-                energies[b] = u
-                if let g { for k in 0..<n3 { g[k] *= beta } }
+        /// Configuration b through `compute` (positions, zeroed gradient or nil → kcal/mol), reduced.
+        func evaluateOne(_ b: Int, _ compute: (UnsafePointer<Double>, UnsafeMutablePointer<Double>?) -> Double) {
+            let x = positions + b * n3
+            let g = gradients.map { $0 + b * n3 }
+            if let g { g.update(repeating: 0, count: n3) }
+            energies[b] = compute(x, g) * beta
+            if let g { for k in 0..<n3 { g[k] *= beta } }
+        }
+        if batch < threads && topology.count >= splitPairsFrom && energy.splitsPairs {
+            // Fewer configurations than threads: each configuration's pair rows over all of them.
+            energy.withScratches(threads) { workers in
+                for b in 0..<batch { evaluateOne(b) { energy.energy($0, gradient: $1, workers: workers) } }
             }
-        } }
+        } else {
+            // Small molecules split only batches ≥ 64 (32 per thread); from ~100 atoms one
+            // configuration is work enough to give each thread its own.
+            let large = topology.count >= 100
+            splitBatch(batch, threads: threads, minimumBatch: large ? 2 : 64, perChunk: large ? 1 : 32) { range in
+                energy.withScratch { scratch in
+                    for b in range { evaluateOne(b) { energy.energy($0, gradient: $1, scratch: scratch) } }
+                }
+            }
+        }
         try requireFinite(batch: batch, particles: topology.count, dimension: 3,
                           energies: energies, gradients: gradients)
     }

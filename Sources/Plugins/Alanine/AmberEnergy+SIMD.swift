@@ -109,19 +109,111 @@ extension AmberEnergy {
         var scalarEnergy = 0.0
         // Pass 1 keeps the Born terms' r-derivatives for pass 3 when they fit (4 lanes × 2 per
         // chunk); else pass 3 computes them again.
+        let keepDerivatives = keepsDerivatives(s, gradients: gradients)
+        if keepDerivatives { s.reserveDerivatives(2 * pairLanes(s, first: 0, step: 1)) }
+        let k = PairTables(self, shared: s, own: s, derivatives: keepDerivatives ? s.derivatives : nil)
+        pass1Rows(k, s, s, first: 0, step: 1, gb: gb, &energy)
+        if gb {
+            scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
+                                      born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
+            pass2Rows(k, s, s, first: 0, step: 1, &energy)
+            if gradients {
+                chainRuleFactors(s)
+                pass3Rows(k, s, s, first: 0, step: 1)
+            }
+        }
+        return energy.sum() + scalarEnergy
+    }
+
+    /// The same sums as `simdPairEnergy` for one configuration, its pair rows split over
+    /// `workers.count` threads: worker t takes rows t, t + T, t + 2T, … (interleaved, so the
+    /// triangular runs without a cutoff give each worker nearly the same number of pairs) and
+    /// accumulates into its own scratch; `workers[0]` holds the configuration (positions,
+    /// neighbour rows, Born radii) and receives the sums. Between the passes, and at the end,
+    /// the workers' partial sums are added in worker order, so the result is the same bits for
+    /// the same worker count (it differs from one worker's only by rounding).
+    func simdPairEnergy(workers: [Scratch], gradients: Bool) -> Double {
+        let s = workers[0], count = workers.count
+        let gb = solvent != .vacuum
+        let keepDerivatives = keepsDerivatives(s, gradients: gradients)
+        let zeroLength = stride
+        DispatchQueue.concurrentPerform(iterations: count) { t in
+            let w = workers[t]
+            if t > 0 {
+                for p in [w.gx, w.gy, w.gz, w.integral, w.bornForce] { p.update(repeating: 0, count: zeroLength) }
+            }
+            w.pairEnergy = V4(repeating: 0)
+            if keepDerivatives { w.reserveDerivatives(2 * pairLanes(s, first: t, step: count)) }
+            let k = PairTables(self, shared: s, own: w, derivatives: keepDerivatives ? w.derivatives : nil)
+            pass1Rows(k, s, w, first: t, step: count, gb: gb, &w.pairEnergy)
+        }
+        var scalarEnergy = 0.0
+        if gb {
+            for w in workers.dropFirst() { for i in 0..<n { s.integral[i] += w.integral[i] } }
+            scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
+                                      born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
+            DispatchQueue.concurrentPerform(iterations: count) { t in
+                let w = workers[t]
+                let k = PairTables(self, shared: s, own: w, derivatives: nil)
+                pass2Rows(k, s, w, first: t, step: count, &w.pairEnergy)
+            }
+            if gradients {
+                for w in workers.dropFirst() { for i in 0..<n { s.bornForce[i] += w.bornForce[i] } }
+                chainRuleFactors(s)
+                DispatchQueue.concurrentPerform(iterations: count) { t in
+                    let w = workers[t]
+                    let k = PairTables(self, shared: s, own: w, derivatives: keepDerivatives ? w.derivatives : nil)
+                    pass3Rows(k, s, w, first: t, step: count)
+                }
+            }
+        }
+        for w in workers.dropFirst() {
+            for i in 0..<n { s.gx[i] += w.gx[i]; s.gy[i] += w.gy[i]; s.gz[i] += w.gz[i] }
+        }
+        var energy = 0.0
+        for w in workers { energy += w.pairEnergy.sum() }
+        return energy + scalarEnergy
+    }
+
+    /// Whether pass 1 keeps the Born-term derivatives for pass 3 (GB with gradients, and all
+    /// of this configuration's lanes fit in `derivativeCapacity`).
+    private func keepsDerivatives(_ s: Scratch, gradients: Bool) -> Bool {
         let lanes = !s.usesList ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
-        let keepDerivatives = gb && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
-        if keepDerivatives { s.reserveDerivatives(2 * lanes) }
-        let k = PairTables(self, s, derivatives: keepDerivatives ? s.derivatives : nil)
+        return solvent != .vacuum && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
+    }
+
+    /// Lanes (4 per chunk) of the rows first, first + step, …: pass 1 keeps two derivatives each.
+    private func pairLanes(_ s: Scratch, first: Int, step: Int) -> Int {
+        var lanes = 0
+        if !s.usesList {
+            for i in Swift.stride(from: first, to: n, by: step) { lanes += (n - ((i + 1) & ~3) + 3) / 4 * 4 }
+        } else {
+            for r in Swift.stride(from: first, to: s.rowAtom.count, by: step) {
+                lanes += Int(s.rowStart[r + 1] - s.rowStart[r])
+            }
+        }
+        return lanes
+    }
+
+    /// ∂E/∂B · ∂B/∂I into `bornForce` for pass 3 (padding zero).
+    private func chainRuleFactors(_ s: Scratch) {
+        for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
+        for i in n..<stride { s.bornForce[i] = 0 }
+    }
+
+    /// Pass 1 (LJ + Coulomb, Born integrals) over the rows first, first + step, … of the
+    /// configuration in `s`, accumulated into `w` (`k` reads `s` and writes `w`).
+    @inline(__always)
+    private func pass1Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int, gb: Bool,
+                           _ energy: inout V4) {
         let rows = !s.usesList ? n : s.rowAtom.count
         s.list.withUnsafeBufferPointer { listBuffer in
             let list = listBuffer.baseAddress
-            // Pass 1: LJ + Coulomb, Born integrals.
             var cursor = 0
-            for r in 0..<rows {
+            for r in Swift.stride(from: first, to: rows, by: step) {
                 let i = !s.usesList ? r : Int(s.rowAtom[r])
                 let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
-                for q in skip { s.keep[Int(partners[q])] = 0 }
+                for q in skip { w.keep[Int(partners[q])] = 0 }
                 var a = Pass1Atom(k, i)
                 if !s.usesList {
                     var j0 = (i + 1) & ~3
@@ -131,17 +223,22 @@ extension AmberEnergy {
                     let end = Int(s.rowStart[r + 1])
                     while q < end { k.pass1(PairLanes(gather: list! + q, n: n), &a, &energy, gb: gb, &cursor); q += 4 }
                 }
-                for q in skip { s.keep[Int(partners[q])] = 1 }
-                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
-                if gb { s.integral[i] += a.integral.sum() }
+                for q in skip { w.keep[Int(partners[q])] = 1 }
+                w.gx[i] += a.gx.sum(); w.gy[i] += a.gy.sum(); w.gz[i] += a.gz.sum()
+                if gb { w.integral[i] += a.integral.sum() }
             }
-            guard gb else { return }
-            scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
-                                      born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
-            // Pass 2: GB pair terms.
-            for r in 0..<rows {
+        }
+    }
+
+    /// Pass 2 (GB pair terms) over the rows first, first + step, …, accumulated into `w`.
+    @inline(__always)
+    private func pass2Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int, _ energy: inout V4) {
+        let rows = !s.usesList ? n : s.rowAtom.count
+        s.list.withUnsafeBufferPointer { listBuffer in
+            let list = listBuffer.baseAddress
+            for r in Swift.stride(from: first, to: rows, by: step) {
                 let i = !s.usesList ? r : Int(s.rowAtom[r])
-                var a = GBAtom(k, i)
+                var a = GBAtom(k, i, bornForce: 0)
                 if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass2(PairLanes(run: j0, i: i, n: n), &a, &energy); j0 += 4 }
@@ -150,17 +247,23 @@ extension AmberEnergy {
                     let end = Int(s.rowStart[r + 1])
                     while q < end { k.pass2(PairLanes(gather: list! + q, n: n), &a, &energy); q += 4 }
                 }
-                s.bornForce[i] += a.bornForce.sum()
-                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
+                w.bornForce[i] += a.bornForce.sum()
+                w.gx[i] += a.gx.sum(); w.gy[i] += a.gy.sum(); w.gz[i] += a.gz.sum()
             }
-            guard gradients else { return }
-            // Pass 3: chain rule through the Born radii.
-            for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
-            for i in n..<stride { s.bornForce[i] = 0 }
-            cursor = 0
-            for r in 0..<rows {
+        }
+    }
+
+    /// Pass 3 (chain rule through the Born radii) over the rows first, first + step, …,
+    /// accumulated into `w`.
+    @inline(__always)
+    private func pass3Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int) {
+        let rows = !s.usesList ? n : s.rowAtom.count
+        s.list.withUnsafeBufferPointer { listBuffer in
+            let list = listBuffer.baseAddress
+            var cursor = 0
+            for r in Swift.stride(from: first, to: rows, by: step) {
                 let i = !s.usesList ? r : Int(s.rowAtom[r])
-                var a = GBAtom(k, i)
+                var a = GBAtom(k, i, bornForce: k.bornForce[i])
                 if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass3(PairLanes(run: j0, i: i, n: n), &a, &cursor); j0 += 4 }
@@ -169,10 +272,9 @@ extension AmberEnergy {
                     let end = Int(s.rowStart[r + 1])
                     while q < end { k.pass3(PairLanes(gather: list! + q, n: n), &a, &cursor); q += 4 }
                 }
-                s.gx[i] += a.gx.sum(); s.gy[i] += a.gy.sum(); s.gz[i] += a.gz.sum()
+                w.gx[i] += a.gx.sum(); w.gy[i] += a.gy.sum(); w.gz[i] += a.gz.sum()
             }
         }
-        return energy.sum() + scalarEnergy
     }
 }
 
@@ -232,18 +334,23 @@ struct Pass1Atom {
 struct GBAtom {
     let x, y, z, qPre, born, bornForce0, rho, sr: V4
     var gx = V4(repeating: 0), gy = V4(repeating: 0), gz = V4(repeating: 0), bornForce = V4(repeating: 0)
+    /// `bornForce`: atom i's ∂E/∂B · ∂B/∂I in pass 3 (unused in pass 2).
     @inline(__always)
-    init(_ k: PairTables, _ i: Int) {
+    init(_ k: PairTables, _ i: Int, bornForce: Double) {
         x = V4(repeating: k.x[i]); y = V4(repeating: k.y[i]); z = V4(repeating: k.z[i])
         qPre = V4(repeating: k.gbPrefactor * k.charge[i]); born = V4(repeating: k.born[i])
-        bornForce0 = V4(repeating: k.bornForce[i])
+        bornForce0 = V4(repeating: bornForce)
         rho = V4(repeating: k.rho[i]); sr = V4(repeating: k.sr[i])
     }
 }
 
-/// The raw tables one evaluation reads and writes, and the three pair passes on four lanes.
+/// The raw tables one evaluation reads and writes, and the three pair passes on four lanes:
+/// positions, Born radii and the pass-3 Born factors of the configuration (the shared
+/// scratch), and one worker's accumulators (gradient, Born integrals, pass-2 ∂E/∂B) and
+/// exclusion switches (its own scratch; the same one without threads).
 struct PairTables {
-    let x, y, z, gx, gy, gz, integral, born, bornForce, keep: UnsafeMutablePointer<Double>
+    let x, y, z, born, bornForce: UnsafeMutablePointer<Double>
+    let gx, gy, gz, integral, bornForceSum, keep: UnsafeMutablePointer<Double>
     let charge, rho, sr, ljAByAtom, ljBByAtom: UnsafePointer<Double>
     let stride: Int
     let type: UnsafePointer<Int32>
@@ -257,10 +364,11 @@ struct PairTables {
     /// Born-term r-derivatives (j ← i and i ← j, 4 lanes each per chunk) kept from pass 1, or nil.
     let derivatives: UnsafeMutablePointer<Double>?
 
-    init(_ e: AmberEnergy, _ s: AmberEnergy.Scratch, derivatives: UnsafeMutablePointer<Double>?) {
+    init(_ e: AmberEnergy, shared s: AmberEnergy.Scratch, own w: AmberEnergy.Scratch,
+         derivatives: UnsafeMutablePointer<Double>?) {
         self.derivatives = derivatives
-        (x, y, z, gx, gy, gz) = (s.x, s.y, s.z, s.gx, s.gy, s.gz)
-        (integral, born, bornForce, keep) = (s.integral, s.born, s.bornForce, s.keep)
+        (x, y, z, born, bornForce) = (s.x, s.y, s.z, s.born, s.bornForce)
+        (gx, gy, gz, integral, bornForceSum, keep) = (w.gx, w.gy, w.gz, w.integral, w.bornForce, w.keep)
         (charge, rho, sr) = (UnsafePointer(e.charge), UnsafePointer(e.rho), UnsafePointer(e.scaledRadius))
         (ljAByAtom, ljBByAtom) = (UnsafePointer(e.ljAByAtom), UnsafePointer(e.ljBByAtom))
         stride = e.stride
@@ -326,7 +434,7 @@ struct PairTables {
         let dGdr = -gpol * (1 - 0.25 * ex) * invf2       // (∂G/∂r)/r
         let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
         a.bornForce += dGdp * bj
-        l.add(dGdp * a.born, to: bornForce)
+        l.add(dGdp * a.born, to: bornForceSum)
         a.gx += dGdr * dx; a.gy += dGdr * dy; a.gz += dGdr * dz
         l.add(-dGdr * dx, to: gx); l.add(-dGdr * dy, to: gy); l.add(-dGdr * dz, to: gz)
     }

@@ -219,6 +219,10 @@ final class AmberEnergy {
         var ranges: [(Int, Int)] = []
         /// This call's pair loops walk neighbour rows (else runs of j > i, cut per lane).
         var usesList = false
+        /// The pair energy this scratch's worker summed (one configuration split over threads).
+        var pairEnergy = SIMD4<Double>(repeating: 0)
+        /// The bonded and 1-4 energy this scratch's worker computed (the same).
+        var termEnergy = 0.0
         /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
         private(set) var derivatives: UnsafeMutablePointer<Double>?
         private var derivativeCount = 0
@@ -255,6 +259,20 @@ final class AmberEnergy {
         return try body(scratch)
     }
 
+    /// Runs `body` with `count` scratches that no concurrent caller holds (see `withScratch`).
+    func withScratches<T>(_ count: Int, _ body: ([Scratch]) throws -> T) rethrows -> T {
+        poolLock.lock()
+        var taken: [Scratch] = []
+        for _ in 0..<count { taken.append(pool.popLast() ?? Scratch(n: n, stride: stride)) }
+        poolLock.unlock()
+        defer { poolLock.lock(); pool.append(contentsOf: taken); poolLock.unlock() }
+        return try body(taken)
+    }
+
+    /// Whether `energy(_:gradient:workers:)` splits the pair rows over its workers: the SIMD
+    /// kernel only (the scalar reference loops always run on one thread).
+    var splitsPairs: Bool { kernel == .simd }
+
     /// Potential energy (kcal/mol) of one configuration; adds ∂U/∂x (kcal/mol/Å) into
     /// `gradient` when given (the caller zeroes it).
     /// - Parameters:
@@ -262,6 +280,43 @@ final class AmberEnergy {
     ///   - gradient: [n][3], or nil for the energy only.
     func energy(_ x: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>?, scratch: Scratch) -> Double {
         var e = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
+        prepare(x, scratch)
+        switch kernel {
+        case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
+        case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
+        }
+        if let g = gradient {
+            for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
+        }
+        return e
+    }
+
+    /// The same energy and gradient with the pair rows split over `workers.count` threads, one
+    /// scratch each (`simdPairEnergy(workers:gradients:)`): the same bits for the same number
+    /// of workers, and one worker's numbers to rounding. The bonded and 1-4 terms run on one
+    /// thread while another loads the configuration and builds its neighbour rows; then the
+    /// pair passes run on all of them.
+    func energy(_ x: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>?, workers: [Scratch]) -> Double {
+        guard workers.count > 1, splitsPairs else { return energy(x, gradient: gradient, scratch: workers[0]) }
+        let scratch = workers[0]
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            if t == 0 {
+                prepare(x, scratch)
+            } else {
+                workers[1].termEnergy = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
+            }
+        }
+        var e = workers[1].termEnergy
+        e += simdPairEnergy(workers: workers, gradients: gradient != nil)
+        if let g = gradient {
+            for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
+        }
+        return e
+    }
+
+    /// Loads one configuration into `scratch` (structure of arrays, zeroed accumulators) and
+    /// builds its neighbour rows when the cutoff asks for them.
+    private func prepare(_ x: UnsafePointer<Double>, _ scratch: Scratch) {
         for a in 0..<n {
             scratch.x[a] = x[3 * a]; scratch.y[a] = x[3 * a + 1]; scratch.z[a] = x[3 * a + 2]
         }
@@ -281,14 +336,6 @@ final class AmberEnergy {
         case .auto?: scratch.usesList = usesNeighbourList(scratch, cutoff: cutoff!.distance)
         }
         if scratch.usesList, let cutoff { buildNeighbours(scratch, cutoff: cutoff.distance) }
-        switch kernel {
-        case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
-        case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
-        }
-        if let g = gradient {
-            for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
-        }
-        return e
     }
 
     /// The 1-4 pairs: a/r¹² − b/r⁶ + qq/r, never cut off.
