@@ -187,7 +187,7 @@ final class AlanineEnergyTests: XCTestCase {
             throw XCTSkip("\(prmtop) is absent")
         }
         let plugin = try AlaninePlugin.load()
-        for parameters in ["solvent=vacuum", "solvent=obc2", "solvent=obc2 cutoff=10"] {
+        for parameters in ["solvent=vacuum", "solvent=obc2", "solvent=obc2 cutoff=10", "solvent=vacuum cutoff=10 neighbour_list=yes"] {
             let one = try plugin.make("prmtop=\(prmtop) \(parameters) threads=1")
             let two = try plugin.make("prmtop=\(prmtop) \(parameters) threads=2")
             var rng = TestRandom(seed: 4)

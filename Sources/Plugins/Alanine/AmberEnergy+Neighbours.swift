@@ -31,9 +31,16 @@ extension AmberEnergy {
     /// in cell order, the partners within r_c from the rest of its own cell and the 13
     /// cells of a half shell, so each pair lands in exactly one row. O(n) for a fixed density.
     ///
-    /// Fills the scratch's `rowAtom`, `rowStart` and `list` (rows padded to a multiple of 4
-    /// with the dummy index n).
+    /// Fills the scratch's `rowAtom`, `rowStart`, `rowCount` and `list` (rows padded to a
+    /// multiple of 4 with the dummy index n).
     func buildNeighbours(_ s: Scratch, cutoff rc: Double) {
+        sortIntoCells(s, cutoff: rc)
+        buildRows(from: s, into: s, cells: 0..<s.cellCount, cutoff: rc)
+    }
+
+    /// The cell list: atoms sorted by cell (`sorted`, their positions `sx`, `sy`, `sz`, padded
+    /// with 4 infinitely far entries), each cell's first sorted index (`cellStart`), the grid.
+    func sortIntoCells(_ s: Scratch, cutoff rc: Double) {
         let n = self.n
         var lo = SIMD3(s.x[0], s.y[0], s.z[0]), hi = lo
         for a in 1..<max(1, n) {
@@ -51,14 +58,13 @@ extension AmberEnergy {
         let span = (hi - lo) / edge
         let dims = SIMD3(Int(span.x) + 1, Int(span.y) + 1, Int(span.z) + 1)
         let cells = dims.x * dims.y * dims.z
+        s.cellDims = dims
         if s.cellOf.count < n { s.cellOf = [Int32](repeating: 0, count: n) }
         if s.sorted.count < n + 4 { s.sorted = [Int32](repeating: 0, count: n + 4) }
         if s.sx.count < n + 4 {
             s.sx = [Double](repeating: 0, count: n + 4); s.sy = s.sx; s.sz = s.sx
         }
         if s.cellStart.count < cells + 1 { s.cellStart = [Int32](repeating: 0, count: cells + 1) }
-        if s.rowAtom.count != n { s.rowAtom = [Int32](repeating: 0, count: n) }
-        if s.rowStart.count != n + 1 { s.rowStart = [Int32](repeating: 0, count: n + 1) }
         let inverseEdge = 1 / edge
         s.cellOf.withUnsafeMutableBufferPointer { cellOf in
         s.cellStart.withUnsafeMutableBufferPointer { start in
@@ -87,17 +93,45 @@ extension AmberEnergy {
             for c in Swift.stride(from: cells, to: 0, by: -1) { start[c] = start[c - 1] }
             start[0] = 0
             for k in n..<(n + 4) { sx[k] = .infinity; sy[k] = .infinity; sz[k] = .infinity }
+        }}}}}}
+    }
 
+    /// The cells (in grid order) whose atoms worker `worker` of `workers` takes: contiguous,
+    /// split at the cell boundaries nearest to equal numbers of atoms.
+    func cellShare(_ s: Scratch, worker: Int, of workers: Int) -> Range<Int> {
+        func boundary(_ w: Int) -> Int {
+            if w == 0 { return 0 }
+            if w == workers { return s.cellCount }
+            let atoms = Int32(n * w / workers)
+            var c = 0
+            while c < s.cellCount && s.cellStart[c] < atoms { c += 1 }
+            return c
+        }
+        return boundary(worker)..<boundary(worker + 1)
+    }
+
+    /// The neighbour rows of the atoms in `cells` of the cell list in `s`, written into `w`'s
+    /// `rowAtom`, `rowStart`, `rowCount` and `list` (`w` may be `s`).
+    func buildRows(from s: Scratch, into w: Scratch, cells: Range<Int>, cutoff rc: Double) {
+        let n = self.n
+        let dims = s.cellDims
+        if w.rowAtom.count != n { w.rowAtom = [Int32](repeating: 0, count: n) }
+        if w.rowStart.count != n + 1 { w.rowStart = [Int32](repeating: 0, count: n + 1) }
+        s.cellStart.withUnsafeBufferPointer { start in
+        s.sorted.withUnsafeBufferPointer { sorted in
+        s.sx.withUnsafeBufferPointer { sx in
+        s.sy.withUnsafeBufferPointer { sy in
+        s.sz.withUnsafeBufferPointer { sz in
             let rc2 = rc * rc
             var count = 0
             var row = 0
             let shell = AmberEnergy.halfShell
-            var ranges = s.ranges          // moved out and back, so never copied
-            s.ranges = []
+            var ranges = w.ranges          // moved out and back, so never copied
+            w.ranges = []
             ranges.removeAll(keepingCapacity: true)
-            defer { s.ranges = ranges }
-            for cz in 0..<dims.z { for cy in 0..<dims.y { for cx in 0..<dims.x {
-                let c = (cz * dims.y + cy) * dims.x + cx
+            defer { w.ranges = ranges }
+            for c in cells {
+                let cx = c % dims.x, cy = c / dims.x % dims.y, cz = c / (dims.x * dims.y)
                 let begin = Int(start[c]), end = Int(start[c + 1])
                 guard begin < end else { continue }
                 ranges.removeAll(keepingCapacity: true)
@@ -111,11 +145,11 @@ extension AmberEnergy {
                 }
                 for p in begin..<end {
                     let need = count + candidates + (end - p) + 8
-                    if s.list.count < need { s.list.append(contentsOf: [Int32](repeating: 0, count: max(need, s.list.count))) }
-                    s.rowAtom[row] = sorted[p]
-                    s.rowStart[row] = Int32(count)
+                    if w.list.count < need { w.list.append(contentsOf: [Int32](repeating: 0, count: max(need, w.list.count))) }
+                    w.rowAtom[row] = sorted[p]
+                    w.rowStart[row] = Int32(count)
                     let xi = V4(repeating: sx[p]), yi = V4(repeating: sy[p]), zi = V4(repeating: sz[p])
-                    s.list.withUnsafeMutableBufferPointer { list in
+                    w.list.withUnsafeMutableBufferPointer { list in
                         @inline(__always) func scan(_ b: Int, _ e: Int) {
                             var q = b
                             while q < e {
@@ -137,8 +171,9 @@ extension AmberEnergy {
                     }
                     row += 1
                 }
-            } } }
-            s.rowStart[n] = Int32(count)
-        }}}}}}
+            }
+            w.rowStart[row] = Int32(count)
+            w.rowCount = row
+        }}}}}
     }
 }

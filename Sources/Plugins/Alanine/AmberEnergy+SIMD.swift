@@ -109,43 +109,56 @@ extension AmberEnergy {
         var scalarEnergy = 0.0
         // Pass 1 keeps the Born terms' r-derivatives for pass 3 when they fit (4 lanes × 2 per
         // chunk); else pass 3 computes them again.
-        let keepDerivatives = keepsDerivatives(s, gradients: gradients)
-        if keepDerivatives { s.reserveDerivatives(2 * pairLanes(s, first: 0, step: 1)) }
+        let lanes = pairLanes(s, rows: s, first: 0, step: 1)
+        let keepDerivatives = keepsDerivatives(lanes: lanes, workers: 1, gradients: gradients)
+        if keepDerivatives { s.reserveDerivatives(2 * lanes) }
         let k = PairTables(self, shared: s, own: s, derivatives: keepDerivatives ? s.derivatives : nil)
-        pass1Rows(k, s, s, first: 0, step: 1, gb: gb, &energy)
+        pass1Rows(k, s, s, rows: s, first: 0, step: 1, gb: gb, &energy)
         if gb {
             scalarEnergy += bornRadii(integral: s.integral, rho: rho, radius: radius, charge: charge, ace: aceFactor,
                                       born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
-            pass2Rows(k, s, s, first: 0, step: 1, &energy)
+            pass2Rows(k, s, s, rows: s, first: 0, step: 1, &energy)
             if gradients {
                 chainRuleFactors(s)
-                pass3Rows(k, s, s, first: 0, step: 1)
+                pass3Rows(k, s, s, rows: s, first: 0, step: 1)
             }
         }
         return energy.sum() + scalarEnergy
     }
 
-    /// The same sums as `simdPairEnergy` for one configuration, its pair rows split over
-    /// `workers.count` threads: worker t takes rows t, t + T, t + 2T, … (interleaved, so the
-    /// triangular runs without a cutoff give each worker nearly the same number of pairs) and
-    /// accumulates into its own scratch; `workers[0]` holds the configuration (positions,
-    /// neighbour rows, Born radii) and receives the sums. Between the passes, and at the end,
-    /// the workers' partial sums are added in worker order, so the result is the same bits for
-    /// the same worker count (it differs from one worker's only by rounding).
+    /// The same sums as `simdPairEnergy` for one configuration, its pairs split over
+    /// `workers.count` threads, each accumulating into its own scratch; `workers[0]` holds the
+    /// configuration (positions, cell list, Born radii) and receives the sums. Without
+    /// neighbour rows worker t takes the rows of atoms t, t + T, t + 2T, … (interleaved, so
+    /// the triangular runs give each nearly the same number of pairs); with them, it builds
+    /// and walks the rows of a contiguous share of the cells holding about n/T atoms. Between
+    /// the passes, and at the end, the partial sums are added in worker order, so the result
+    /// is the same bits for the same worker count (and one worker's numbers to rounding).
+    /// `prepare(_:_:rows: false)` must have loaded the configuration into `workers[0]`.
     func simdPairEnergy(workers: [Scratch], gradients: Bool) -> Double {
         let s = workers[0], count = workers.count
         let gb = solvent != .vacuum
-        let keepDerivatives = keepsDerivatives(s, gradients: gradients)
         let zeroLength = stride
+        let rowsSplit = s.usesList
+        /// Worker t's rows: its own neighbour rows, or every count-th row of the runs.
+        func share(_ t: Int) -> (rows: Scratch, first: Int, step: Int) {
+            rowsSplit ? (workers[t], 0, 1) : (s, t, count)
+        }
         DispatchQueue.concurrentPerform(iterations: count) { t in
             let w = workers[t]
             if t > 0 {
                 for p in [w.gx, w.gy, w.gz, w.integral, w.bornForce] { p.update(repeating: 0, count: zeroLength) }
             }
+            if rowsSplit, let cutoff {
+                buildRows(from: s, into: w, cells: cellShare(s, worker: t, of: count), cutoff: cutoff.distance)
+            }
+            let (rows, first, step) = share(t)
+            let lanes = pairLanes(s, rows: rows, first: first, step: step)
+            w.keepsDerivatives = keepsDerivatives(lanes: lanes, workers: count, gradients: gradients)
+            if w.keepsDerivatives { w.reserveDerivatives(2 * lanes) }
             w.pairEnergy = V4(repeating: 0)
-            if keepDerivatives { w.reserveDerivatives(2 * pairLanes(s, first: t, step: count)) }
-            let k = PairTables(self, shared: s, own: w, derivatives: keepDerivatives ? w.derivatives : nil)
-            pass1Rows(k, s, w, first: t, step: count, gb: gb, &w.pairEnergy)
+            let k = PairTables(self, shared: s, own: w, derivatives: w.keepsDerivatives ? w.derivatives : nil)
+            pass1Rows(k, s, w, rows: rows, first: first, step: step, gb: gb, &w.pairEnergy)
         }
         var scalarEnergy = 0.0
         if gb {
@@ -154,16 +167,18 @@ extension AmberEnergy {
                                       born: s.born, dBorn: s.dBorn, bornForce: s.bornForce)
             DispatchQueue.concurrentPerform(iterations: count) { t in
                 let w = workers[t]
+                let (rows, first, step) = share(t)
                 let k = PairTables(self, shared: s, own: w, derivatives: nil)
-                pass2Rows(k, s, w, first: t, step: count, &w.pairEnergy)
+                pass2Rows(k, s, w, rows: rows, first: first, step: step, &w.pairEnergy)
             }
             if gradients {
                 for w in workers.dropFirst() { for i in 0..<n { s.bornForce[i] += w.bornForce[i] } }
                 chainRuleFactors(s)
                 DispatchQueue.concurrentPerform(iterations: count) { t in
                     let w = workers[t]
-                    let k = PairTables(self, shared: s, own: w, derivatives: keepDerivatives ? w.derivatives : nil)
-                    pass3Rows(k, s, w, first: t, step: count)
+                    let (rows, first, step) = share(t)
+                    let k = PairTables(self, shared: s, own: w, derivatives: w.keepsDerivatives ? w.derivatives : nil)
+                    pass3Rows(k, s, w, rows: rows, first: first, step: step)
                 }
             }
         }
@@ -175,21 +190,22 @@ extension AmberEnergy {
         return energy + scalarEnergy
     }
 
-    /// Whether pass 1 keeps the Born-term derivatives for pass 3 (GB with gradients, and all
-    /// of this configuration's lanes fit in `derivativeCapacity`).
-    private func keepsDerivatives(_ s: Scratch, gradients: Bool) -> Bool {
-        let lanes = !s.usesList ? fullChunks * 4 : Int(s.rowStart.last ?? 0)
-        return solvent != .vacuum && gradients && 2 * lanes <= AmberEnergy.derivativeCapacity
+    /// Whether pass 1 keeps a worker's Born-term derivatives for pass 3: GB with gradients,
+    /// and every worker's share of `lanes` lanes (two derivatives each) fits in
+    /// `derivativeCapacity` together; keeping them or not gives the same numbers.
+    private func keepsDerivatives(lanes: Int, workers: Int, gradients: Bool) -> Bool {
+        solvent != .vacuum && gradients && 2 * lanes * workers <= AmberEnergy.derivativeCapacity
     }
 
-    /// Lanes (4 per chunk) of the rows first, first + step, …: pass 1 keeps two derivatives each.
-    private func pairLanes(_ s: Scratch, first: Int, step: Int) -> Int {
+    /// Lanes (4 per chunk) of the rows first, first + step, … (of the runs, or of `r`'s
+    /// neighbour rows): pass 1 keeps two derivatives each.
+    private func pairLanes(_ s: Scratch, rows r: Scratch, first: Int, step: Int) -> Int {
         var lanes = 0
         if !s.usesList {
             for i in Swift.stride(from: first, to: n, by: step) { lanes += (n - ((i + 1) & ~3) + 3) / 4 * 4 }
         } else {
-            for r in Swift.stride(from: first, to: s.rowAtom.count, by: step) {
-                lanes += Int(s.rowStart[r + 1] - s.rowStart[r])
+            for q in Swift.stride(from: first, to: r.rowCount, by: step) {
+                lanes += Int(r.rowStart[q + 1] - r.rowStart[q])
             }
         }
         return lanes
@@ -201,17 +217,18 @@ extension AmberEnergy {
         for i in n..<stride { s.bornForce[i] = 0 }
     }
 
-    /// Pass 1 (LJ + Coulomb, Born integrals) over the rows first, first + step, … of the
-    /// configuration in `s`, accumulated into `w` (`k` reads `s` and writes `w`).
+    /// Pass 1 (LJ + Coulomb, Born integrals) over the rows first, first + step, … (of the
+    /// runs, or of `o`'s neighbour rows) of the configuration in `s`, accumulated into `w`
+    /// (`k` reads `s` and writes `w`).
     @inline(__always)
-    private func pass1Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int, gb: Bool,
-                           _ energy: inout V4) {
-        let rows = !s.usesList ? n : s.rowAtom.count
-        s.list.withUnsafeBufferPointer { listBuffer in
+    private func pass1Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, rows o: Scratch, first: Int, step: Int,
+                           gb: Bool, _ energy: inout V4) {
+        let rows = !s.usesList ? n : o.rowCount
+        o.list.withUnsafeBufferPointer { listBuffer in
             let list = listBuffer.baseAddress
             var cursor = 0
             for r in Swift.stride(from: first, to: rows, by: step) {
-                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(o.rowAtom[r])
                 let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
                 for q in skip { w.keep[Int(partners[q])] = 0 }
                 var a = Pass1Atom(k, i)
@@ -219,8 +236,8 @@ extension AmberEnergy {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass1(PairLanes(run: j0, i: i, n: n), &a, &energy, gb: gb, &cursor); j0 += 4 }
                 } else {
-                    var q = Int(s.rowStart[r])
-                    let end = Int(s.rowStart[r + 1])
+                    var q = Int(o.rowStart[r])
+                    let end = Int(o.rowStart[r + 1])
                     while q < end { k.pass1(PairLanes(gather: list! + q, n: n), &a, &energy, gb: gb, &cursor); q += 4 }
                 }
                 for q in skip { w.keep[Int(partners[q])] = 1 }
@@ -232,19 +249,20 @@ extension AmberEnergy {
 
     /// Pass 2 (GB pair terms) over the rows first, first + step, …, accumulated into `w`.
     @inline(__always)
-    private func pass2Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int, _ energy: inout V4) {
-        let rows = !s.usesList ? n : s.rowAtom.count
-        s.list.withUnsafeBufferPointer { listBuffer in
+    private func pass2Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, rows o: Scratch, first: Int, step: Int,
+                           _ energy: inout V4) {
+        let rows = !s.usesList ? n : o.rowCount
+        o.list.withUnsafeBufferPointer { listBuffer in
             let list = listBuffer.baseAddress
             for r in Swift.stride(from: first, to: rows, by: step) {
-                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(o.rowAtom[r])
                 var a = GBAtom(k, i, bornForce: 0)
                 if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass2(PairLanes(run: j0, i: i, n: n), &a, &energy); j0 += 4 }
                 } else {
-                    var q = Int(s.rowStart[r])
-                    let end = Int(s.rowStart[r + 1])
+                    var q = Int(o.rowStart[r])
+                    let end = Int(o.rowStart[r + 1])
                     while q < end { k.pass2(PairLanes(gather: list! + q, n: n), &a, &energy); q += 4 }
                 }
                 w.bornForce[i] += a.bornForce.sum()
@@ -256,20 +274,20 @@ extension AmberEnergy {
     /// Pass 3 (chain rule through the Born radii) over the rows first, first + step, …,
     /// accumulated into `w`.
     @inline(__always)
-    private func pass3Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, first: Int, step: Int) {
-        let rows = !s.usesList ? n : s.rowAtom.count
-        s.list.withUnsafeBufferPointer { listBuffer in
+    private func pass3Rows(_ k: PairTables, _ s: Scratch, _ w: Scratch, rows o: Scratch, first: Int, step: Int) {
+        let rows = !s.usesList ? n : o.rowCount
+        o.list.withUnsafeBufferPointer { listBuffer in
             let list = listBuffer.baseAddress
             var cursor = 0
             for r in Swift.stride(from: first, to: rows, by: step) {
-                let i = !s.usesList ? r : Int(s.rowAtom[r])
+                let i = !s.usesList ? r : Int(o.rowAtom[r])
                 var a = GBAtom(k, i, bornForce: k.bornForce[i])
                 if !s.usesList {
                     var j0 = (i + 1) & ~3
                     while j0 < n { k.pass3(PairLanes(run: j0, i: i, n: n), &a, &cursor); j0 += 4 }
                 } else {
-                    var q = Int(s.rowStart[r])
-                    let end = Int(s.rowStart[r + 1])
+                    var q = Int(o.rowStart[r])
+                    let end = Int(o.rowStart[r + 1])
                     while q < end { k.pass3(PairLanes(gather: list! + q, n: n), &a, &cursor); q += 4 }
                 }
                 w.gx[i] += a.gx.sum(); w.gy[i] += a.gy.sum(); w.gz[i] += a.gz.sum()

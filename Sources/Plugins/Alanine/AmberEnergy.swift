@@ -215,6 +215,11 @@ final class AmberEnergy {
         var rowAtom: [Int32] = [], rowStart: [Int32] = [], list: [Int32] = []
         /// Cell list (cutoff only): atoms sorted by cell, their sorted positions, cell starts.
         var cellOf: [Int32] = [], cellStart: [Int32] = [], sorted: [Int32] = []
+        var cellDims = SIMD3<Int>(0, 0, 0)
+        var cellCount: Int { cellDims.x * cellDims.y * cellDims.z }
+        /// Rows in `rowAtom` (every atom's after `buildNeighbours`; a worker's share when the
+        /// rows are built per worker).
+        var rowCount = 0
         var sx: [Double] = [], sy: [Double] = [], sz: [Double] = []
         var ranges: [(Int, Int)] = []
         /// This call's pair loops walk neighbour rows (else runs of j > i, cut per lane).
@@ -223,6 +228,8 @@ final class AmberEnergy {
         var pairEnergy = SIMD4<Double>(repeating: 0)
         /// The bonded and 1-4 energy this scratch's worker computed (the same).
         var termEnergy = 0.0
+        /// Whether this worker's pass 1 kept its Born-term derivatives for pass 3.
+        var keepsDerivatives = false
         /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
         private(set) var derivatives: UnsafeMutablePointer<Double>?
         private var derivativeCount = 0
@@ -301,7 +308,7 @@ final class AmberEnergy {
         let scratch = workers[0]
         DispatchQueue.concurrentPerform(iterations: 2) { t in
             if t == 0 {
-                prepare(x, scratch)
+                prepare(x, scratch, rows: false)
             } else {
                 workers[1].termEnergy = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
             }
@@ -314,9 +321,10 @@ final class AmberEnergy {
         return e
     }
 
-    /// Loads one configuration into `scratch` (structure of arrays, zeroed accumulators) and
-    /// builds its neighbour rows when the cutoff asks for them.
-    private func prepare(_ x: UnsafePointer<Double>, _ scratch: Scratch) {
+    /// Loads one configuration into `scratch` (structure of arrays, zeroed accumulators) and,
+    /// when the cutoff asks for neighbour rows, sorts the atoms into cells and (`rows`) builds
+    /// every atom's row.
+    private func prepare(_ x: UnsafePointer<Double>, _ scratch: Scratch, rows: Bool = true) {
         for a in 0..<n {
             scratch.x[a] = x[3 * a]; scratch.y[a] = x[3 * a + 1]; scratch.z[a] = x[3 * a + 2]
         }
@@ -335,7 +343,9 @@ final class AmberEnergy {
         case .yes?: scratch.usesList = true
         case .auto?: scratch.usesList = usesNeighbourList(scratch, cutoff: cutoff!.distance)
         }
-        if scratch.usesList, let cutoff { buildNeighbours(scratch, cutoff: cutoff.distance) }
+        if scratch.usesList, let cutoff {
+            if rows { buildNeighbours(scratch, cutoff: cutoff.distance) } else { sortIntoCells(scratch, cutoff: cutoff.distance) }
+        }
     }
 
     /// The 1-4 pairs: a/r¹² − b/r⁶ + qq/r, never cut off.
@@ -482,7 +492,7 @@ final class AmberEnergy {
     /// body(i, j, keep), keep = 0 for excluded and 1-4 pairs, else 1.
     @inline(__always)
     private func forEachPair(_ s: Scratch, _ body: (Int, Int, Double) -> Void) {
-        let rows = !s.usesList ? n : s.rowAtom.count
+        let rows = !s.usesList ? n : s.rowCount
         let limit2 = s.usesList ? .infinity : cutoff.map { $0.distance * $0.distance } ?? .infinity
         for r in 0..<rows {
             let i = !s.usesList ? r : Int(s.rowAtom[r])
