@@ -13,11 +13,14 @@ start-structure-plus-noise configurations (0.05 Å), in calls of `batch` configu
 about --seconds. OpenMM: one Context per process, setPositions + getState(energy, forces)
 per configuration, as a Python user calls it; a batch of B is B such calls. The plugin: its
 C ABI through ctypes, one evaluate call per batch (threads=1, or threads=2: the batch split
-over two threads). Both sides pay Python's per-call cost. Peak RSS is the whole Python
-process's (interpreter and numpy included on both sides).
+over two threads, or, at batch 1 from 300 atoms, each configuration's pair rows). Both sides
+pay Python's per-call cost. Peak RSS is the whole Python process's (interpreter and numpy
+included on both sides). The JSON also holds the plugin's CPU time per configuration, all
+threads (cpu_us) and the calling thread alone (calling_thread_cpu_us).
 
     .venv/bin/python scripts/bench_amber.py [--seconds 2] [--json out/bench-amber.json]
         [--sizes 22,150,640,2700] [--solvents vacuum,obc2] [--batches 1,16] [--cutoff 10]
+        [--plugin-parameters "split_pairs_from=0"]
 
 Prints a markdown table and writes JSON.
 """
@@ -201,16 +204,23 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# What a worker reports beside its rate (the plugin's CPU time per configuration).
+EXTRA = {}
+
+
 def worker_ours(args):
     parameters = f"prmtop={args.prmtop} solvent={args.solvent} threads={args.threads}"
     if args.cutoff:
         parameters += f" cutoff={args.cutoff}"
+    if args.plugin_parameters:
+        parameters += " " + args.plugin_parameters
     plugin = AmberPlugin(parameters)
     x = configurations(plugin.start())
     batches = [np.ascontiguousarray(x[k:k + args.batch]) for k in range(0, len(x) - args.batch + 1, args.batch)]
     u, g = np.empty(args.batch), np.empty_like(batches[0])
     for b in batches[:2]:
         plugin.evaluate(b, u, g)                    # warm-up
+    cpu = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_THREAD)]
     count, start = 0, time.perf_counter()
     while True:
         for b in batches:
@@ -218,6 +228,12 @@ def worker_ours(args):
             count += args.batch
             elapsed = time.perf_counter() - start
             if elapsed >= args.seconds:
+                # CPU time per configuration, all threads and the calling thread alone (µs).
+                for key, who, before in (("cpu_us", resource.RUSAGE_SELF, cpu[0]),
+                                         ("calling_thread_cpu_us", resource.RUSAGE_THREAD, cpu[1])):
+                    after = resource.getrusage(who)
+                    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                    EXTRA[key] = 1e6 * used / count
                 return count / elapsed
 
 
@@ -250,10 +266,12 @@ def worker_openmm(args):
                 return count / elapsed
 
 
-def measure(side, prmtop, solvent, batch, threads, cutoff, seconds):
+def measure(side, prmtop, solvent, batch, threads, cutoff, seconds, plugin_parameters=""):
     command = [sys.executable, os.path.abspath(__file__), "--worker", side, "--prmtop", prmtop,
                "--solvent", solvent, "--batch", str(batch), "--threads", str(threads),
                "--seconds", str(seconds)] + (["--cutoff", str(cutoff)] if cutoff else [])
+    if plugin_parameters:
+        command.append(f"--plugin-parameters={plugin_parameters}")
     # numpy's OpenBLAS threads would spin beside either side; neither uses them.
     environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=environment)
@@ -273,6 +291,8 @@ def main():
     parser.add_argument("--json", default=os.path.join(ROOT, "out", "bench-amber.json"))
     parser.add_argument("--folder", default=os.path.join(ROOT, "out", "bench-amber"), help="built prmtops")
     parser.add_argument("--check", action="store_true", help="only compare against OpenMM Reference and exit")
+    parser.add_argument("--plugin-parameters", default="",
+                        help="more key=value parameters for the plugin (e.g. split_pairs_from=0)")
     # One measurement (internal).
     parser.add_argument("--worker", choices=["ours", "openmm"])
     parser.add_argument("--prmtop")
@@ -283,7 +303,7 @@ def main():
 
     if args.worker:
         rate = (worker_ours if args.worker == "ours" else worker_openmm)(args)
-        print(json.dumps({"rate": rate, "peak_rss_mb": peak_rss_mb()}))
+        print(json.dumps({"rate": rate, "peak_rss_mb": peak_rss_mb(), **EXTRA}))
         return
 
     import openmm
@@ -309,7 +329,8 @@ def main():
         for solvent in solvents:
             for cutoff in cutoffs:
                 for batch in batches:
-                    ours = {t: measure("ours", prmtops[size], solvent, batch, t, cutoff, args.seconds) for t in (1, 2)}
+                    ours = {t: measure("ours", prmtops[size], solvent, batch, t, cutoff, args.seconds,
+                                                 args.plugin_parameters) for t in (1, 2)}
                     omm = {t: measure("openmm", prmtops[size], solvent, 1, t, cutoff, args.seconds) for t in (1, 2)}
                     best = max(omm[1]["rate"], omm[2]["rate"])
                     mine = max(ours[1]["rate"], ours[2]["rate"])
@@ -324,7 +345,8 @@ def main():
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"openmm": openmm.__version__, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                   "seconds": args.seconds, "load_average": os.getloadavg(), "rows": rows}, f, indent=1)
+                   "seconds": args.seconds, "load_average": os.getloadavg(),
+                   "plugin_parameters": args.plugin_parameters, "rows": rows}, f, indent=1)
     print(f"\nwrote {args.json}")
 
 
