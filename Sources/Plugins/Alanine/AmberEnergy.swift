@@ -266,11 +266,15 @@ final class AmberEnergy {
         return try body(scratch)
     }
 
-    /// Runs `body` with `count` scratches that no concurrent caller holds (see `withScratch`).
+    /// Runs `body` with `count` scratches that no concurrent caller holds (see `withScratch`),
+    /// taken from the end of the pool and put back in the same order, so that consecutive
+    /// calls give each worker the same scratch (each grows to its own share only).
     func withScratches<T>(_ count: Int, _ body: ([Scratch]) throws -> T) rethrows -> T {
         poolLock.lock()
-        var taken: [Scratch] = []
-        for _ in 0..<count { taken.append(pool.popLast() ?? Scratch(n: n, stride: stride)) }
+        let kept = max(0, pool.count - count)
+        var taken = Array(pool[kept...])
+        pool.removeSubrange(kept...)
+        while taken.count < count { taken.append(Scratch(n: n, stride: stride)) }
         poolLock.unlock()
         defer { poolLock.lock(); pool.append(contentsOf: taken); poolLock.unlock() }
         return try body(taken)
