@@ -172,6 +172,14 @@ final class AlanineEnergyTests: XCTestCase {
                         XCTAssertEqual(b.gradients, again.gradients)
                         let label = "\(solvent) \(cut) threads=\(threads) batch=\(batch)"
                         assertSplitMatches(a, b, label)
+                        // Concurrent calls on one system each take their own workers' scratches.
+                        var results = [[Double]](repeating: [], count: 3)
+                        let lock = NSLock()
+                        DispatchQueue.concurrentPerform(iterations: 3) { k in
+                            let r = try? split.evaluate(flat)
+                            lock.lock(); results[k] = (r?.energies ?? []) + (r?.gradients ?? []); lock.unlock()
+                        }
+                        for r in results { XCTAssertEqual(r, b.energies + b.gradients, label) }
                     }
                 }
             }
