@@ -204,7 +204,8 @@ final class AmberEnergy {
     }
 
     /// Per-call working memory, O(n) (plus the neighbour list, O(n · neighbours) with a cutoff):
-    /// allocated on first use and then reused by every call on the same thread of work.
+    /// allocated on first use and then reused by every call on the same thread of work (one
+    /// per thread when a configuration's pairs are split over threads).
     final class Scratch {
         let stride: Int
         /// Positions and gradient as structure of arrays, Born integrals, radii, ∂B/∂I, ∂E/∂B,
