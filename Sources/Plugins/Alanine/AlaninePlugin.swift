@@ -36,8 +36,8 @@ final class AlanineSystem: PluginSystem {
                                  configuration's pair rows over them from split_pairs_from atoms
         split_pairs_from=ATOMS   with threads=N >= 2 and fewer than N configurations in a call, split one
                                  configuration's pair rows over the N threads from this many atoms
-                                 (default \(defaultSplitPairsFrom); the same bits for the same N, and the
-                                 one-thread numbers to rounding; kernel=simd only)
+                                 (default \(defaultSplitPairsFrom); the same bits for the same N, the
+                                 one-thread numbers to rounding; kernel=simd only, 0 = any size)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop,
                                  always one thread per configuration)
         cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
