@@ -73,7 +73,11 @@ extension ModelSampling {
         }
         if model.space.isPeriodic { throw FailureMessage("--integrator draws off the torus only: a periodic model draws on its own time grid (leave --integrator out)") }
         let integrator = options.integrator ?? .heun
-        let stochastic = (options.process ?? (integrator == .pc ? .sde : .ode)) == .sde
+        // A molecule (a model with a bond graph) draws by the stochastic sampler unless exact weights
+        // are asked for: its churn re-noises and re-denoises every level, which repairs the bonds
+        // the deterministic flow leaves bent (docs/alanine.md, "Drawing a molecule").
+        let molecule = model.configuration.bondGraph != nil && options.weights != .exact
+        let stochastic = (options.process ?? (integrator == .pc || molecule ? .sde : .ode)) == .sde
         if integrator == .pc && !stochastic { throw FailureMessage("--integrator pc is stochastic: leave --process ode out") }
         if options.weights == .exact && stochastic { throw FailureMessage("--weights exact needs a deterministic draw (--process ode, euler or heun)") }
         if options.resample && options.weights != .exact { throw FailureMessage("--resample needs importance weights: add --weights exact (a deterministic draw)") }

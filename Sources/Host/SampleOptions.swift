@@ -54,7 +54,7 @@ struct ModelOptions: ParsableArguments {
     var resample = false
     @Option(help: "With --model of a score method (idem, dsm): noise levels (steps) of the draw (default: 18 on the noise-level grid of an edm model or with --integrator, else the model's --time-steps).")
     var timeSteps: Int?
-    @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): ode — the deterministic probability flow; sde — the stochastic process. Default: ode for an edm model, else sde. On the model's own time grid (a noise model without --integrator): sde is the reverse SDE with path-measure weights (usually unusable), ode the probability flow with exact weights.", valueName: "sde|ode"))
+    @Option(help: ArgumentHelp("With --model of a score method (idem, dsm): ode — the deterministic probability flow; sde — the stochastic process. Default: ode for an edm model (sde for one with a bond graph, a molecule, unless --weights exact), else sde. On the model's own time grid (a noise model without --integrator): sde is the reverse SDE with path-measure weights (usually unusable), ode the probability flow with exact weights.", valueName: "sde|ode"))
     var process: Process?
     @Option(help: ArgumentHelp("With --model of a score method off the torus: draw on EDM's noise-level grid (σ_max → σ_min, ρ = 7, then the denoiser) with euler (first order; sde: reverse diffusion), heun (second order, EDM Algorithm 1; sde: Algorithm 2 with churn) or pc (reverse diffusion + one Langevin corrector per level). Default: heun for an edm model; a noise model without it keeps its own time grid.", valueName: "euler|heun|pc"))
     var integrator: Integrator?

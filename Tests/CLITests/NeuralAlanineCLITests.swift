@@ -61,6 +61,13 @@ final class NeuralAlanineCLITests: XCTestCase {
         XCTAssertNotEqual(Set(try raw.values(of: "log_weight")), [0], "raw draws keep their weights")
         XCTAssertEqual(try AmberNetCDFReader(path: path("c.nc")).frameCount, 12)
         XCTAssertNotNil(try json(path("c.json"))["mirrored"] as? Int)
+        // A molecule draws by the stochastic sampler by default; exact weights need the deterministic flow.
+        XCTAssertEqual(try json(path("c.json"))["process"] as? String, "ode")
+        let plain = try run(["sample", "--model", path("m.ckpt"), "--samples", "4", "--time-steps", "6",
+                             "--out", path("d.nc"), "--json", path("d.json")])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(try json(path("d.json"))["process"] as? String, "sde")
+        XCTAssertTrue(plain.stdout.contains("(sde,"), plain.stdout)
         let bonds = try XCTUnwrap(json(path("c.json"))["bonds"] as? [String: Any], "the bond check of the drawn samples")
         XCTAssertEqual(bonds["samples"] as? Int, 12)
         XCTAssertNotNil(bonds["whole_fraction"] as? Double)
