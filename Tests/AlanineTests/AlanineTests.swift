@@ -233,6 +233,96 @@ final class AlanineEnergyTests: XCTestCase {
         }
     }
 
+    /// `precision=mixed` (single-precision pair terms, double row sums) against double on the
+    /// same configurations: energies within 1e-5 relative, gradients within 1e-5 of the
+    /// largest component; one thread, a batch split over threads, and one configuration's
+    /// rows split over threads (the same bits run to run).
+    func testMixedPrecisionMatchesDouble() throws {
+        let plugin = try AlaninePlugin.load()
+        let double = try plugin.make("solvent=vacuum")
+        let confs = Conformations.make(start: double.initialPositions(), seed: 13, noisy: 40, rotated: 10)
+        let flat = confs.flatMap { $0 }
+        let reference = try double.evaluate(flat)
+        for parameters in ["threads=1", "threads=2", "threads=2 split_pairs_from=0", "threads=3 split_pairs_from=0"] {
+            let mixed = try plugin.make("solvent=vacuum precision=mixed \(parameters)")
+            let batches = parameters.contains("split") ? confs.map { $0 } : [flat]
+            var energies: [Double] = [], gradients: [Double] = []
+            for x in batches {
+                let r = try mixed.evaluate(x), again = try mixed.evaluate(x)
+                XCTAssertEqual(r.energies, again.energies, parameters)
+                XCTAssertEqual(r.gradients, again.gradients, parameters)
+                energies += r.energies; gradients += r.gradients
+            }
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "alanine vacuum \(parameters)")
+        }
+    }
+
+    /// The same on the 642-atom crambin (out/bench-amber/, built by scripts/bench_amber.py).
+    func testMixedPrecisionMatchesDoubleOnAProtein() throws {
+        let prmtop = TestPaths.repositoryRoot.appendingPathComponent("out/bench-amber/bench-640.prmtop").path
+        guard FileManager.default.fileExists(atPath: prmtop) else {
+            print("skipped: \(prmtop) is absent (make bench-amber builds it with AmberTools' tleap)")
+            throw XCTSkip("\(prmtop) is absent")
+        }
+        let plugin = try AlaninePlugin.load()
+        let double = try plugin.make("prmtop=\(prmtop) solvent=vacuum")
+        var rng = TestRandom(seed: 5)
+        let start = double.initialPositions()
+        let confs = [start] + [0.02, 0.05, 0.1].map { sigma in start.map { $0 + sigma * rng.normal() } }
+        let flat = confs.flatMap { $0 }
+        let reference = try double.evaluate(flat)
+        for parameters in ["threads=1", "threads=2"] {
+            let mixed = try plugin.make("prmtop=\(prmtop) solvent=vacuum precision=mixed \(parameters)")
+            var energies: [Double] = [], gradients: [Double] = []
+            for x in confs {   // batch 1: with threads=2 the rows are split
+                let r = try mixed.evaluate(x)
+                energies += r.energies; gradients += r.gradients
+            }
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "crambin vacuum \(parameters)")
+        }
+    }
+
+    /// Combinations without a mixed kernel are refused when the system is made.
+    func testMixedPrecisionRefusedWhereNotImplemented() throws {
+        let plugin = try AlaninePlugin.load()
+        for parameters in ["solvent=obc1", "solvent=obc2", "solvent=vacuum cutoff=8", "solvent=vacuum kernel=scalar"] {
+            XCTAssertThrowsError(try plugin.make("\(parameters) precision=mixed"), parameters) { error in
+                XCTAssertTrue("\(error)".contains("precision=mixed is implemented for"), "\(error)")
+                XCTAssertTrue("\(error)".contains("use precision=double"), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try plugin.make("precision=half")) { error in
+            XCTAssertTrue("\(error)".contains("precision"), "\(error)")
+        }
+    }
+
+    /// Mixed against double: energies to 1e-5 relative (of max(|E|, 10 kT): the float
+    /// rounding scales with the pair terms, ~10²–10³ kT each, and some dipeptide totals
+    /// cancel to ~1 kT), each configuration's gradient to 1e-5 of its largest component;
+    /// prints the worst of each.
+    private func assertMixedMatches(_ a: (energies: [Double], gradients: [Double]),
+                                    _ b: (energies: [Double], gradients: [Double]), atoms: Int, _ label: String,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.energies.count, b.energies.count, label, file: file, line: line)
+        XCTAssertEqual(a.gradients.count, b.gradients.count, label, file: file, line: line)
+        var worstEnergy = 0.0, worstAbsolute = 0.0, worstGradient = 0.0
+        let n3 = 3 * atoms
+        for k in a.energies.indices {
+            let difference = abs(b.energies[k] - a.energies[k])
+            let e = difference / max(abs(a.energies[k]), 10)
+            worstEnergy = max(worstEnergy, e)
+            worstAbsolute = max(worstAbsolute, difference)
+            XCTAssertLessThanOrEqual(e, 1e-5, "\(label) energy \(k): \(b.energies[k]) vs \(a.energies[k])", file: file, line: line)
+            let g = a.gradients[(k * n3)..<((k + 1) * n3)], h = b.gradients[(k * n3)..<((k + 1) * n3)]
+            let largest = g.reduce(0) { max($0, abs($1)) }
+            let deviation = zip(g, h).reduce(0) { max($0, abs($1.0 - $1.1)) } / largest
+            worstGradient = max(worstGradient, deviation)
+            XCTAssertLessThanOrEqual(deviation, 1e-5, "\(label) gradient \(k)", file: file, line: line)
+        }
+        print("\(label): mixed vs double, energy ≤ \(worstEnergy) relative (≤ \(worstAbsolute) kT), "
+              + "gradient ≤ \(worstGradient) of the largest")
+    }
+
     func testNonFiniteIsAnError() throws {
         let system = try AlaninePlugin.load().make("solvent=vacuum")
         var x = system.initialPositions()
