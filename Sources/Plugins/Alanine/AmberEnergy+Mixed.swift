@@ -10,37 +10,33 @@ func wideSum(_ v: F8) -> Double {
 }
 
 /// Single-precision tables of the mixed-precision pair kernel (`precision=mixed`), built once
-/// per system: each per-atom table padded to `stride` = n rounded up to 8, plus 8. A double
-/// value v is held as a high part Float(v) and a low part Float(v − Float(v)), so that the
-/// float arithmetic starts from the double numbers to ~2⁻⁴⁸ relative.
+/// per system: each per-atom table padded to `stride` = n rounded up to 8, plus 8.
 final class MixedTables {
     let stride: Int
-    /// Charges (e), high and low parts.
-    let qHi, qLo: UnsafeMutablePointer<Float>
-    /// LJ A and B per partner atom (as `AmberEnergy.ljAByAtom`), high and low parts; ntypes × stride.
-    let ljAHi, ljALo, ljBHi, ljBLo: UnsafeMutablePointer<Float>
+    /// Charges (e) as a high part Float(q) and a low part Float(q − Float(q)): the Coulomb
+    /// sums cancel to a few per cent of their terms, so the charges keep ~2⁻⁴⁸ of the doubles.
+    let charge, chargeLow: UnsafeMutablePointer<Float>
+    /// LJ A and B per partner atom (as `AmberEnergy.ljAByAtom`); ntypes × stride.
+    let ljA, ljB: UnsafeMutablePointer<Float>
 
     init(_ e: AmberEnergy) {
         let stride = (e.n + 7) / 8 * 8 + 8
         self.stride = stride
-        let types = e.ljTypeCount
-        func split(_ count: Int, _ value: (Int) -> Double) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
-            let hi = UnsafeMutablePointer<Float>.allocate(capacity: count), lo = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            hi.initialize(repeating: 0, count: count)
-            lo.initialize(repeating: 0, count: count)
-            for k in 0..<count {
-                let v = value(k)
-                hi[k] = Float(v)
-                lo[k] = Float(v - Double(hi[k]))
-            }
-            return (hi, lo)
+        func table(_ count: Int, _ value: (Int) -> Double) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            for k in 0..<count { (p + k).initialize(to: Float(value(k))) }
+            return p
         }
-        (qHi, qLo) = split(stride) { $0 < e.n ? e.charge[$0] : 0 }
-        (ljAHi, ljALo) = split(types * stride) { k in k % stride < e.n ? e.ljAByAtom[k / stride * e.stride + k % stride] : 0 }
-        (ljBHi, ljBLo) = split(types * stride) { k in k % stride < e.n ? e.ljBByAtom[k / stride * e.stride + k % stride] : 0 }
+        charge = table(stride) { $0 < e.n ? e.charge[$0] : 0 }
+        chargeLow = table(stride) { [charge] in $0 < e.n ? e.charge[$0] - Double(charge[$0]) : 0 }
+        let byAtom = { (p: UnsafeMutablePointer<Double>) in
+            table(e.ljTypeCount * stride) { k in k % stride < e.n ? p[k / stride * e.stride + k % stride] : 0 }
+        }
+        ljA = byAtom(e.ljAByAtom)
+        ljB = byAtom(e.ljBByAtom)
     }
 
-    deinit { for p in [qHi, qLo, ljAHi, ljALo, ljBHi, ljBLo] { p.deallocate() } }
+    deinit { for p in [charge, chargeLow, ljA, ljB] { p.deallocate() } }
 }
 
 /// One scratch's single-precision buffers (`MixedTables.stride` each): positions about the
@@ -135,8 +131,8 @@ extension AmberEnergy {
         return energy
     }
 
-    /// LJ + Coulomb over the rows first, first + step, … of the runs of j > i, 8 float lanes:
-    /// positions from `p`, float partner gradients and exclusion switches in `m`, row sums
+    /// LJ + Coulomb over the rows first, first + step, … of the runs of j > i, 8 float lanes
+    /// (float charges and LJ coefficients, as OpenMM's CPU platform): positions from `p`, float partner gradients and exclusion switches in `m`, row sums
     /// and gradients added in double into `w`. Returns the energy.
     private func mixedRows(positions p: MixedScratch, own m: MixedScratch, into w: Scratch,
                            first: Int, step: Int) -> Double {
@@ -159,13 +155,14 @@ extension AmberEnergy {
             for q in skip { m.keep[Int(partners[q])] = 0 }
             let xi = F8(repeating: p.x[i]), yi = F8(repeating: p.y[i]), zi = F8(repeating: p.z[i])
             let lxi = F8(repeating: p.lx[i]), lyi = F8(repeating: p.ly[i]), lzi = F8(repeating: p.lz[i])
-            let kqd = coulomb * charge[i]
-            let kq = F8(repeating: Float(kqd)), kqLo = F8(repeating: Float(kqd - Double(Float(kqd))))
+            let kqDouble = coulomb * charge[i]
+            let kq = F8(repeating: Float(kqDouble)), kqLow = F8(repeating: Float(kqDouble - Double(Float(kqDouble))))
             let row = Int(ljType[i]) * fStride
-            let aHi = t.ljAHi + row, aLo = t.ljALo + row, bHi = t.ljBHi + row, bLo = t.ljBLo + row
+            let ljA = t.ljA + row, ljB = t.ljB + row
             let iv = SIMD8<Int32>(repeating: Int32(i))
             var ax = zero, ay = zero, az = zero
             var j0 = (i + 1) & ~7
+            var j = lane &+ Int32(j0)
             while j0 < n {
                 // Energy lanes go to double every 16 chunks.
                 let end = min(j0 + 128, n)
@@ -178,7 +175,6 @@ extension AmberEnergy {
                         let r = UnsafeMutableRawPointer(q + j0)
                         r.storeBytes(of: r.loadUnaligned(as: F8.self) - v, as: F8.self)
                     }
-                    let j = lane &+ Int32(j0)
                     let valid = (j .> iv) .& (j .< nv)
                     let dx = (xi - load(p.x)) + (lxi - load(p.lx))
                     let dy = (yi - load(p.y)) + (lyi - load(p.ly))
@@ -189,15 +185,15 @@ extension AmberEnergy {
                     let inv6 = inv2 * inv2 * inv2
                     let on = zero.replacing(with: load(m.keep), where: valid)
                     let t12 = on * inv6 * inv6, t6 = on * inv6
-                    let lj12 = load(aHi) * t12 + load(aLo) * t12, lj6 = load(bHi) * t6 + load(bLo) * t6
-                    let qj = on * load(t.qHi), qjLo = on * load(t.qLo)
-                    let qq = kq * qj + (kqLo * qj + kq * qjLo)
-                    let eq = qq * invr
+                    let lj12 = load(ljA) * t12, lj6 = load(ljB) * t6
+                    let qj = on * load(t.charge), qjLow = on * load(t.chargeLow)
+                    let eq = (kq * qj + (kqLow * qj + kq * qjLow)) * invr
                     ae += lj12 - lj6 + eq
                     let sc = (-12 * lj12 + 6 * lj6 - eq) * inv2
                     ax += sc * dx; ay += sc * dy; az += sc * dz
                     subtract(sc * dx, from: m.gx); subtract(sc * dy, from: m.gy); subtract(sc * dz, from: m.gz)
                     j0 += 8
+                    j &+= 8
                 }
                 energy += wideSum(ae)
             }
