@@ -239,12 +239,16 @@ final class AlanineEnergyTests: XCTestCase {
     /// rows split over threads (the same bits run to run).
     func testMixedPrecisionMatchesDouble() throws {
         let plugin = try AlaninePlugin.load()
-        let double = try plugin.make("solvent=vacuum")
+        for solvent in ["vacuum", "obc1", "obc2"] {
+        let double = try plugin.make("solvent=\(solvent)")
         let confs = Conformations.make(start: double.initialPositions(), seed: 13, noisy: 40, rotated: 10)
         let flat = confs.flatMap { $0 }
         let reference = try double.evaluate(flat)
+        let energiesOnly = try plugin.make("solvent=\(solvent) precision=mixed").evaluate(flat, withGradients: false)
+        assertMixedMatches(reference, (energiesOnly.energies, reference.gradients), atoms: double.count,
+                           "alanine \(solvent) energies only")
         for parameters in ["threads=1", "threads=2", "threads=2 split_pairs_from=0", "threads=3 split_pairs_from=0"] {
-            let mixed = try plugin.make("solvent=vacuum precision=mixed \(parameters)")
+            let mixed = try plugin.make("solvent=\(solvent) precision=mixed \(parameters)")
             let batches = parameters.contains("split") ? confs.map { $0 } : [flat]
             var energies: [Double] = [], gradients: [Double] = []
             for x in batches {
@@ -253,7 +257,8 @@ final class AlanineEnergyTests: XCTestCase {
                 XCTAssertEqual(r.gradients, again.gradients, parameters)
                 energies += r.energies; gradients += r.gradients
             }
-            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "alanine vacuum \(parameters)")
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "alanine \(solvent) \(parameters)")
+        }
         }
     }
 
@@ -265,29 +270,31 @@ final class AlanineEnergyTests: XCTestCase {
             throw XCTSkip("\(prmtop) is absent")
         }
         let plugin = try AlaninePlugin.load()
-        let double = try plugin.make("prmtop=\(prmtop) solvent=vacuum")
+        for solvent in ["vacuum", "obc1", "obc2"] {
+        let double = try plugin.make("prmtop=\(prmtop) solvent=\(solvent)")
         var rng = TestRandom(seed: 5)
         let start = double.initialPositions()
         let confs = [start] + [0.02, 0.05, 0.1].map { sigma in start.map { $0 + sigma * rng.normal() } }
         let flat = confs.flatMap { $0 }
         let reference = try double.evaluate(flat)
         for parameters in ["threads=1", "threads=2"] {
-            let mixed = try plugin.make("prmtop=\(prmtop) solvent=vacuum precision=mixed \(parameters)")
+            let mixed = try plugin.make("prmtop=\(prmtop) solvent=\(solvent) precision=mixed \(parameters)")
             var energies: [Double] = [], gradients: [Double] = []
             for x in confs {   // batch 1: with threads=2 the rows are split
                 let r = try mixed.evaluate(x)
                 energies += r.energies; gradients += r.gradients
             }
-            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "crambin vacuum \(parameters)")
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "crambin \(solvent) \(parameters)")
+        }
         }
     }
 
     /// Combinations without a mixed kernel are refused when the system is made.
     func testMixedPrecisionRefusedWhereNotImplemented() throws {
         let plugin = try AlaninePlugin.load()
-        for parameters in ["solvent=obc1", "solvent=obc2", "solvent=vacuum cutoff=8", "solvent=vacuum kernel=scalar"] {
+        for parameters in ["solvent=vacuum cutoff=8", "solvent=obc2 cutoff=8 neighbour_list=no", "solvent=vacuum kernel=scalar"] {
             XCTAssertThrowsError(try plugin.make("\(parameters) precision=mixed"), parameters) { error in
-                XCTAssertTrue("\(error)".contains("precision=mixed is implemented for"), "\(error)")
+                XCTAssertTrue("\(error)".contains("precision=mixed is implemented without cutoff="), "\(error)")
                 XCTAssertTrue("\(error)".contains("use precision=double"), "\(error)")
             }
         }

@@ -40,10 +40,11 @@ final class AlanineSystem: PluginSystem {
                                  one-thread numbers to rounding; kernel=simd only, 0 = any size)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop,
                                  always one thread per configuration)
-        precision=double|mixed   pair-term arithmetic (default double; mixed: single precision on 8 lanes
-                                 with each row's sums in double, as OpenMM's CPU platform: energies to
-                                 ~1e-6 relative, forces to ~1e-6 of the largest; solvent=vacuum without
-                                 cutoff= and kernel=simd only, refused otherwise)
+        precision=double|mixed   pair-term arithmetic (default double; mixed: LJ, Coulomb and GB pair terms
+                                 in single precision on 8 lanes with each row's sums in double, as
+                                 OpenMM's CPU platform: energies to ~1e-6 relative, forces to ~1e-6 of
+                                 the largest; every solvent, without cutoff= and with kernel=simd only,
+                                 refused otherwise)
         cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
                                  truncated, Coulomb with a reaction field, GB integrals and pair terms cut
                                  (default none: every pair, exact)

@@ -304,7 +304,7 @@ final class AmberEnergy {
         var e = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
         prepare(x, scratch)
         switch kernel {
-        case .simd where precision == .mixed: e += mixedPairEnergy(scratch)
+        case .simd where precision == .mixed: e += mixedPairEnergy(scratch, gradients: gradient != nil)
         case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
         case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
         }
@@ -330,7 +330,7 @@ final class AmberEnergy {
             }
         }
         var e = workers[1].termEnergy
-        e += precision == .mixed ? mixedPairEnergy(workers: workers)
+        e += precision == .mixed ? mixedPairEnergy(workers: workers, gradients: gradient != nil)
             : simdPairEnergy(workers: workers, gradients: gradient != nil)
         if let g = gradient {
             for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
