@@ -182,8 +182,8 @@ extension AmberEnergy {
             let w = worker(t)
             if t > 0 { for g in [w.gx, w.gy, w.gz, w.integral, w.bornForce] { g.update(repeating: 0, count: stride) } }
             let m = mixedBuffers(w)
-            let e = gb ? mixedPass1(p, m, w, first: t, step: count, gb: true)
-                : mixedPass1(p, m, w, first: t, step: count, gb: false)
+            let e = gb ? mixedPass1(WithBornIntegrals.self, p, m, w, first: t, step: count)
+                : mixedPass1(WithoutBornIntegrals.self, p, m, w, first: t, step: count)
             w.pairEnergy = V4(e, 0, 0, 0)
         }
         var scalarEnergy = 0.0
@@ -218,12 +218,14 @@ extension AmberEnergy {
         for a in range { d[a] += Double(f[a]); f[a] = 0 }
     }
 
-    /// Pass 1 (LJ + Coulomb, Born integrals with `gb`) over the rows first, first + step, … of
-    /// the runs of j > i, 8 float lanes (float charges with their low parts, float LJ
+    /// Pass 1 (LJ + Coulomb, and Born integrals when `G.gb`) over the rows first, first + step,
+    /// … of the runs of j > i, 8 float lanes (float charges with their low parts, float LJ
     /// coefficients, as OpenMM's CPU platform): positions from `p`, float partner sums and
     /// exclusion switches in `m`, row sums added in double into `w`. Returns the energy.
-    @inline(__always)
-    private func mixedPass1(_ p: MixedScratch, _ m: MixedScratch, _ w: Scratch, first: Int, step: Int, gb: Bool) -> Double {
+    /// Generic over `G` so that vacuum and GB each get their own compiled loop.
+    private func mixedPass1<G: MixedPass1Kind>(_: G.Type, _ p: MixedScratch, _ m: MixedScratch, _ w: Scratch,
+                                               first: Int, step: Int) -> Double {
+        let gb = G.gb
         let t = mixedTables!
         let fStride = t.stride
         for g in [m.gx, m.gy, m.gz, m.integral] { g.update(repeating: 0, count: fStride) }
@@ -453,3 +455,8 @@ extension AmberEnergy {
         return (zero.replacing(with: term, where: active), zero.replacing(with: dterm, where: active))
     }
 }
+
+/// Whether `mixedPass1` sums the Born integrals (a type, so each case is compiled apart).
+protocol MixedPass1Kind { static var gb: Bool { get } }
+enum WithBornIntegrals: MixedPass1Kind { static var gb: Bool { true } }
+enum WithoutBornIntegrals: MixedPass1Kind { static var gb: Bool { false } }
