@@ -182,8 +182,14 @@ extension AmberEnergy {
             let w = worker(t)
             if t > 0 { for g in [w.gx, w.gy, w.gz, w.integral, w.bornForce] { g.update(repeating: 0, count: stride) } }
             let m = mixedBuffers(w)
-            let e = gb ? mixedPass1(WithBornIntegrals.self, p, m, w, first: t, step: count)
-                : mixedPass1(WithoutBornIntegrals.self, p, m, w, first: t, step: count)
+            // Pass 1 keeps the Born terms' r-derivatives for pass 3 (2 × 8 floats per chunk, in the
+            // scratch's derivative buffer) when every worker's fit in `derivativeCapacity` doubles.
+            let lanes = mixedLanes(first: t, step: count)
+            w.keepsDerivatives = gb && gradients && lanes * count <= AmberEnergy.derivativeCapacity
+            if w.keepsDerivatives { w.reserveDerivatives(lanes) }
+            let kept = w.keepsDerivatives ? w.derivatives.map(UnsafeMutableRawPointer.init) : nil
+            let e = gb ? mixedPass1(WithBornIntegrals.self, p, m, w, first: t, step: count, derivatives: kept)
+                : mixedPass1(WithoutBornIntegrals.self, p, m, w, first: t, step: count, derivatives: nil)
             w.pairEnergy = V4(e, 0, 0, 0)
         }
         var scalarEnergy = 0.0
@@ -200,7 +206,11 @@ extension AmberEnergy {
                 for t in 1..<count { let w = worker(t); for i in 0..<n { s.bornForce[i] += w.bornForce[i] } }
                 chainRuleFactors(s)
                 for i in 0..<n { p.factor[i] = Float(s.bornForce[i]) }
-                each { t in mixedPass3(p, mixedBuffers(worker(t)), worker(t), first: t, step: count) }
+                each { t in
+                    let w = worker(t)
+                    let kept = w.keepsDerivatives ? w.derivatives.map(UnsafeMutableRawPointer.init) : nil
+                    mixedPass3(p, mixedBuffers(w), w, first: t, step: count, derivatives: kept)
+                }
             }
         }
         for t in 1..<count {
@@ -210,6 +220,13 @@ extension AmberEnergy {
         var energy = 0.0
         for t in 0..<count { energy += worker(t).pairEnergy[0] + worker(t).pairEnergy[1] }
         return energy + scalarEnergy
+    }
+
+    /// Lanes (8 per chunk) of the rows first, first + step, … of the runs of j > i.
+    private func mixedLanes(first: Int, step: Int) -> Int {
+        var lanes = 0
+        for i in Swift.stride(from: first, to: n, by: step) { lanes += (n - ((i + 1) & ~7) + 7) / 8 * 8 }
+        return lanes
     }
 
     /// Adds float accumulators `f[range]` into the doubles `d` and zeroes them.
@@ -224,7 +241,7 @@ extension AmberEnergy {
     /// exclusion switches in `m`, row sums added in double into `w`. Returns the energy.
     /// Generic over `G` so that vacuum and GB each get their own compiled loop.
     private func mixedPass1<G: MixedPass1Kind>(_: G.Type, _ p: MixedScratch, _ m: MixedScratch, _ w: Scratch,
-                                               first: Int, step: Int) -> Double {
+                                               first: Int, step: Int, derivatives: UnsafeMutableRawPointer?) -> Double {
         let gb = G.gb
         let t = mixedTables!
         let fStride = t.stride
@@ -234,6 +251,7 @@ extension AmberEnergy {
         let engulf = engulfCorrection
         var energy = 0.0
         var done = 0
+        var cursor = 0
         for i in Swift.stride(from: first, to: n, by: step) {
             let skip = Int(partnerStart[i])..<Int(partnerStart[i + 1])
             for q in skip { m.keep[Int(partners[q])] = 0 }
@@ -279,8 +297,15 @@ extension AmberEnergy {
                     add(-sc * dx, to: m.gx); add(-sc * dy, to: m.gy); add(-sc * dz, to: m.gz)
                     if gb {
                         let r = r2 * invr
-                        aIntegral += AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf).0
-                        add(AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf).0, to: m.integral)
+                        let (tij, dij) = AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf)
+                        let (tji, dji) = AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf)
+                        aIntegral += tij
+                        add(tji, to: m.integral)
+                        if let derivatives {
+                            derivatives.storeBytes(of: dij, toByteOffset: cursor, as: F8.self)
+                            derivatives.storeBytes(of: dji, toByteOffset: cursor + 32, as: F8.self)
+                            cursor += 64
+                        }
                     }
                     j0 += 8
                     j &+= 8
@@ -375,14 +400,17 @@ extension AmberEnergy {
     }
 
     /// Pass 3 (chain rule through the Born radii; `p.factor` holds ∂E/∂B · ∂B/∂I) over the
-    /// rows first, first + step, …, the Born-term derivatives computed again.
-    private func mixedPass3(_ p: MixedScratch, _ m: MixedScratch, _ w: Scratch, first: Int, step: Int) {
+    /// rows first, first + step, …, the Born-term derivatives from pass 1 (`derivatives`) or
+    /// computed again.
+    private func mixedPass3(_ p: MixedScratch, _ m: MixedScratch, _ w: Scratch, first: Int, step: Int,
+                            derivatives: UnsafeMutableRawPointer?) {
         let t = mixedTables!
         for g in [m.gx, m.gy, m.gz] { g.update(repeating: 0, count: t.stride) }
         let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7), nv = SIMD8<Int32>(repeating: Int32(n))
         let zero = F8(repeating: 0), one = F8(repeating: 1)
         let engulf = engulfCorrection
         var done = 0
+        var cursor = 0
         for i in Swift.stride(from: first, to: n, by: step) {
             let xi = F8(repeating: p.x[i]), yi = F8(repeating: p.y[i]), zi = F8(repeating: p.z[i])
             let lxi = F8(repeating: p.lx[i]), lyi = F8(repeating: p.ly[i]), lzi = F8(repeating: p.lz[i])
@@ -405,9 +433,16 @@ extension AmberEnergy {
                 let dz = (zi - load(p.z)) + (lzi - load(p.lz))
                 let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: valid)
                 let invr = (1 / r2).squareRoot()
-                let r = r2 * invr
-                let dij = AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf).1
-                let dji = AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf).1
+                let dij: F8, dji: F8
+                if let derivatives {
+                    dij = derivatives.loadUnaligned(fromByteOffset: cursor, as: F8.self)
+                    dji = derivatives.loadUnaligned(fromByteOffset: cursor + 32, as: F8.self)
+                    cursor += 64
+                } else {
+                    let r = r2 * invr
+                    dij = AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf).1
+                    dji = AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf).1
+                }
                 let sc = (factorI * dij + load(p.factor) * dji) * invr
                 ax += sc * dx; ay += sc * dy; az += sc * dz
                 add(-sc * dx, to: m.gx); add(-sc * dy, to: m.gy); add(-sc * dz, to: m.gz)
