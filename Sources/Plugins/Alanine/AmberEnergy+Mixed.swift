@@ -141,7 +141,8 @@ extension AmberEnergy {
     }
 
     /// Loads the configuration in `s` (after `prepare`) into its float positions: about the
-    /// centroid, high and low parts, so that float differences keep ~2⁻⁴⁸ of the double ones.
+    /// centroid, high and low parts, so that a difference of two positions is rounded to float
+    /// relative to itself, not to the coordinates.
     private func loadMixedPositions(_ s: Scratch) -> MixedScratch {
         let m = mixedBuffers(s)
         var cx = 0.0, cy = 0.0, cz = 0.0
