@@ -331,11 +331,18 @@ final class AlanineEnergyTests: XCTestCase {
     }
 
     func testNonFiniteIsAnError() throws {
-        let system = try AlaninePlugin.load().make("solvent=vacuum")
-        var x = system.initialPositions()
-        x[3] = x[0]; x[4] = x[1]; x[5] = x[2]        // two atoms on top of each other
-        XCTAssertThrowsError(try system.evaluate(x)) { error in
-            XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+        for parameters in ["solvent=vacuum", "solvent=vacuum precision=mixed", "solvent=obc2 precision=mixed"] {
+            let system = try AlaninePlugin.load().make(parameters)
+            var x = system.initialPositions()
+            x[3] = x[0]; x[4] = x[1]; x[5] = x[2]        // two atoms on top of each other
+            XCTAssertThrowsError(try system.evaluate(x), parameters) { error in
+                XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+            }
+            x = system.initialPositions()
+            x[7] = .nan
+            XCTAssertThrowsError(try system.evaluate(x), parameters) { error in
+                XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+            }
         }
     }
 }
