@@ -258,6 +258,15 @@ final class AlanineEnergyTests: XCTestCase {
                 energies += r.energies; gradients += r.gradients
             }
             assertMixedMatches(reference, (energies, gradients), atoms: double.count, "alanine \(solvent) \(parameters)")
+            // Concurrent calls on one system each take their own scratches.
+            let x = batches[0], alone = try mixed.evaluate(x)
+            var results = [[Double]](repeating: [], count: 3)
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: 3) { k in
+                let r = try? mixed.evaluate(x)
+                lock.lock(); results[k] = (r?.energies ?? []) + (r?.gradients ?? []); lock.unlock()
+            }
+            for r in results { XCTAssertEqual(r, alone.energies + alone.gradients, parameters) }
         }
         }
     }
