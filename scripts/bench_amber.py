@@ -166,13 +166,15 @@ def build(size, folder):
 
 # ---------------------------------------------------------------- agreement with OpenMM
 
-def check(prmtop, solvent, cutoff, count=8, seed=0, kernel="simd"):
-    """Worst relative energy and force differences, plugin against OpenMM's Reference platform."""
+def check(prmtop, solvent, cutoff, count=8, seed=0, kernel="simd", extra=""):
+    """Worst relative energy and force differences, plugin (with the key=value parameters
+    `extra`) against OpenMM's Reference platform."""
     sys.path.insert(0, HERE)
     import alanine_openmm
     import openmm
     import openmm.unit as unit
     parameters = f"prmtop={prmtop} solvent={solvent} kernel={kernel}" + (f" cutoff={cutoff}" if cutoff else "")
+    parameters += f" {extra}" if extra else ""
     plugin = AmberPlugin(parameters)
     _, system = alanine_openmm.make_system(prmtop, solvent, cutoff)
     context = alanine_openmm.make_context(system)
@@ -314,7 +316,7 @@ def main():
         for size in sizes:
             for solvent in solvents:
                 for cutoff in [None] + ([args.cutoff] if args.cutoff else []):
-                    e, f = check(prmtops[size], solvent, cutoff)
+                    e, f = check(prmtops[size], solvent, cutoff, extra=args.plugin_parameters)
                     print(f"{size} {solvent} cutoff={cutoff}: worst |Δu|/|u| {e:.2e}, worst max|Δ∇u|/‖∇u‖ {f:.2e}")
         return
     cutoffs = [0] + ([args.cutoff] if args.cutoff else [])

@@ -233,12 +233,125 @@ final class AlanineEnergyTests: XCTestCase {
         }
     }
 
+    /// `precision=mixed` (single-precision pair terms, double row sums) against double on the
+    /// same configurations: energies within 1e-5 relative, gradients within 1e-5 of the
+    /// largest component; one thread, a batch split over threads, and one configuration's
+    /// rows split over threads (the same bits run to run).
+    func testMixedPrecisionMatchesDouble() throws {
+        let plugin = try AlaninePlugin.load()
+        for solvent in ["vacuum", "obc1", "obc2"] {
+        let double = try plugin.make("solvent=\(solvent)")
+        let confs = Conformations.make(start: double.initialPositions(), seed: 13, noisy: 40, rotated: 10)
+        let flat = confs.flatMap { $0 }
+        let reference = try double.evaluate(flat)
+        let energiesOnly = try plugin.make("solvent=\(solvent) precision=mixed").evaluate(flat, withGradients: false)
+        assertMixedMatches(reference, (energiesOnly.energies, reference.gradients), atoms: double.count,
+                           "alanine \(solvent) energies only")
+        for parameters in ["threads=1", "threads=2", "threads=2 split_pairs_from=0", "threads=3 split_pairs_from=0"] {
+            let mixed = try plugin.make("solvent=\(solvent) precision=mixed \(parameters)")
+            let batches = parameters.contains("split") ? confs.map { $0 } : [flat]
+            var energies: [Double] = [], gradients: [Double] = []
+            for x in batches {
+                let r = try mixed.evaluate(x), again = try mixed.evaluate(x)
+                XCTAssertEqual(r.energies, again.energies, parameters)
+                XCTAssertEqual(r.gradients, again.gradients, parameters)
+                energies += r.energies; gradients += r.gradients
+            }
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "alanine \(solvent) \(parameters)")
+            // Concurrent calls on one system each take their own scratches.
+            let x = batches[0], alone = try mixed.evaluate(x)
+            var results = [[Double]](repeating: [], count: 3)
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: 3) { k in
+                let r = try? mixed.evaluate(x)
+                lock.lock(); results[k] = (r?.energies ?? []) + (r?.gradients ?? []); lock.unlock()
+            }
+            for r in results { XCTAssertEqual(r, alone.energies + alone.gradients, parameters) }
+        }
+        }
+    }
+
+    /// The same on the 642-atom crambin (out/bench-amber/, built by scripts/bench_amber.py).
+    func testMixedPrecisionMatchesDoubleOnAProtein() throws {
+        let prmtop = TestPaths.repositoryRoot.appendingPathComponent("out/bench-amber/bench-640.prmtop").path
+        guard FileManager.default.fileExists(atPath: prmtop) else {
+            print("skipped: \(prmtop) is absent (make bench-amber builds it with AmberTools' tleap)")
+            throw XCTSkip("\(prmtop) is absent")
+        }
+        let plugin = try AlaninePlugin.load()
+        for solvent in ["vacuum", "obc1", "obc2"] {
+        let double = try plugin.make("prmtop=\(prmtop) solvent=\(solvent)")
+        var rng = TestRandom(seed: 5)
+        let start = double.initialPositions()
+        let confs = [start] + [0.02, 0.05, 0.1].map { sigma in start.map { $0 + sigma * rng.normal() } }
+        let flat = confs.flatMap { $0 }
+        let reference = try double.evaluate(flat)
+        for parameters in ["threads=1", "threads=2"] {
+            let mixed = try plugin.make("prmtop=\(prmtop) solvent=\(solvent) precision=mixed \(parameters)")
+            var energies: [Double] = [], gradients: [Double] = []
+            for x in confs {   // batch 1: with threads=2 the rows are split
+                let r = try mixed.evaluate(x)
+                energies += r.energies; gradients += r.gradients
+            }
+            assertMixedMatches(reference, (energies, gradients), atoms: double.count, "crambin \(solvent) \(parameters)")
+        }
+        }
+    }
+
+    /// Combinations without a mixed kernel are refused when the system is made.
+    func testMixedPrecisionRefusedWhereNotImplemented() throws {
+        let plugin = try AlaninePlugin.load()
+        for parameters in ["solvent=vacuum cutoff=8", "solvent=obc2 cutoff=8 neighbour_list=no", "solvent=vacuum kernel=scalar"] {
+            XCTAssertThrowsError(try plugin.make("\(parameters) precision=mixed"), parameters) { error in
+                XCTAssertTrue("\(error)".contains("precision=mixed is implemented without cutoff="), "\(error)")
+                XCTAssertTrue("\(error)".contains("use precision=double"), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try plugin.make("precision=half")) { error in
+            XCTAssertTrue("\(error)".contains("precision"), "\(error)")
+        }
+    }
+
+    /// Mixed against double: energies to 1e-5 relative (of max(|E|, 10 kT): the float
+    /// rounding scales with the pair terms, ~10²–10³ kT each, and some dipeptide totals
+    /// cancel to ~1 kT), each configuration's gradient to 1e-5 of its largest component;
+    /// prints the worst of each.
+    private func assertMixedMatches(_ a: (energies: [Double], gradients: [Double]),
+                                    _ b: (energies: [Double], gradients: [Double]), atoms: Int, _ label: String,
+                                    file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.energies.count, b.energies.count, label, file: file, line: line)
+        XCTAssertEqual(a.gradients.count, b.gradients.count, label, file: file, line: line)
+        var worstEnergy = 0.0, worstAbsolute = 0.0, worstGradient = 0.0
+        let n3 = 3 * atoms
+        for k in a.energies.indices {
+            let difference = abs(b.energies[k] - a.energies[k])
+            let e = difference / max(abs(a.energies[k]), 10)
+            worstEnergy = max(worstEnergy, e)
+            worstAbsolute = max(worstAbsolute, difference)
+            XCTAssertLessThanOrEqual(e, 1e-5, "\(label) energy \(k): \(b.energies[k]) vs \(a.energies[k])", file: file, line: line)
+            let g = a.gradients[(k * n3)..<((k + 1) * n3)], h = b.gradients[(k * n3)..<((k + 1) * n3)]
+            let largest = g.reduce(0) { max($0, abs($1)) }
+            let deviation = zip(g, h).reduce(0) { max($0, abs($1.0 - $1.1)) } / largest
+            worstGradient = max(worstGradient, deviation)
+            XCTAssertLessThanOrEqual(deviation, 1e-5, "\(label) gradient \(k)", file: file, line: line)
+        }
+        print("\(label): mixed vs double, energy ≤ \(worstEnergy) relative (≤ \(worstAbsolute) kT), "
+              + "gradient ≤ \(worstGradient) of the largest")
+    }
+
     func testNonFiniteIsAnError() throws {
-        let system = try AlaninePlugin.load().make("solvent=vacuum")
-        var x = system.initialPositions()
-        x[3] = x[0]; x[4] = x[1]; x[5] = x[2]        // two atoms on top of each other
-        XCTAssertThrowsError(try system.evaluate(x)) { error in
-            XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+        for parameters in ["solvent=vacuum", "solvent=vacuum precision=mixed", "solvent=obc2 precision=mixed"] {
+            let system = try AlaninePlugin.load().make(parameters)
+            var x = system.initialPositions()
+            x[3] = x[0]; x[4] = x[1]; x[5] = x[2]        // two atoms on top of each other
+            XCTAssertThrowsError(try system.evaluate(x), parameters) { error in
+                XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+            }
+            x = system.initialPositions()
+            x[7] = .nan
+            XCTAssertThrowsError(try system.evaluate(x), parameters) { error in
+                XCTAssertTrue("\(error)".contains("non-finite"), "\(error)")
+            }
         }
     }
 }

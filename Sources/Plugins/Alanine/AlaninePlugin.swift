@@ -16,7 +16,7 @@ final class AlanineSystem: PluginSystem {
     static let defaultPrmtop = "alanine-dipeptide-ff96.prmtop"
     static let defaultStart = "alanine-dipeptide-ff96.inpcrd"
     static let keys = ["prmtop", "start", "solvent", "temperature", "solute_dielectric", "solvent_dielectric", "threads", "kernel",
-                       "cutoff", "reaction_field_dielectric", "neighbour_list", "split_pairs_from"]
+                       "cutoff", "reaction_field_dielectric", "neighbour_list", "split_pairs_from", "precision"]
 
     static let parametersHelp = """
         prmtop=PATH              AMBER prmtop of a non-periodic molecule (default: data/\(defaultPrmtop),
@@ -40,6 +40,11 @@ final class AlanineSystem: PluginSystem {
                                  one-thread numbers to rounding; kernel=simd only, 0 = any size)
         kernel=simd|scalar       pair-loop implementation (default simd; scalar is the plain reference loop,
                                  always one thread per configuration)
+        precision=double|mixed   pair-term arithmetic (default double; mixed: LJ, Coulomb and GB pair terms
+                                 in single precision on 8 lanes with each row's sums in double, as
+                                 OpenMM's CPU platform: energies to ~1e-6 relative, forces to ~1e-6 of
+                                 the largest; every solvent, without cutoff= and with kernel=simd only,
+                                 refused otherwise)
         cutoff=Å                 non-bonded cutoff with neighbour lists, as OpenMM's CutoffNonPeriodic: LJ
                                  truncated, Coulomb with a reaction field, GB integrals and pair terms cut
                                  (default none: every pair, exact)
@@ -80,6 +85,7 @@ final class AlanineSystem: PluginSystem {
         let soluteDielectric = try parameters.double("solute_dielectric", default: 1, positive: true)
         let solventDielectric = try parameters.double("solvent_dielectric", default: 78.5, positive: true)
         let kernel: AmberEnergy.Kernel = try parameters.choice("kernel", default: .simd)
+        let precision: AmberEnergy.Precision = try parameters.choice("precision", default: .double)
         var cutoff: AmberEnergy.Cutoff?
         if parameters.has("cutoff") {
             cutoff = .init(distance: try parameters.double("cutoff", default: 0, positive: true),
@@ -92,13 +98,16 @@ final class AlanineSystem: PluginSystem {
             throw PluginFailure("neighbour_list= needs cutoff=: without a cutoff every pair is summed")
         }
         threads = try parameters.threads(default: 1)
+        if precision == .mixed, let reason = AmberEnergy.mixedUnsupported(solvent: solvent, cutoff: cutoff, kernel: kernel) {
+            throw PluginFailure(reason)
+        }
         splitPairsFrom = try parameters.int("split_pairs_from", default: Self.defaultSplitPairsFrom, in: 0...Int(Int32.max))
         let prmtop = parameters.string("prmtop")
         let prmtopPath = try prmtop ?? DataFiles.find(Self.defaultPrmtop)
         topology = try AmberTopology(prmtopPath: prmtopPath)
         energy = try AmberEnergy(topology: topology, solvent: solvent, temperature: temperature,
                                  soluteDielectric: soluteDielectric, solventDielectric: solventDielectric,
-                                 kernel: kernel, cutoff: cutoff)
+                                 kernel: kernel, cutoff: cutoff, precision: precision)
         start = try Self.startPositions(given: parameters.string("start"), prmtopPath: prmtopPath,
                                         defaultPrmtop: prmtop == nil, atoms: topology.count)
     }

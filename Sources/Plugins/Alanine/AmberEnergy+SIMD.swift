@@ -212,7 +212,7 @@ extension AmberEnergy {
     }
 
     /// ∂E/∂B · ∂B/∂I into `bornForce` for pass 3 (padding zero).
-    private func chainRuleFactors(_ s: Scratch) {
+    func chainRuleFactors(_ s: Scratch) {
         for i in 0..<n { s.bornForce[i] *= s.dBorn[i] }
         for i in n..<stride { s.bornForce[i] = 0 }
     }

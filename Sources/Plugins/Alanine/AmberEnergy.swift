@@ -50,6 +50,10 @@ final class AmberEnergy {
     /// Pair kernel: portable scalar loops, or SIMD4 over j (the default; same numbers to rounding).
     enum Kernel: String, CaseIterable { case simd, scalar }
     let kernel: Kernel
+    /// Arithmetic of the pair terms (see `Precision`).
+    let precision: Precision
+    /// Single-precision tables (`precision=mixed` only).
+    private(set) var mixedTables: MixedTables?
 
     /// The non-bonded cutoff, as OpenMM's `CutoffNonPeriodic` computes it: every pair term
     /// (LJ, Coulomb, the GB Born integrals and GB pair terms) is dropped at r ≥ r_c; Coulomb
@@ -113,12 +117,15 @@ final class AmberEnergy {
     ///   - temperature: K, for the reduced energy u = U/kT.
     ///   - soluteDielectric, solventDielectric: GB dielectrics (OpenMM defaults 1, 78.5).
     ///   - cutoff: nil for every pair (the exact sum), else r_c and ε_rf (see `Cutoff`).
+    ///   - precision: `.mixed` only where `mixedUnsupported` is nil (the caller checks).
     /// - Throws: `AmberFileError` when GB is asked for and the prmtop has no RADII/SCREEN.
     init(topology: AmberTopology, solvent: Solvent, temperature: Double,
          soluteDielectric: Double = 1, solventDielectric: Double = 78.5, kernel: Kernel = .simd,
-         cutoff: Cutoff? = nil) throws {
+         cutoff: Cutoff? = nil, precision: Precision = .double) throws {
+        precondition(precision == .double || AmberEnergy.mixedUnsupported(solvent: solvent, cutoff: cutoff, kernel: kernel) == nil)
         n = topology.count
         self.kernel = kernel
+        self.precision = precision
         self.solvent = solvent
         self.cutoff = cutoff
         kT = Constants.boltzmannKcal * temperature
@@ -196,6 +203,7 @@ final class AmberEnergy {
         partners = both.flatMap { $0.sorted() }
         let count = n
         fullChunks = (0..<count).reduce(0) { $0 + (count - (($1 + 1) & ~3) + 3) / 4 }
+        if precision == .mixed { mixedTables = MixedTables(self) }
     }
 
     deinit {
@@ -231,6 +239,8 @@ final class AmberEnergy {
         var termEnergy = 0.0
         /// Whether this worker's pass 1 kept its Born-term derivatives for pass 3.
         var keepsDerivatives = false
+        /// Single-precision buffers (`precision=mixed`), made on first use.
+        var mixedBuffers: MixedScratch?
         /// Born-term derivatives kept from pass 1 for pass 3 (GB with gradients), grown on demand.
         private(set) var derivatives: UnsafeMutablePointer<Double>?
         private var derivativeCount = 0
@@ -294,6 +304,7 @@ final class AmberEnergy {
         var e = bondedEnergy(x, gradient) + oneFourEnergy(x, gradient)
         prepare(x, scratch)
         switch kernel {
+        case .simd where precision == .mixed: e += mixedPairEnergy(scratch, gradients: gradient != nil)
         case .simd: e += simdPairEnergy(scratch, gradients: gradient != nil)
         case .scalar: e += scalarPairEnergy(scratch, gradients: gradient != nil)
         }
@@ -319,7 +330,8 @@ final class AmberEnergy {
             }
         }
         var e = workers[1].termEnergy
-        e += simdPairEnergy(workers: workers, gradients: gradient != nil)
+        e += precision == .mixed ? mixedPairEnergy(workers: workers, gradients: gradient != nil)
+            : simdPairEnergy(workers: workers, gradients: gradient != nil)
         if let g = gradient {
             for a in 0..<n { g[3 * a] += scratch.gx[a]; g[3 * a + 1] += scratch.gy[a]; g[3 * a + 2] += scratch.gz[a] }
         }
