@@ -272,36 +272,29 @@ extension AmberEnergy {
                 let end = min(j0 + 128, n)
                 var ae = zero
                 while j0 < end {
-                    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>) -> F8 {
-                        UnsafeRawPointer(q + j0).loadUnaligned(as: F8.self)
-                    }
-                    @inline(__always) func add(_ v: F8, to q: UnsafeMutablePointer<Float>) {
-                        let r = UnsafeMutableRawPointer(q + j0)
-                        r.storeBytes(of: r.loadUnaligned(as: F8.self) + v, as: F8.self)
-                    }
                     let valid = (j .> iv) .& (j .< nv)
-                    let dx = (xi - load(p.x)) + (lxi - load(p.lx))
-                    let dy = (yi - load(p.y)) + (lyi - load(p.ly))
-                    let dz = (zi - load(p.z)) + (lzi - load(p.lz))
+                    let dx = (xi - p.x.lanes(at: j0)) + (lxi - p.lx.lanes(at: j0))
+                    let dy = (yi - p.y.lanes(at: j0)) + (lyi - p.ly.lanes(at: j0))
+                    let dz = (zi - p.z.lanes(at: j0)) + (lzi - p.lz.lanes(at: j0))
                     let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: valid)
                     let inv2 = 1 / r2
                     let invr = inv2.squareRoot()
                     let inv6 = inv2 * inv2 * inv2
-                    let on = zero.replacing(with: load(m.keep), where: valid)
+                    let on = zero.replacing(with: m.keep.lanes(at: j0), where: valid)
                     let t12 = on * inv6 * inv6, t6 = on * inv6
-                    let lj12 = load(ljA) * t12, lj6 = load(ljB) * t6
-                    let qj = on * load(t.charge), qjLow = on * load(t.chargeLow)
+                    let lj12 = ljA.lanes(at: j0) * t12, lj6 = ljB.lanes(at: j0) * t6
+                    let qj = on * t.charge.lanes(at: j0), qjLow = on * t.chargeLow.lanes(at: j0)
                     let eq = (kq * qj + (kqLow * qj + kq * qjLow)) * invr
                     ae += lj12 - lj6 + eq
                     let sc = (-12 * lj12 + 6 * lj6 - eq) * inv2
                     ax += sc * dx; ay += sc * dy; az += sc * dz
-                    add(-sc * dx, to: m.gx); add(-sc * dy, to: m.gy); add(-sc * dz, to: m.gz)
+                    m.gx.addLanes(-sc * dx, at: j0); m.gy.addLanes(-sc * dy, at: j0); m.gz.addLanes(-sc * dz, at: j0)
                     if gb {
                         let r = r2 * invr
-                        let (tij, dij) = AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf)
-                        let (tji, dji) = AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf)
+                        let (tij, dij) = AmberEnergy.bornF(r, invr, rhoI, t.sr.lanes(at: j0), valid, engulf)
+                        let (tji, dji) = AmberEnergy.bornF(r, invr, t.rho.lanes(at: j0), srI, valid, engulf)
                         aIntegral += tij
-                        add(tji, to: m.integral)
+                        m.integral.addLanes(tji, at: j0)
                         if let derivatives {
                             derivatives.storeBytes(of: dij, toByteOffset: cursor, as: F8.self)
                             derivatives.storeBytes(of: dji, toByteOffset: cursor + 32, as: F8.self)
@@ -354,33 +347,26 @@ extension AmberEnergy {
                 let end = min(j0 + 128, n)
                 var ae = zero
                 while j0 < end {
-                    @inline(__always) func load(_ q: UnsafeMutablePointer<Float>) -> F8 {
-                        UnsafeRawPointer(q + j0).loadUnaligned(as: F8.self)
-                    }
-                    @inline(__always) func add(_ v: F8, to q: UnsafeMutablePointer<Float>) {
-                        let r = UnsafeMutableRawPointer(q + j0)
-                        r.storeBytes(of: r.loadUnaligned(as: F8.self) + v, as: F8.self)
-                    }
                     let valid = (j .> iv) .& (j .< nv)
-                    let dx = (xi - load(p.x)) + (lxi - load(p.lx))
-                    let dy = (yi - load(p.y)) + (lyi - load(p.ly))
-                    let dz = (zi - load(p.z)) + (lzi - load(p.lz))
+                    let dx = (xi - p.x.lanes(at: j0)) + (lxi - p.lx.lanes(at: j0))
+                    let dy = (yi - p.y.lanes(at: j0)) + (lyi - p.ly.lanes(at: j0))
+                    let dz = (zi - p.z.lanes(at: j0)) + (lzi - p.lz.lanes(at: j0))
                     let r2 = dx * dx + dy * dy + dz * dz
-                    let bj = load(p.born)
+                    let bj = p.born.lanes(at: j0)
                     let pb = bi * bj
                     let d = r2 / (4 * pb)
                     let ex = vexpfNonPositive(-d)
                     let invf2 = 1 / (r2 + pb * ex)
-                    let qj = load(t.charge)
-                    let qq = zero.replacing(with: pre * qj + (preLow * qj + pre * load(t.chargeLow)), where: valid)
+                    let qj = t.charge.lanes(at: j0)
+                    let qq = zero.replacing(with: pre * qj + (preLow * qj + pre * t.chargeLow.lanes(at: j0)), where: valid)
                     let gpol = qq * invf2.squareRoot()
                     ae += gpol
                     let dGdr = -gpol * (1 - 0.25 * ex) * invf2
                     let dGdp = -0.5 * gpol * ex * (1 + d) * invf2
                     aBorn += dGdp * bj
-                    add(dGdp * bi, to: m.bornForce)
+                    m.bornForce.addLanes(dGdp * bi, at: j0)
                     ax += dGdr * dx; ay += dGdr * dy; az += dGdr * dz
-                    add(-dGdr * dx, to: m.gx); add(-dGdr * dy, to: m.gy); add(-dGdr * dz, to: m.gz)
+                    m.gx.addLanes(-dGdr * dx, at: j0); m.gy.addLanes(-dGdr * dy, at: j0); m.gz.addLanes(-dGdr * dz, at: j0)
                     j0 += 8
                     j &+= 8
                 }
@@ -421,17 +407,10 @@ extension AmberEnergy {
             var j0 = (i + 1) & ~7
             var j = lane &+ Int32(j0)
             while j0 < n {
-                @inline(__always) func load(_ q: UnsafeMutablePointer<Float>) -> F8 {
-                    UnsafeRawPointer(q + j0).loadUnaligned(as: F8.self)
-                }
-                @inline(__always) func add(_ v: F8, to q: UnsafeMutablePointer<Float>) {
-                    let r = UnsafeMutableRawPointer(q + j0)
-                    r.storeBytes(of: r.loadUnaligned(as: F8.self) + v, as: F8.self)
-                }
                 let valid = (j .> iv) .& (j .< nv)
-                let dx = (xi - load(p.x)) + (lxi - load(p.lx))
-                let dy = (yi - load(p.y)) + (lyi - load(p.ly))
-                let dz = (zi - load(p.z)) + (lzi - load(p.lz))
+                let dx = (xi - p.x.lanes(at: j0)) + (lxi - p.lx.lanes(at: j0))
+                let dy = (yi - p.y.lanes(at: j0)) + (lyi - p.ly.lanes(at: j0))
+                let dz = (zi - p.z.lanes(at: j0)) + (lzi - p.lz.lanes(at: j0))
                 let r2 = one.replacing(with: dx * dx + dy * dy + dz * dz, where: valid)
                 let invr = (1 / r2).squareRoot()
                 let dij: F8, dji: F8
@@ -441,12 +420,12 @@ extension AmberEnergy {
                     cursor += 64
                 } else {
                     let r = r2 * invr
-                    dij = AmberEnergy.bornF(r, invr, rhoI, load(t.sr), valid, engulf).1
-                    dji = AmberEnergy.bornF(r, invr, load(t.rho), srI, valid, engulf).1
+                    dij = AmberEnergy.bornF(r, invr, rhoI, t.sr.lanes(at: j0), valid, engulf).1
+                    dji = AmberEnergy.bornF(r, invr, t.rho.lanes(at: j0), srI, valid, engulf).1
                 }
-                let sc = (factorI * dij + load(p.factor) * dji) * invr
+                let sc = (factorI * dij + p.factor.lanes(at: j0) * dji) * invr
                 ax += sc * dx; ay += sc * dy; az += sc * dz
-                add(-sc * dx, to: m.gx); add(-sc * dy, to: m.gy); add(-sc * dz, to: m.gz)
+                m.gx.addLanes(-sc * dx, at: j0); m.gy.addLanes(-sc * dy, at: j0); m.gz.addLanes(-sc * dz, at: j0)
                 j0 += 8
                 j &+= 8
             }
@@ -496,3 +475,13 @@ extension AmberEnergy {
 protocol MixedPass1Kind { static var gb: Bool { get } }
 enum WithBornIntegrals: MixedPass1Kind { static var gb: Bool { true } }
 enum WithoutBornIntegrals: MixedPass1Kind { static var gb: Bool { false } }
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// The eight floats from index `j` (unaligned).
+    @inline(__always) func lanes(at j: Int) -> F8 { UnsafeRawPointer(self + j).loadUnaligned(as: F8.self) }
+    /// Adds `v` to the eight floats from index `j` (unaligned).
+    @inline(__always) func addLanes(_ v: F8, at j: Int) {
+        let r = UnsafeMutableRawPointer(self + j)
+        r.storeBytes(of: r.loadUnaligned(as: F8.self) + v, as: F8.self)
+    }
+}
